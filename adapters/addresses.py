@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from types import ModuleType
 
 from adapters.bitcoin.bitcoinlib_setup import bitcoinlib_modules
 from tracer.chains import Chain, ChainRegistry, default_registry
@@ -100,7 +101,7 @@ def _parse_utxo(chain: Chain, text: str, registry: ChainRegistry) -> AddressInfo
     raise InvalidAddressError(text, chain.key, f"version byte 0x{version:02x} is not valid on {chain.key}{hint}")
 
 
-def _parse_bech32(chain: Chain, text: str, encoding) -> AddressInfo:  # type: ignore[no-untyped-def]
+def _parse_bech32(chain: Chain, text: str, encoding: ModuleType) -> AddressInfo:
     try:
         raw = encoding.addr_bech32_to_pubkeyhash(text, prefix=chain.bech32_hrp, include_witver=True)
     except (encoding.EncodingError, ValueError, TypeError, IndexError) as exc:

@@ -17,6 +17,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,12 +77,22 @@ def find_binary(name: str, *, env_var: str, extra: tuple[Path, ...] = ()) -> Pat
     )
 
 
-def _wait(what: str, probe, process: subprocess.Popen[bytes], timeout: float) -> None:  # type: ignore[no-untyped-def]
+def _spawn(args: list[str], stderr_log: Path) -> subprocess.Popen[bytes]:
+    """Start a node with stderr in a file (read back if it fails to start)."""
+    with stderr_log.open("wb") as log:
+        process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=log)
+    process.stderr_log = stderr_log  # type: ignore[attr-defined]
+    return process
+
+
+def _wait(what: str, probe: Callable[[], object], process: subprocess.Popen[bytes], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"{what} exited with code {process.returncode} before answering")
+            log = getattr(process, "stderr_log", None)
+            detail = log.read_text(errors="replace")[-2000:] if log and log.exists() else ""
+            raise RuntimeError(f"{what} exited with code {process.returncode} before answering: {detail}")
         try:
             probe()
             return
@@ -128,7 +139,7 @@ class LitecoinRegtest:
             f"-rpcuser={node.user}",
             f"-rpcpassword={node.password}",
         ]
-        node.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        node.process = _spawn(args, directory / "litecoind.stderr.log")
         with node.rpc(timeout=5, retries=0) as rpc:
             _wait("litecoind", lambda: rpc.call("getblockchaininfo"), node.process, timeout)
         return node
@@ -169,13 +180,15 @@ class Anvil:
 
     port: int
     process: subprocess.Popen[bytes] | None = None
+    log_dir: Path | None = None
 
     @classmethod
     def start(cls, *, timeout: float = 30.0, extra_args: tuple[str, ...] = ()) -> Anvil:
         binary = find_binary("anvil", env_var="TRACER_ANVIL", extra=(ANVIL_PACKAGE_BIN,))
         node = cls(free_port())
         args = [str(binary), "--host", "127.0.0.1", "--port", str(node.port), "--silent", *extra_args]
-        node.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        node.log_dir = Path(tempfile.mkdtemp(prefix="tracer-anvil-"))
+        node.process = _spawn(args, node.log_dir / "anvil.stderr.log")
         with node.rpc(timeout=5, retries=0) as rpc:
             _wait("anvil", lambda: rpc.call("eth_chainId"), node.process, timeout)
         return node
@@ -191,3 +204,6 @@ class Anvil:
         if self.process is not None:
             _stop(self.process)
             self.process = None
+        if self.log_dir is not None:
+            shutil.rmtree(self.log_dir, ignore_errors=True)
+            self.log_dir = None

@@ -137,7 +137,7 @@ class JsonRpcClient:
         Raises :class:`RpcError` for the first call (in the given order) that failed.
         """
         results = self.batch_outcomes(calls, retry=retry)
-        for call, outcome in zip(calls, results, strict=True):
+        for outcome in results:
             if isinstance(outcome, RpcError):
                 raise outcome
         return results

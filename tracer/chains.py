@@ -19,7 +19,7 @@ no code change is needed because the account-model adapter reads the chain id fr
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -124,7 +124,7 @@ class ChainRegistry:
     def keys(self) -> list[str]:
         return sorted(self._by_key)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Chain]:
         return iter(sorted(self._by_key.values(), key=lambda c: c.key))
 
     def __contains__(self, key: object) -> bool:

@@ -10,7 +10,9 @@ so the directory is chosen before the first import and nothing happens at our im
 from __future__ import annotations
 
 import copy
+import gc
 import os
+import warnings
 from functools import cache
 from pathlib import Path
 from types import ModuleType
@@ -29,8 +31,14 @@ def bitcoinlib_modules() -> tuple[ModuleType, ModuleType]:
         data_dir = Path(platformdirs.user_cache_dir("tracer-engine")) / "bitcoinlib"
         data_dir.mkdir(parents=True, exist_ok=True)
         os.environ["BCL_DATA_DIR"] = str(data_dir)
-    import bitcoinlib.encoding as encoding
-    import bitcoinlib.networks as networks
+    with warnings.catch_warnings():
+        # bitcoinlib 0.7 leaves a file open and uses a deprecated SQLAlchemy call at import time;
+        # neither is ours to fix, and collecting here keeps the ResourceWarning inside this block.
+        warnings.simplefilter("ignore")
+        import bitcoinlib.encoding as encoding
+        import bitcoinlib.networks as networks
+
+        gc.collect()
 
     definitions = networks.NETWORK_DEFINITIONS
     if LITECOIN_REGTEST not in definitions and "litecoin_testnet" in definitions:

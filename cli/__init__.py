@@ -1,0 +1,2 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The ``tracer`` command line: a thin Typer layer over the library."""

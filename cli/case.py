@@ -1,0 +1,150 @@
+# SPDX-License-Identifier: Apache-2.0
+"""``tracer case``: create cases, add seeds, read the audit log."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from adapters.addresses import parse_address
+from cli.context import app_context
+from cli.errors import EXIT_FAILURE
+from cli.options import CaseArg, ChainOpt, JsonOpt
+from cli.output import emit, error, notice, stdout, table
+from cli.workspace import Seed
+
+app = typer.Typer(help="Case workspaces: seeds, audit log (chain of custody).", no_args_is_help=True)
+seed_app = typer.Typer(help="Seed addresses of a case.", no_args_is_help=True)
+app.add_typer(seed_app, name="seed")
+
+
+@app.command("create")
+def create(
+    name: CaseArg,
+    description: Annotated[str, typer.Option("--description", "-d", help="What the case is about.")] = "",
+    json_: JsonOpt = False,
+) -> None:
+    """Create a case workspace (exit 2 if the name is taken).
+
+    Example: tracer case create op-harbor -d "Darknet vendor payouts, ref 2026/118"
+    """
+    ctx = app_context()
+    case = ctx.workspace.create(name, description, ctx.argv)
+    info = case.info()
+    emit(info.as_dict() | {"path": str(case.dir)}, as_json=json_,
+         human=lambda: stdout.print(f"created case {info.name} in {case.dir}", highlight=False))
+
+
+@app.command("list")
+def list_cases(json_: JsonOpt = False) -> None:
+    """List the cases in the workspace.
+
+    Example: tracer case list --json
+    """
+    cases = app_context().workspace.list()
+    rows = []
+    for case in cases:
+        info = case.info()
+        rows.append({"name": info.name, "description": info.description, "created_at": info.created_at,
+                     "created_by": info.created_by, "seeds": len(case.seeds())})
+    emit(rows, as_json=json_, human=lambda: stdout.print(table(
+        "Cases", ["name", "seeds", "created", "by", "description"],
+        [(r["name"], r["seeds"], r["created_at"], r["created_by"], r["description"]) for r in rows])))
+
+
+@app.command("show")
+def show(name: CaseArg, json_: JsonOpt = False) -> None:
+    """Show a case: metadata, seeds and whether its audit log verifies.
+
+    Example: tracer case show op-harbor
+    """
+    case = app_context().workspace.open(name)
+    info, seeds, check = case.info(), case.seeds(), case.verify()
+    data = info.as_dict() | {
+        "path": str(case.dir),
+        "seeds": [s.as_dict() for s in seeds],
+        "audit": {"entries": check.entries, "verified": check.ok, "problem": check.problem},
+    }
+
+    def human() -> None:
+        stdout.print(f"[bold]{info.name}[/] — {info.description or '(no description)'}")
+        stdout.print(f"created {info.created_at} by {info.created_by}; directory {case.dir}", highlight=False)
+        stdout.print(_seed_table(seeds))
+        status = "verified" if check.ok else f"BROKEN: {check.problem}"
+        stdout.print(f"audit log: {check.entries} entries, {status}; head {check.head}", highlight=False)
+
+    emit(data, as_json=json_, human=human)
+
+
+@app.command("log")
+def log(name: CaseArg, json_: JsonOpt = False) -> None:
+    """Print the case's audit log (who did what, when) and verify its hash chain.
+
+    Example: tracer case log op-harbor
+    """
+    case = app_context().workspace.open(name)
+    entries = case.audit.entries()
+    emit([e.as_dict() for e in entries], as_json=json_, human=lambda: stdout.print(table(
+        f"Audit log of {name}", ["#", "time (UTC)", "actor", "action", "details", "hash"],
+        [(e.seq, e.time, e.actor, e.action, ", ".join(f"{k}={v}" for k, v in e.details.items() if v),
+          e.hash[:16]) for e in entries])))
+
+
+@app.command("verify")
+def verify(name: CaseArg, json_: JsonOpt = False) -> None:
+    """Verify the audit log's hash chain and that the case files match it (exit 1 if tampered).
+
+    Example: tracer case verify op-harbor
+    """
+    check = app_context().workspace.open(name).verify()
+    data = {"case": name, "verified": check.ok, "entries": check.entries, "head": check.head,
+            "problem": check.problem}
+    emit(data, as_json=json_, human=lambda: stdout.print(
+        f"{name}: audit log verified, {check.entries} entries, head {check.head}" if check.ok
+        else f"{name}: audit log does NOT verify: {check.problem}", highlight=False))
+    if not check.ok:
+        if not json_:
+            error(f"case {name!r} failed verification")
+        raise typer.Exit(EXIT_FAILURE)
+
+
+@seed_app.command("add")
+def seed_add(
+    name: CaseArg,
+    address: Annotated[str, typer.Argument(help="Seed address (validated and normalized for the chain).")],
+    chain: ChainOpt,
+    note: Annotated[str | None, typer.Option("--note", help="Why this address is a seed (source, report).")] = None,
+    label: Annotated[str | None, typer.Option("--label", help="Short label, e.g. 'vendor wallet'.")] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Add a seed address to a case (validated; re-adding the same seed changes nothing).
+
+    Example: tracer case seed add op-harbor bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq --chain btc --label vendor
+    """
+    ctx = app_context()
+    settings = ctx.settings
+    case = ctx.workspace.open(name)
+    info = parse_address(settings.chains.get(chain), address, registry=settings.chains)
+    seed, added = case.add_seed(chain=info.chain, address=info.address, kind=info.kind, label=label, note=note,
+                                argv=ctx.argv)
+    if not added and not json_:
+        notice(f"{seed.address} is already a seed of {name}; nothing changed")
+    emit(seed.as_dict() | {"added": added}, as_json=json_, human=lambda: stdout.print(
+        f"seed {seed.chain} {seed.address} ({seed.kind}) added to {name}" if added else "", highlight=False))
+
+
+@seed_app.command("list")
+def seed_list(name: CaseArg, json_: JsonOpt = False) -> None:
+    """List the seeds of a case.
+
+    Example: tracer case seed list op-harbor --json
+    """
+    seeds = app_context().workspace.open(name).seeds()
+    emit([s.as_dict() for s in seeds], as_json=json_, human=lambda: stdout.print(_seed_table(seeds)))
+
+
+def _seed_table(seeds: list[Seed]) -> Table:
+    return table("Seeds", ["chain", "address", "type", "label", "note", "added", "by"],
+                 [(s.chain, s.address, s.kind, s.label, s.note, s.added_at, s.added_by) for s in seeds])

@@ -1,0 +1,220 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Configuration: a TOML file overlaid by environment variables.
+
+Where the file is looked for, first match wins:
+
+1. ``$TRACER_CONFIG`` (an error if it names a file that does not exist);
+2. ``$TRACER_HOME/config.toml``;
+3. the user's config directory (``~/.config/tracer/config.toml`` on Linux).
+
+Environment variables override the file: ``TRACER_HOME``, ``TRACER_STORE`` (``embedded`` or
+``neo4j``), ``TRACER_STORE_PATH``, ``NEO4J_URI``, ``NEO4J_USER``, ``NEO4J_PASSWORD``,
+``NEO4J_DATABASE`` and ``TRACER_NODE_<CHAIN>`` (e.g. ``TRACER_NODE_LTC_REGTEST`` for chain
+``ltc-regtest``). Secrets (the Neo4j password, passwords inside node URLs) are never printed:
+:meth:`Settings.redacted` is the only view the CLI shows.
+
+Example ``config.toml``::
+
+    [store]
+    backend = "embedded"
+
+    [neo4j]
+    uri = "bolt://127.0.0.1:7687"
+    user = "neo4j"
+    database = "neo4j"
+
+    [nodes]
+    btc = "http://rpcuser:rpcpass@127.0.0.1:8332"
+    eth = "http://127.0.0.1:8545"
+
+    [chains.bsc]          # an extra EVM chain, no code change needed
+    chain_id = 56
+    symbol = "BNB"
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from adapters.jsonrpc import redact_url
+from tracer.chains import ChainRegistry, default_registry
+from tracer.errors import ConfigError
+
+__all__ = ["Settings", "load_settings", "STORE_BACKENDS"]
+
+STORE_BACKENDS = ("embedded", "neo4j")
+_KNOWN_SECTIONS = {"home", "store", "neo4j", "nodes", "chains", "privacy"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Effective configuration after file and environment are merged."""
+
+    home: Path
+    config_file: Path | None
+    store_backend: str = "embedded"
+    store_path: Path | None = None
+    neo4j_uri: str | None = None
+    neo4j_user: str = "neo4j"
+    neo4j_password: str | None = field(default=None, repr=False)
+    neo4j_database: str = "neo4j"
+    nodes: Mapping[str, str] = field(default_factory=dict, repr=False)
+    allow_third_party: bool = False
+    chains: ChainRegistry = field(default_factory=default_registry, repr=False)
+
+    @property
+    def cases_dir(self) -> Path:
+        return self.home / "cases"
+
+    @property
+    def embedded_store_path(self) -> Path:
+        return self.store_path or self.home / "store"
+
+    def node_url(self, chain: str) -> str | None:
+        """Configured RPC URL for ``chain`` (may contain credentials: do not print it)."""
+        return self.nodes.get(self.chains.get(chain).key)
+
+    def redacted(self) -> dict[str, Any]:
+        """A printable view: passwords replaced by ``***``."""
+        return {
+            "home": str(self.home),
+            "config_file": str(self.config_file) if self.config_file else None,
+            "store": {"backend": self.store_backend, "path": str(self.embedded_store_path)},
+            "neo4j": {
+                "uri": redact_url(self.neo4j_uri) if self.neo4j_uri else None,
+                "user": self.neo4j_user,
+                "password": "***" if self.neo4j_password else None,
+                "database": self.neo4j_database,
+            },
+            "nodes": {chain: redact_url(url) for chain, url in sorted(self.nodes.items())},
+            "privacy": {"allow_third_party": self.allow_third_party},
+            "chains": self.chains.keys(),
+        }
+
+
+def _find_config_file(env: Mapping[str, str], home: Path | None) -> Path | None:
+    explicit = env.get("TRACER_CONFIG")
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"TRACER_CONFIG names {path}, which is not a readable file")
+        return path
+    candidates = []
+    if home is not None:
+        candidates.append(home / "config.toml")
+    candidates.append(Path(platformdirs.user_config_dir("tracer")) / "config.toml")
+    return next((p for p in candidates if p.is_file()), None)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"cannot read config file {path}: it is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    unknown = sorted(set(data) - _KNOWN_SECTIONS)
+    if unknown:
+        raise ConfigError(f"config file {path} has unknown section(s): {', '.join(unknown)}")
+    return data
+
+
+def _table(data: Mapping[str, Any], name: str, path: Path | None) -> dict[str, Any]:
+    value = data.get(name, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"config file {path}: [{name}] must be a table")
+    return value
+
+
+def _text(table: Mapping[str, Any], key: str, where: str) -> str | None:
+    value = table.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ConfigError(f"{where}: {key} must be text")
+    return value
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read the config file and the environment.
+
+    Raises
+    ------
+    ConfigError
+        Unreadable or invalid file, unknown store backend, malformed chain or node entries.
+    """
+    env = os.environ if env is None else env
+    env_home = env.get("TRACER_HOME")
+    home_hint = Path(env_home).expanduser() if env_home else None
+    path = _find_config_file(env, home_hint)
+    data = _read_toml(path) if path else {}
+    where = f"config file {path}" if path else "configuration"
+
+    home_text = env_home or data.get("home")
+    if home_text is not None and not isinstance(home_text, str):
+        raise ConfigError(f"{where}: home must be text")
+    home = Path(home_text).expanduser() if home_text else Path(platformdirs.user_data_dir("tracer"))
+
+    store = _table(data, "store", path)
+    backend = (env.get("TRACER_STORE") or _text(store, "backend", where) or "embedded").lower()
+    if backend not in STORE_BACKENDS:
+        raise ConfigError(f"unknown store backend {backend!r}; choose one of {', '.join(STORE_BACKENDS)}")
+    store_path_text = env.get("TRACER_STORE_PATH") or _text(store, "path", where)
+
+    neo4j = _table(data, "neo4j", path)
+    privacy = _table(data, "privacy", path)
+    allow = privacy.get("allow_third_party", False)
+    if not isinstance(allow, bool):
+        raise ConfigError(f"{where}: privacy.allow_third_party must be true or false")
+
+    registry = default_registry()
+    extra = []
+    for key, spec in _table(data, "chains", path).items():
+        if not isinstance(spec, dict):
+            raise ConfigError(f"{where}: [chains.{key}] must be a table")
+        try:
+            extra.append(ChainRegistry.evm_chain_from_mapping(key, spec))
+        except ValueError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+    try:
+        registry = registry.extended(extra)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+    nodes: dict[str, str] = {}
+    for key, url in _table(data, "nodes", path).items():
+        if not isinstance(url, str):
+            raise ConfigError(f"{where}: nodes.{key} must be a URL")
+        nodes[_chain_key(registry, key, where)] = url
+    for name, url in env.items():
+        if name.startswith("TRACER_NODE_") and url:
+            key = name.removeprefix("TRACER_NODE_").lower().replace("_", "-")
+            nodes[_chain_key(registry, key, f"environment variable {name}")] = url
+
+    return Settings(
+        home=home,
+        config_file=path,
+        store_backend=backend,
+        store_path=Path(store_path_text).expanduser() if store_path_text else None,
+        neo4j_uri=env.get("NEO4J_URI") or _text(neo4j, "uri", where),
+        neo4j_user=env.get("NEO4J_USER") or _text(neo4j, "user", where) or "neo4j",
+        neo4j_password=env.get("NEO4J_PASSWORD") or _text(neo4j, "password", where),
+        neo4j_database=env.get("NEO4J_DATABASE") or _text(neo4j, "database", where) or "neo4j",
+        nodes=nodes,
+        allow_third_party=allow,
+        chains=registry,
+    )
+
+
+def _chain_key(registry: ChainRegistry, key: str, where: str) -> str:
+    if key not in registry:
+        raise ConfigError(f"{where}: node for unknown chain {key!r}; known: {', '.join(registry.keys())}")
+    return registry.get(key).key

@@ -1,0 +1,221 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Case workspaces: one directory per case under ``$TRACER_HOME/cases``.
+
+A case directory holds:
+
+* ``case.json``  — name, description, who created it and when, the audit head hash;
+* ``seeds.json`` — the seed addresses (validated, normalized, with chain, label and note);
+* ``audit.jsonl`` — the hash-chained log of every change (``cli/audit_log.py``);
+* later: trace results, manifests and the embedded store of the case.
+
+Writes are atomic (temporary file + ``os.replace``) and serialised by an exclusive lock on
+``.lock``, so two commands on one case cannot interleave. A command that fails validation
+writes nothing.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import getpass
+import json
+import os
+import re
+import shutil
+import socket
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cli.audit_log import AuditLog, Verification
+from tracer import __version__
+from tracer.errors import ConflictError, InputError, NotFoundError
+
+__all__ = ["Seed", "CaseInfo", "Case", "Workspace", "current_actor", "CASE_NAME_RULE"]
+
+CASE_NAME_RULE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+FORMAT_VERSION = 1
+
+
+def current_actor() -> str:
+    """Who is acting: ``$TRACER_ACTOR`` or ``user@host``."""
+    explicit = os.environ.get("TRACER_ACTOR")
+    if explicit:
+        return explicit
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = f"uid{os.getuid()}"
+    return f"{user}@{socket.gethostname()}"
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _write_json_atomic(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2, ensure_ascii=False, sort_keys=True)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise NotFoundError(f"{path} is missing") from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path} cannot be read: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Seed:
+    """A starting point of an investigation."""
+
+    chain: str
+    address: str
+    kind: str
+    label: str | None
+    note: str | None
+    added_at: str
+    added_by: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class CaseInfo:
+    name: str
+    description: str
+    created_at: str
+    created_by: str
+    audit_head: str
+    format: int = FORMAT_VERSION
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Case:
+    """One case directory. Obtain it from :class:`Workspace`."""
+
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+        self.audit = AuditLog(directory / "audit.jsonl")
+
+    @property
+    def name(self) -> str:
+        return self.dir.name
+
+    def info(self) -> CaseInfo:
+        return CaseInfo(**_read_json(self.dir / "case.json"))
+
+    def seeds(self) -> list[Seed]:
+        path = self.dir / "seeds.json"
+        if not path.exists():
+            return []
+        return [Seed(**row) for row in _read_json(path)]
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        with (self.dir / ".lock").open("a") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+    def record(self, action: str, details: dict[str, Any], argv: list[str]) -> None:
+        """Append an audit entry and move the head hash in ``case.json``. Call under :meth:`locked`."""
+        entry = self.audit.append(
+            actor=current_actor(), action=action, details=details, argv=argv, tool_version=__version__
+        )
+        info = _read_json(self.dir / "case.json")
+        info["audit_head"] = entry.hash
+        _write_json_atomic(self.dir / "case.json", info)
+
+    def add_seed(
+        self, *, chain: str, address: str, kind: str, label: str | None, note: str | None, argv: list[str]
+    ) -> tuple[Seed, bool]:
+        """Add a validated, normalized seed. Returns ``(seed, added)``; re-adding is a no-op."""
+        with self.locked():
+            seeds = self.seeds()
+            for existing in seeds:
+                if existing.chain == chain and existing.address == address:
+                    return existing, False
+            seed = Seed(chain, address, kind, label, note, _now(), current_actor())
+            _write_json_atomic(self.dir / "seeds.json", [s.as_dict() for s in [*seeds, seed]])
+            self.record("seed.add", {"chain": chain, "address": address, "label": label, "note": note}, argv)
+            return seed, True
+
+    def verify(self) -> Verification:
+        """Check the audit chain, its head, and that the seeds on disk are those the log records."""
+        result = self.audit.verify(self.info().audit_head)
+        if not result.ok:
+            return result
+        logged = {
+            (e.details["chain"], e.details["address"]) for e in self.audit.entries() if e.action == "seed.add"
+        }
+        on_disk = {(s.chain, s.address) for s in self.seeds()}
+        if logged != on_disk:
+            return Verification(False, result.entries, result.head,
+                                "seeds.json does not match the seeds recorded in the audit log")
+        return result
+
+
+class Workspace:
+    """All cases under one home directory."""
+
+    def __init__(self, cases_dir: Path) -> None:
+        self.cases_dir = cases_dir
+
+    @staticmethod
+    def check_name(name: str) -> str:
+        if not CASE_NAME_RULE.match(name):
+            raise InputError(
+                f"invalid case name {name!r}: use 1-64 letters, digits, '.', '_' or '-', "
+                "starting with a letter or digit"
+            )
+        return name
+
+    def create(self, name: str, description: str, argv: list[str]) -> Case:
+        self.check_name(name)
+        directory = self.cases_dir / name
+        if directory.exists():
+            raise ConflictError(f"case {name!r} already exists ({directory})")
+        self.cases_dir.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=self.cases_dir, prefix=f".{name}."))
+        case = Case(staging)
+        info = CaseInfo(name, description, _now(), current_actor(), audit_head="")
+        _write_json_atomic(staging / "case.json", info.as_dict())
+        _write_json_atomic(staging / "seeds.json", [])
+        case.record("case.create", {"name": name, "description": description}, argv)
+        try:
+            os.rename(staging, directory)  # atomic: the case appears complete or not at all
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise ConflictError(f"case {name!r} already exists ({directory})") from None
+        return Case(directory)
+
+    def open(self, name: str) -> Case:
+        self.check_name(name)
+        directory = self.cases_dir / name
+        if not (directory / "case.json").is_file():
+            raise NotFoundError(f"no case named {name!r} in {self.cases_dir}")
+        return Case(directory)
+
+    def list(self) -> list[Case]:
+        if not self.cases_dir.is_dir():
+            return []
+        return [
+            Case(p) for p in sorted(self.cases_dir.iterdir())
+            if p.is_dir() and not p.name.startswith(".") and (p / "case.json").is_file()
+        ]

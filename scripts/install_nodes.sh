@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Install the real node software the tests run against (shared design notes §1):
+#   - Litecoin Core (litecoind 0.21, Debian package) for the UTXO adapter, in -regtest;
+#   - Foundry anvil (npm package, binary inside) for the Ethereum adapter.
+# Idempotent: does nothing for what is already installed. Needs root (or sudo) for apt-get.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ANVIL_VERSION="${ANVIL_VERSION:-1.7.1}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+if ! command -v litecoind >/dev/null 2>&1; then
+    echo "installing litecoind (apt)..." >&2
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends litecoind >/dev/null
+fi
+
+ANVIL_BIN=".nodes/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
+if [ ! -x "$ANVIL_BIN" ] && ! command -v anvil >/dev/null 2>&1; then
+    if ! command -v npm >/dev/null 2>&1; then
+        echo "installing npm (apt)..." >&2
+        $SUDO apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends npm >/dev/null
+    fi
+    echo "installing anvil ${ANVIL_VERSION} (npm)..." >&2
+    mkdir -p .nodes
+    (cd .nodes && npm install --silent --no-audit --no-fund "@foundry-rs/anvil-linux-amd64@${ANVIL_VERSION}" >/dev/null)
+fi
+
+echo "litecoind: $(command -v litecoind)" >&2
+if [ -x "$ANVIL_BIN" ]; then echo "anvil: $ANVIL_BIN" >&2; else echo "anvil: $(command -v anvil)" >&2; fi

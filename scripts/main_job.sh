@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The main job: an investigator opens a case and records validated seed addresses.
+# Runs on the embedded workspace only (no server). Its workspace is ./demo-home, recreated on
+# every run, so the output is the same each time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup.sh
+export TRACER_HOME="$PWD/demo-home"
+rm -rf "$TRACER_HOME"
+T=.venv/bin/tracer
+
+$T case create op-demo --description "Demo: proceeds of darknet drug sales (public example addresses)"
+# Seeds are checked against their chain's checksum rules and normalized:
+$T case seed add op-demo 1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa --chain btc --label "genesis coinbase" \
+    --note "public example address"
+$T case seed add op-demo BC1QAR0SRRR7XFKVY5L643LYDNW9RE59GTZZWF5MDQ --chain btc --label "vendor payout" \
+    --note "upper-case bech32 is normalized to lower case"
+$T case seed add op-demo 0xfb6916095ca1df60bb79ce92ce3ea74c37c5d359 --chain eth --label "broker" \
+    --note "lower-case hex is normalized to its EIP-55 checksum"
+# A mistyped address is refused with exit code 2 and nothing is written:
+if $T case seed add op-demo 1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNb --chain btc; then
+    echo "a bad checksum was accepted" >&2; exit 1
+fi
+$T case show op-demo
+$T case verify op-demo

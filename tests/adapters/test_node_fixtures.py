@@ -1,0 +1,45 @@
+"""The test fixtures start real nodes: litecoind in regtest and anvil, on 127.0.0.1."""
+
+from decimal import Decimal
+
+from adapters.devnodes import Anvil, LitecoinRegtest
+from adapters.jsonrpc import Call
+
+
+def test_litecoind_mines_blocks_and_serves_them_back(litecoind: LitecoinRegtest) -> None:
+    with litecoind.rpc() as node, litecoind.rpc(wallet="miner") as wallet:
+        address = wallet.call("getnewaddress", "", "bech32")
+        assert address.startswith("rltc1")
+        start = node.call("getblockcount")
+        hashes = node.call("generatetoaddress", 3, address)
+        assert node.call("getblockcount") == start + 3
+        block = node.call("getblock", hashes[-1], 2)
+        coinbase = block["tx"][0]
+        assert "coinbase" in coinbase["vin"][0]
+        paid = [o for o in coinbase["vout"] if o["scriptPubKey"].get("addresses", [o["scriptPubKey"].get("address")])
+                == [address]]
+        # regtest subsidy is 50 LTC until the first halving at height 150
+        assert paid and paid[0]["value"] == Decimal("50.00000000")
+        assert isinstance(paid[0]["value"], Decimal)  # amounts stay exact on the way in
+
+
+def test_litecoind_has_a_transaction_index(litecoind: LitecoinRegtest) -> None:
+    with litecoind.rpc() as node:
+        info = node.call("getindexinfo")
+        assert info["txindex"]["synced"] is True
+
+
+def test_anvil_sends_an_eth_transfer_and_reads_it_back(anvil: Anvil) -> None:
+    with anvil.rpc() as node:
+        sender, receiver = node.call("eth_accounts")[:2]
+        before = int(node.call("eth_getBalance", receiver, "latest"), 16)
+        value = 1_234_567_890_123_456_789  # 1.234... ETH in wei
+        tx_hash = node.call("eth_sendTransaction", {"from": sender, "to": receiver, "value": hex(value)})
+        tx, receipt = node.batch([Call("eth_getTransactionByHash", [tx_hash]),
+                                  Call("eth_getTransactionReceipt", [tx_hash])])
+        assert int(tx["value"], 16) == value
+        assert tx["to"].lower() == receiver.lower()
+        assert receipt["status"] == "0x1"
+        after = int(node.call("eth_getBalance", receiver, "latest"), 16)
+        assert after - before == value
+        assert int(node.call("eth_chainId"), 16) == 31337
