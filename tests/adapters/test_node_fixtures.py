@@ -1,9 +1,21 @@
 """The test fixtures start real nodes: litecoind in regtest and anvil, on 127.0.0.1."""
 
+import time
 from decimal import Decimal
 
 from adapters.devnodes import Anvil, LitecoinRegtest
-from adapters.jsonrpc import Call
+from adapters.jsonrpc import JsonRpcClient
+
+
+def _wait_for_receipt(node: JsonRpcClient, tx_hash: str, timeout: float = 10.0) -> dict[str, str]:
+    """anvil mines a sent transaction right away, but its receipt can trail the send by a moment."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        receipt = node.call("eth_getTransactionReceipt", tx_hash)
+        if receipt is not None:
+            return dict(receipt)
+        time.sleep(0.05)
+    raise AssertionError(f"no receipt for {tx_hash} after {timeout}s")
 
 
 def test_litecoind_mines_blocks_and_serves_them_back(litecoind: LitecoinRegtest) -> None:
@@ -35,8 +47,8 @@ def test_anvil_sends_an_eth_transfer_and_reads_it_back(anvil: Anvil) -> None:
         before = int(node.call("eth_getBalance", receiver, "latest"), 16)
         value = 1_234_567_890_123_456_789  # 1.234... ETH in wei
         tx_hash = node.call("eth_sendTransaction", {"from": sender, "to": receiver, "value": hex(value)})
-        tx, receipt = node.batch([Call("eth_getTransactionByHash", [tx_hash]),
-                                  Call("eth_getTransactionReceipt", [tx_hash])])
+        receipt = _wait_for_receipt(node, tx_hash)
+        tx = node.call("eth_getTransactionByHash", tx_hash)
         assert int(tx["value"], 16) == value
         assert tx["to"].lower() == receiver.lower()
         assert receipt["status"] == "0x1"
