@@ -84,8 +84,9 @@ def _parse_utxo(chain: Chain, text: str, registry: ChainRegistry) -> AddressInfo
         other = _bech32_chain_of(text, registry)
         reason = f"bech32 address of {other}, not {chain.key}" if other else "not a Base58 or Bech32 address"
         raise InvalidAddressError(text, chain.key, reason) from None
-    if len(raw) != 25:
-        raise InvalidAddressError(text, chain.key, f"Base58 payload is {len(raw)} bytes, expected 25")
+    if len(raw) != 25 or encoding.base58encode(raw) != text:
+        # change_base pads to 25 bytes, so a dropped or added leading "1" (zero byte) must be caught here
+        raise InvalidAddressError(text, chain.key, "Base58 payload is not 25 bytes (leading '1's missing or extra?)")
     payload, check = raw[:-4], raw[-4:]
     if encoding.double_sha256(payload)[:4] != check:
         raise InvalidAddressError(text, chain.key, "Base58Check checksum mismatch")

@@ -56,14 +56,20 @@ def split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
 
 
 def redact_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (safe to print)."""
+    """A printable form of ``url``: credentials, API-key paths and queries replaced by ``***``.
+
+    Hosted node providers put API keys in the path (``/v2/KEY``) or the query, and a bare
+    ``TOKEN@host`` is as secret as ``user:password@host``; only Bitcoin Core's ``/wallet/NAME``
+    path is kept, because it helps to know which wallet a message is about.
+    """
     try:
         parts = urlsplit(url)
-        if parts.password is None:
-            return url
         host = parts.hostname or ""
-        netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
-        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+        netloc = ("***@" if parts.username is not None else "") + host + (f":{parts.port}" if parts.port else "")
+        path = parts.path
+        if path not in ("", "/") and not (path.startswith("/wallet/") and path.count("/") == 2):
+            path = "/***"
+        return urlunsplit((parts.scheme, netloc, path, "***" if parts.query else "", ""))
     except ValueError:
         return "<unparseable URL>"
 
@@ -98,7 +104,8 @@ class JsonRpcClient:
         jsonrpc: str = "2.0",
     ) -> None:
         clean, url_auth = split_credentials(url)
-        self.url = clean
+        self._endpoint = clean  # may hold an API key in its path: only used for requests
+        self.url = redact_url(clean)  # what messages show
         self._auth = auth or url_auth
         if cookie_file is not None:
             self._auth = _read_cookie(Path(cookie_file))
@@ -182,7 +189,7 @@ class JsonRpcClient:
                 time.sleep(delay)
             try:
                 response = self._session.post(
-                    self.url,
+                    self._endpoint,
                     data=body,
                     headers={"Content-Type": "application/json"},
                     auth=self._auth,

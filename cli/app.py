@@ -8,11 +8,12 @@ import traceback
 from typing import Annotated
 
 import typer
+from typer._click.exceptions import ClickException
 from typer.core import TyperGroup
 
 from cli import case, chains, config
 from cli.context import AppContext, current, set_context
-from cli.errors import EXIT_CODES_HELP, EXIT_INTERRUPTED, exit_code_for
+from cli.errors import EXIT_CODES_HELP, EXIT_FAILURE, EXIT_INTERRUPTED, exit_code_for
 from cli.output import error, stderr
 from tracer import __version__
 from tracer.errors import TracerError
@@ -29,12 +30,20 @@ class TracerGroup(TyperGroup):
         except TracerError as exc:
             obj = current()
             if obj is not None and obj.debug:
-                stderr.print(traceback.format_exc(), markup=False, highlight=False)
+                stderr.print(traceback.format_exc())
             error(str(exc))
             raise typer.Exit(exit_code_for(exc)) from None
         except KeyboardInterrupt:
             error("interrupted")
             raise typer.Exit(EXIT_INTERRUPTED) from None
+        except (typer.Exit, typer.Abort, ClickException):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, exit 1
+            obj = current()
+            if obj is not None and obj.debug:
+                stderr.print(traceback.format_exc())
+            error(f"unexpected error ({type(exc).__name__}): {exc} — rerun with --debug for details")
+            raise typer.Exit(EXIT_FAILURE) from None
 
 
 app = typer.Typer(

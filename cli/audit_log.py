@@ -26,6 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tracer.errors import TracerError
+
 __all__ = ["GENESIS", "AuditEntry", "AuditLog", "canonical_json", "Verification"]
 
 GENESIS = "0" * 64
@@ -69,6 +71,10 @@ class Verification:
     problem: str | None = None
 
 
+class AuditLogDamagedError(TracerError):
+    """A line of the audit log that cannot be read as an entry (exit 1: an integrity problem)."""
+
+
 class AuditLog:
     """The audit file of one case. Callers serialise writers (the case lock)."""
 
@@ -80,9 +86,12 @@ class AuditLog:
             return []
         out = []
         with self.path.open(encoding="utf-8") as handle:
-            for line in handle:
+            for number, line in enumerate(handle, start=1):
                 if line.strip():
-                    out.append(AuditEntry(**json.loads(line)))
+                    try:
+                        out.append(AuditEntry(**json.loads(line)))
+                    except (ValueError, TypeError):
+                        raise AuditLogDamagedError(f"{self.path} line {number} is not an audit entry") from None
         return out
 
     def head(self) -> str:

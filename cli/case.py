@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from adapters.addresses import parse_address
 from cli.context import app_context
@@ -69,7 +70,7 @@ def show(name: CaseArg, json_: JsonOpt = False) -> None:
     }
 
     def human() -> None:
-        stdout.print(f"[bold]{info.name}[/] — {info.description or '(no description)'}")
+        stdout.print(Text.assemble((info.name, "bold"), f" — {info.description or '(no description)'}"))
         stdout.print(f"created {info.created_at} by {info.created_by}; directory {case.dir}", highlight=False)
         stdout.print(_seed_table(seeds))
         status = "verified" if check.ok else f"BROKEN: {check.problem}"
@@ -85,11 +86,20 @@ def log(name: CaseArg, json_: JsonOpt = False) -> None:
     Example: tracer case log op-harbor
     """
     case = app_context().workspace.open(name)
-    entries = case.audit.entries()
-    emit([e.as_dict() for e in entries], as_json=json_, human=lambda: stdout.print(table(
-        f"Audit log of {name}", ["#", "time (UTC)", "actor", "action", "details", "hash"],
-        [(e.seq, e.time, e.actor, e.action, ", ".join(f"{k}={v}" for k, v in e.details.items() if v),
-          e.hash[:16]) for e in entries])))
+    check = case.verify()
+    entries = case.audit.entries() if check.ok else []
+
+    def human() -> None:
+        stdout.print(table(
+            f"Audit log of {name}", ["#", "time (UTC)", "actor", "action", "details", "hash"],
+            [(e.seq, e.time, e.actor, e.action, ", ".join(f"{k}={v}" for k, v in e.details.items() if v),
+              e.hash[:16]) for e in entries]))
+        stdout.print(f"verified: {check.entries} entries, head {check.head}" if check.ok
+                     else f"audit log does NOT verify: {check.problem}")
+
+    emit([e.as_dict() for e in entries], as_json=json_, human=human)
+    if not check.ok:
+        raise typer.Exit(EXIT_FAILURE)
 
 
 @app.command("verify")
@@ -131,8 +141,11 @@ def seed_add(
                                 argv=ctx.argv)
     if not added and not json_:
         notice(f"{seed.address} is already a seed of {name}; nothing changed")
-    emit(seed.as_dict() | {"added": added}, as_json=json_, human=lambda: stdout.print(
-        f"seed {seed.chain} {seed.address} ({seed.kind}) added to {name}" if added else "", highlight=False))
+    def human() -> None:
+        if added:
+            stdout.print(f"seed {seed.chain} {seed.address} ({seed.kind}) added to {name}")
+
+    emit(seed.as_dict() | {"added": added}, as_json=json_, human=human)
 
 
 @seed_app.command("list")

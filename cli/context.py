@@ -35,7 +35,12 @@ def safe_argv(argv: list[str]) -> list[str]:
                 out.append(arg)
                 hide_next = True
             continue
-        out.append(redact_url(arg) if _URL.match(arg) else arg)
+        if _URL.match(arg):
+            out.append(redact_url(arg))
+        elif eq and _URL.match(arg[len(name) + 1:]):
+            out.append(f"{name}={redact_url(arg[len(name) + 1:])}")
+        else:
+            out.append(arg)
     return out
 
 

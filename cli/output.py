@@ -13,12 +13,14 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 __all__ = ["stdout", "stderr", "emit", "table", "to_json", "error", "notice"]
 
 # Addresses and txids must never be cut: when stdout is not a terminal, lay tables out wide.
-stdout = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 220)
-stderr = Console(stderr=True, soft_wrap=True)
+# markup=False: case names, labels and notes are user text and must print as typed.
+stdout = Console(soft_wrap=True, markup=False, highlight=False, width=None if sys.stdout.isatty() else 220)
+stderr = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
 
 
 def _default(value: Any) -> Any:
@@ -48,12 +50,12 @@ def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any
     for column in columns:
         out.add_column(column, overflow="fold")
     for row in rows:
-        out.add_row(*("" if v is None else str(v) for v in row))
+        out.add_row(*(Text("" if v is None else str(v)) for v in row))
     return out
 
 
 def error(message: str) -> None:
-    stderr.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    stderr.print(Text.assemble(("error: ", "bold red"), message))
 
 
 def notice(message: str) -> None:

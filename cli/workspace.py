@@ -32,12 +32,16 @@ from typing import Any
 
 from cli.audit_log import AuditLog, Verification
 from tracer import __version__
-from tracer.errors import ConflictError, InputError, NotFoundError
+from tracer.errors import ConflictError, InputError, NotFoundError, TracerError
 
 __all__ = ["Seed", "CaseInfo", "Case", "Workspace", "current_actor", "CASE_NAME_RULE"]
 
 CASE_NAME_RULE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 FORMAT_VERSION = 1
+
+
+class CaseDamagedError(TracerError):
+    """A case file that no longer has the shape this tool wrote (exit 1: an integrity problem)."""
 
 
 def current_actor() -> str:
@@ -116,13 +120,21 @@ class Case:
         return self.dir.name
 
     def info(self) -> CaseInfo:
-        return CaseInfo(**_read_json(self.dir / "case.json"))
+        data = _read_json(self.dir / "case.json")
+        try:
+            return CaseInfo(**data)
+        except TypeError:
+            raise CaseDamagedError(f"{self.dir / 'case.json'} is damaged (unexpected or missing fields)") from None
 
     def seeds(self) -> list[Seed]:
         path = self.dir / "seeds.json"
         if not path.exists():
             return []
-        return [Seed(**row) for row in _read_json(path)]
+        rows = _read_json(path)
+        try:
+            return [Seed(**row) for row in rows]
+        except TypeError:
+            raise CaseDamagedError(f"{path} is damaged (a seed has unexpected or missing fields)") from None
 
     @contextmanager
     def locked(self) -> Iterator[None]:
@@ -152,22 +164,33 @@ class Case:
                 if existing.chain == chain and existing.address == address:
                     return existing, False
             seed = Seed(chain, address, kind, label, note, _now(), current_actor())
+            # the audit entry is the record of intent: written first, so no seed ever lacks one
+            self.record("seed.add", seed.as_dict(), argv)
             _write_json_atomic(self.dir / "seeds.json", [s.as_dict() for s in [*seeds, seed]])
-            self.record("seed.add", {"chain": chain, "address": address, "label": label, "note": note}, argv)
             return seed, True
 
     def verify(self) -> Verification:
         """Check the audit chain, its head, and that the seeds on disk are those the log records."""
-        result = self.audit.verify(self.info().audit_head)
-        if not result.ok:
-            return result
-        logged = {
-            (e.details["chain"], e.details["address"]) for e in self.audit.entries() if e.action == "seed.add"
-        }
-        on_disk = {(s.chain, s.address) for s in self.seeds()}
-        if logged != on_disk:
+        try:
+            info = self.info()
+            result = self.audit.verify(info.audit_head)
+            if not result.ok:
+                return result
+            entries = self.audit.entries()
+            seeds = [s.as_dict() for s in self.seeds()]
+        except (CaseDamagedError, InputError) as exc:
+            return Verification(False, 0, "", str(exc))
+        logged = [e.details for e in entries if e.action == "seed.add"]
+        if logged != seeds:
             return Verification(False, result.entries, result.head,
                                 "seeds.json does not match the seeds recorded in the audit log")
+        created = entries[0].details if entries and entries[0].action == "case.create" else {}
+        recorded = {k: created.get(k) for k in ("name", "description", "created_at", "created_by")}
+        actual = {"name": info.name, "description": info.description, "created_at": info.created_at,
+                  "created_by": info.created_by}
+        if recorded != actual:
+            return Verification(False, result.entries, result.head,
+                                "case.json does not match the case creation recorded in the audit log")
         return result
 
 
@@ -191,18 +214,26 @@ class Workspace:
         directory = self.cases_dir / name
         if directory.exists():
             raise ConflictError(f"case {name!r} already exists ({directory})")
-        self.cases_dir.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=self.cases_dir, prefix=f".{name}."))
-        case = Case(staging)
-        info = CaseInfo(name, description, _now(), current_actor(), audit_head="")
-        _write_json_atomic(staging / "case.json", info.as_dict())
-        _write_json_atomic(staging / "seeds.json", [])
-        case.record("case.create", {"name": name, "description": description}, argv)
         try:
-            os.rename(staging, directory)  # atomic: the case appears complete or not at all
-        except OSError:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise ConflictError(f"case {name!r} already exists ({directory})") from None
+            self.cases_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"cannot create the case directory {self.cases_dir}: {exc.strerror}") from None
+        with (self.cases_dir / ".lock").open("a") as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            if directory.exists():
+                raise ConflictError(f"case {name!r} already exists ({directory})")
+            staging = Path(tempfile.mkdtemp(dir=self.cases_dir, prefix=f".{name}."))
+            try:
+                info = CaseInfo(name, description, _now(), current_actor(), audit_head="")
+                _write_json_atomic(staging / "case.json", info.as_dict())
+                _write_json_atomic(staging / "seeds.json", [])
+                Case(staging).record("case.create", {"name": name, "description": description,
+                                                     "created_at": info.created_at,
+                                                     "created_by": info.created_by}, argv)
+                os.rename(staging, directory)  # atomic: the case appears complete or not at all
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
         return Case(directory)
 
     def open(self, name: str) -> Case:

@@ -19,11 +19,14 @@ no code change is needed because the account-model adapter reads the chain id fr
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from tracer.errors import UnknownChainError
+
+_KEY_RULE = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 
 __all__ = ["Family", "Chain", "ChainRegistry", "DEFAULT_CHAINS", "default_registry"]
 
@@ -93,11 +96,21 @@ class ChainRegistry:
     def __init__(self, chains: Iterable[Chain]) -> None:
         self._by_key: dict[str, Chain] = {}
         self._by_alias: dict[str, Chain] = {}
+        chain_ids: dict[int, str] = {}
         for chain in chains:
-            if chain.key in self._by_key:
-                raise ValueError(f"duplicate chain key {chain.key!r}")
+            if not _KEY_RULE.match(chain.key):
+                raise ValueError(f"chain key {chain.key!r} must be lower-case letters, digits and '-'")
+            if chain.key in self._by_key or chain.key in self._by_alias:
+                raise ValueError(f"chain key {chain.key!r} is already taken")
+            if chain.evm_chain_id is not None:
+                if chain.evm_chain_id in chain_ids:
+                    raise ValueError(f"chain {chain.key!r}: chain id {chain.evm_chain_id} is already used by "
+                                     f"{chain_ids[chain.evm_chain_id]!r}")
+                chain_ids[chain.evm_chain_id] = chain.key
             self._by_key[chain.key] = chain
             for alias in chain.aliases:
+                if alias in self._by_key or alias in self._by_alias:
+                    raise ValueError(f"chain alias {alias!r} is already taken")
                 self._by_alias[alias] = chain
 
     def get(self, key: str) -> Chain:

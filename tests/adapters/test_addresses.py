@@ -89,3 +89,10 @@ def test_ofac_sanctioned_addresses_validate(shared_data: Path, currency: str, ch
             rejected.append(address)
     assert rejected == (["TUCsTq7TofTCJRRoHk6RvhMoS2mJLm5Yzq"] if currency == "XBT" else [])
     assert len(lines) > 0
+
+
+@pytest.mark.parametrize("address", ["A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa", "11A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa"])
+def test_base58_with_missing_or_extra_leading_ones_is_refused(address: str) -> None:
+    # a leading "1" encodes a zero byte: dropping or adding one is a different (invalid) string
+    with pytest.raises(InvalidAddressError, match="25 bytes"):
+        parse_address(CHAINS.get("btc"), address)

@@ -44,5 +44,7 @@ def test_unreachable_node_is_retried_then_reported() -> None:
 
 
 def test_redact_url_hides_only_the_password() -> None:
-    assert redact_url("http://rpc:hunter2@10.0.0.5:8332/wallet/x") == "http://rpc:***@10.0.0.5:8332/wallet/x"
+    assert redact_url("http://rpc:hunter2@10.0.0.5:8332/wallet/x") == "http://***@10.0.0.5:8332/wallet/x"
+    assert redact_url("https://eth.example/v2/SECRETKEY?key=abc") == "https://eth.example/***?***"
+    assert redact_url("http://TOKEN@127.0.0.1:8332") == "http://***@127.0.0.1:8332"
     assert redact_url("http://127.0.0.1:8545") == "http://127.0.0.1:8545"

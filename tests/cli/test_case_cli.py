@@ -157,4 +157,46 @@ def test_secrets_in_the_command_line_never_reach_the_audit_log() -> None:
 
     assert safe_argv(["tracer", "ingest", "--node", "http://rpc:hunter2@127.0.0.1:8332", "--password", "pw",
                       "--token=abc"]) == [
-        "tracer", "ingest", "--node", "http://rpc:***@127.0.0.1:8332", "--password", "***", "--token=***"]
+        "tracer", "ingest", "--node", "http://***@127.0.0.1:8332", "--password", "***", "--token=***"]
+
+
+def test_text_that_looks_like_markup_is_printed_as_typed(cli: Cli) -> None:
+    cli("case", "create", "op-harbor", "--description", "desc [/] end [red]x")
+    cli("case", "seed", "add", "op-harbor", ETH_LOWER, "--chain", "eth", "--label", "[/]")
+    shown = cli("case", "show", "op-harbor")
+    assert shown.exit_code == 0 and "desc [/] end [red]x" in shown.stdout and "[/]" in shown.stdout
+    refused = cli("chains", "check", "[red]zz", "--chain", "btc")
+    assert refused.exit_code == 2 and "'[red]zz'" in refused.stderr
+
+
+def test_an_edited_seed_label_is_detected(cli: Cli, tracer_home: Path) -> None:
+    cli("case", "create", "op-harbor")
+    cli("case", "seed", "add", "op-harbor", ETH_LOWER, "--chain", "eth", "--label", "broker")
+    seeds = tracer_home / "cases" / "op-harbor" / "seeds.json"
+    seeds.write_text(seeds.read_text().replace('"broker"', '"innocent"'))
+    assert cli("case", "verify", "op-harbor").exit_code == 1
+
+
+def test_an_edited_case_description_is_detected(cli: Cli, tracer_home: Path) -> None:
+    cli("case", "create", "op-harbor", "--description", "original")
+    meta = tracer_home / "cases" / "op-harbor" / "case.json"
+    meta.write_text(meta.read_text().replace('"original"', '"rewritten"'))
+    result = cli("case", "verify", "op-harbor", "--json")
+    assert result.exit_code == 1
+    assert "case.json does not match" in json.loads(result.stdout)["problem"]
+
+
+def test_damaged_case_files_are_one_line_errors(cli: Cli, tracer_home: Path) -> None:
+    cli("case", "create", "op-harbor")
+    (tracer_home / "cases" / "op-harbor" / "seeds.json").write_text('[{"unexpected": 1}]')
+    result = cli("case", "seed", "list", "op-harbor")
+    assert result.exit_code == 1 and "is damaged" in result.stderr and "Traceback" not in result.output
+    (tracer_home / "cases" / "op-harbor" / "audit.jsonl").write_text("garbage\n")
+    assert cli("case", "log", "op-harbor").exit_code == 1
+
+
+def test_a_home_that_is_a_file_is_a_clear_error(cli: Cli, tracer_home: Path) -> None:
+    tracer_home.parent.mkdir(parents=True, exist_ok=True)
+    tracer_home.write_text("not a directory")
+    result = cli("case", "create", "op-harbor")
+    assert result.exit_code == 2 and "cannot create the case directory" in result.stderr

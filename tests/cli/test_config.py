@@ -51,7 +51,7 @@ symbol = "BNB"
     assert view["config_file"] == str(path)
     assert view["store"]["backend"] == "neo4j"
     assert view["neo4j"]["password"] == "***"
-    assert view["nodes"] == {"btc": "http://rpc:***@127.0.0.1:8332", "ltc-regtest": "http://u:***@127.0.0.1:19443"}
+    assert view["nodes"] == {"btc": "http://***@127.0.0.1:8332", "ltc-regtest": "http://***@127.0.0.1:19443"}
     assert "bsc" in view["chains"]
     human = cli("config", "show")
     assert "node-secret" not in human.output and "env-secret" not in human.output

@@ -34,3 +34,10 @@ def test_evm_chain_from_config_is_looked_up_by_chain_id() -> None:
 def test_bad_evm_chain_spec_is_refused() -> None:
     with pytest.raises(ValueError, match="chain_id"):
         ChainRegistry.evm_chain_from_mapping("bsc", {"chain_id": "56"})
+
+
+def test_config_chain_cannot_take_over_a_builtin_key_alias_or_chain_id() -> None:
+    registry = default_registry()
+    for key, chain_id in (("bitcoin", 5), ("eth", 5), ("mainnet-copy", 1), ("has space", 7)):
+        with pytest.raises(ValueError):
+            registry.extended([ChainRegistry.evm_chain_from_mapping(key, {"chain_id": chain_id})])
