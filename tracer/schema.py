@@ -19,7 +19,7 @@ Units (see ``tracer/units.py``):
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import polars as pl
 
@@ -32,7 +32,11 @@ __all__ = [
     "INPUTS",
     "OUTPUTS",
     "TRANSFERS",
+    "TAGS",
+    "CLUSTERS",
+    "SEEDS",
     "FRAMES",
+    "FrameSet",
     "TRANSFER_KINDS",
     "NATIVE_ASSET",
     "conform",
@@ -158,7 +162,106 @@ TRANSFERS = FrameSchema(
     },
 )
 
-FRAMES: dict[str, FrameSchema] = {s.name: s for s in (TRANSACTIONS, INPUTS, OUTPUTS, TRANSFERS)}
+TAGS = FrameSchema(
+    name="tags",
+    columns={
+        "chain": pl.String(),
+        "address": pl.String(),
+        "label": pl.String(),
+        "category": pl.String(),
+        "confidence": pl.Int64(),
+        "tagpack": pl.String(),
+        "source": pl.String(),
+    },
+    nullable=frozenset({"category", "confidence", "tagpack"}),
+    key=("chain", "address", "source", "label"),
+    non_negative=("confidence",),
+    doc={
+        "category": "INTERPOL DW-VA category as GraphSense uses it (exchange, mixing_service, ...)",
+        "confidence": "0-100, from the TagPack confidence level",
+        "tagpack": "title or file of the TagPack / list the tag came from",
+        "source": "where the attribution comes from (URL, agency, list), as the TagPack states it",
+    },
+)
+
+CLUSTERS = FrameSchema(
+    name="clusters",
+    columns={
+        "chain": pl.String(),
+        "address": pl.String(),
+        "cluster_id": pl.String(),
+        "source": pl.String(),
+    },
+    nullable=frozenset(),
+    key=("chain", "address"),
+    doc={"cluster_id": "content-derived id (stable across re-runs)", "source": "clustering run / heuristic set"},
+)
+
+SEEDS = FrameSchema(
+    name="seeds",
+    columns={
+        "case": pl.String(),
+        "chain": pl.String(),
+        "address": pl.String(),
+        "label": pl.String(),
+        "source": pl.String(),
+    },
+    nullable=frozenset({"label"}),
+    key=("case", "chain", "address"),
+)
+
+FRAMES: dict[str, FrameSchema] = {
+    s.name: s for s in (TRANSACTIONS, INPUTS, OUTPUTS, TRANSFERS, TAGS, CLUSTERS, SEEDS)
+}
+
+
+@dataclass(frozen=True)
+class FrameSet:
+    """One batch of canonical frames, as adapters emit them and stores load and return them.
+
+    Every frame defaults to an empty canonical frame, so a UTXO batch simply leaves
+    ``transfers`` empty and a tag import fills only ``tags``.
+    """
+
+    transactions: pl.DataFrame = field(default_factory=lambda: empty(TRANSACTIONS))
+    inputs: pl.DataFrame = field(default_factory=lambda: empty(INPUTS))
+    outputs: pl.DataFrame = field(default_factory=lambda: empty(OUTPUTS))
+    transfers: pl.DataFrame = field(default_factory=lambda: empty(TRANSFERS))
+    tags: pl.DataFrame = field(default_factory=lambda: empty(TAGS))
+    clusters: pl.DataFrame = field(default_factory=lambda: empty(CLUSTERS))
+    seeds: pl.DataFrame = field(default_factory=lambda: empty(SEEDS))
+
+    def frames(self) -> dict[str, pl.DataFrame]:
+        """The frames by canonical name, in load order."""
+        return {name: getattr(self, name) for name in FRAMES}
+
+    def validate(self) -> FrameSet:
+        """Validate every frame (raises :class:`SchemaError` naming frame and column); returns self."""
+        for name, frame in self.frames().items():
+            validate(frame, FRAMES[name])
+        return self
+
+    def sorted(self) -> FrameSet:
+        """The same rows, each frame sorted by its natural key (a canonical order to compare and hash)."""
+        return FrameSet(
+            **{
+                name: frame.sort(list(FRAMES[name].key), nulls_last=True)
+                for name, frame in self.frames().items()
+            }
+        )
+
+    @property
+    def is_empty(self) -> bool:
+        return all(frame.height == 0 for frame in self.frames().values())
+
+    @staticmethod
+    def concat(parts: list[FrameSet]) -> FrameSet:
+        """Row-wise union of several frame sets (no de-duplication)."""
+        if not parts:
+            return FrameSet()
+        return FrameSet(
+            **{name: pl.concat([p.frames()[name] for p in parts], how="vertical") for name in FRAMES}
+        )
 
 
 def empty(schema: FrameSchema) -> pl.DataFrame:

@@ -1,0 +1,126 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The one store interface the rest of the code uses, and what both backends share.
+
+A store holds the graph of shared design notes §4 (built by :func:`graph.model.graph_tables`)
+and answers the trace's frontier queries (:class:`tracer.frontier.Frontier`). Two backends
+implement it: :mod:`graph.embedded` (LadybugDB on disk, the default, no server) and
+:mod:`graph.neo4j_store` (Neo4j over Bolt, for analysts who browse in Neo4j Browser). The
+contract tests in ``tests/graph/`` run one behavioural suite against both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import polars as pl
+
+from tracer.errors import InputError, SourceUnavailableError, TracerError
+from tracer.frontier import Direction, TransferFilter
+from tracer.schema import FrameSet
+
+__all__ = [
+    "GraphStore",
+    "LoadReport",
+    "StoreError",
+    "StoreUnavailableError",
+    "StoreLocationError",
+    "ReadOnlyQueryError",
+    "DEFAULT_BATCH_ROWS",
+]
+
+#: rows per write transaction when a backend batches a load
+DEFAULT_BATCH_ROWS = 50_000
+
+
+class StoreError(TracerError):
+    """The store refused an operation (message says which and why); nothing was written."""
+
+
+class StoreUnavailableError(SourceUnavailableError):
+    """The store cannot be reached now (server down, timeout); retry later (exit code 4)."""
+
+
+class StoreLocationError(InputError):
+    """The configured store does not exist or is not a store (wrong directory, unknown database,
+    bad credentials): the user must fix the configuration (exit code 2)."""
+
+
+class ReadOnlyQueryError(InputError):
+    """A query given to ``tracer graph query`` would modify the store."""
+
+
+@dataclass
+class LoadReport:
+    """What one load created; rows already in the store are counted as ``unchanged``."""
+
+    created: dict[str, int] = field(default_factory=dict)
+    unchanged: dict[str, int] = field(default_factory=dict)
+
+    def add(self, name: str, created: int, unchanged: int) -> None:
+        self.created[name] = self.created.get(name, 0) + created
+        self.unchanged[name] = self.unchanged.get(name, 0) + unchanged
+
+    @property
+    def total_created(self) -> int:
+        return sum(self.created.values())
+
+    def as_dict(self) -> dict[str, dict[str, int]]:
+        return {"created": dict(sorted(self.created.items())), "unchanged": dict(sorted(self.unchanged.items()))}
+
+
+@runtime_checkable
+class GraphStore(Protocol):
+    """A graph store: schema, idempotent bulk loads, reorg repair, read-back and frontier queries."""
+
+    #: ``"embedded"`` or ``"neo4j"``
+    backend: str
+    #: where the store is, safe to print (no credentials)
+    location: str
+
+    def ensure_schema(self) -> None:
+        """Create node/relationship tables, uniqueness on ``uid`` and the indexes traces use (idempotent)."""
+        ...
+
+    def load(self, frames: FrameSet, batch_rows: int = DEFAULT_BATCH_ROWS) -> LoadReport:
+        """Upsert a batch of canonical frames. Loading the same frames again changes nothing; a load
+        interrupted half-way, run again, completes with no duplicates. Invalid frames raise
+        :class:`~tracer.errors.SchemaError` before anything is written."""
+        ...
+
+    def remove_blocks(self, chain: str, from_height: int) -> int:
+        """Delete the transactions of blocks at or above ``from_height`` (a reorg), with their outputs,
+        spends and transfers; returns the number of transactions removed."""
+        ...
+
+    def block_hashes(self, chain: str, from_height: int, to_height: int) -> pl.DataFrame:
+        """``block_height``, ``block_hash`` of stored blocks in the range (to check for reorgs)."""
+        ...
+
+    def read_frames(self, chain: str | None = None) -> FrameSet:
+        """Everything stored, back as canonical frames sorted by key (push, export, comparison)."""
+        ...
+
+    def stats(self) -> dict[str, int]:
+        """Number of nodes per label and relationships per type."""
+        ...
+
+    # -- frontier (tracer.frontier.Frontier) --------------------------------------------------
+    def transfers(
+        self, chain: str, addresses: Collection[str], direction: Direction, where: TransferFilter = TransferFilter()
+    ) -> pl.DataFrame: ...
+
+    def spending(self, chain: str, outpoints: pl.DataFrame, where: TransferFilter = TransferFilter()) -> FrameSet: ...
+
+    def transactions(self, chain: str, txids: Collection[str]) -> FrameSet: ...
+
+    def address_outputs(self, chain: str, addresses: Collection[str]) -> pl.DataFrame: ...
+
+    def address_flows(self, chain: str, addresses: Collection[str]) -> pl.DataFrame: ...
+
+    def tags(self, chain: str, addresses: Collection[str]) -> pl.DataFrame: ...
+
+    def cluster(self, chain: str, address: str) -> pl.DataFrame: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,240 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The frontier: what a trace asks of a graph store, hop by hop.
+
+Shared design notes §2: ``tracer/`` stays free of I/O, so it declares the small protocol it
+needs and ``graph/`` implements it (one batched query per hop, never one query per address).
+:class:`FrameFrontier` is the reference implementation over in-memory canonical frames: the
+algorithm tests use it, and the store contract tests check every backend against it, so the
+backends and the reference cannot drift apart.
+
+Every method returns canonical frames (``tracer.schema``) sorted by their natural key, so two
+implementations can be compared with ``DataFrame.equals``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+import polars as pl
+
+from tracer.schema import INPUTS, OUTPUTS, TAGS, TRANSACTIONS, TRANSFERS, FrameSet
+
+__all__ = [
+    "Direction",
+    "TransferFilter",
+    "ADDRESS_OUTPUTS_COLUMNS",
+    "ADDRESS_FLOWS_COLUMNS",
+    "Frontier",
+    "FrameFrontier",
+    "apply_transfer_filter",
+]
+
+
+class Direction(StrEnum):
+    """Which way value is followed: forward (where did it go) or backward (where did it come from)."""
+
+    FORWARD = "forward"
+    BACKWARD = "backward"
+
+
+@dataclass(frozen=True)
+class TransferFilter:
+    """Filters a trace applies to each hop.
+
+    ``since`` and ``until`` are inclusive UTC seconds on the block time; ``min_value`` is in base
+    units (rows whose amount only fits ``value_overflow`` are always above it); ``assets`` keeps
+    only those assets (``"native"`` or token contract addresses). ``None`` means no limit.
+    """
+
+    since: int | None = None
+    until: int | None = None
+    min_value: int | None = None
+    assets: tuple[str, ...] | None = None
+
+
+#: ``address_outputs``: the outputs locked to an address and, when the store knows it, what spent them.
+ADDRESS_OUTPUTS_COLUMNS: dict[str, pl.DataType] = {
+    **dict(OUTPUTS.columns),
+    "spent_txid": pl.String(),
+    "spent_index": pl.Int64(),
+}
+
+#: ``address_flows``: every movement into or out of an address, one row per input, output or transfer.
+ADDRESS_FLOWS_COLUMNS: dict[str, pl.DataType] = {
+    "chain": pl.String(),
+    "address": pl.String(),
+    "txid": pl.String(),
+    "block_height": pl.Int64(),
+    "timestamp": pl.Int64(),
+    "flow": pl.String(),  # "in" (received) or "out" (sent)
+    "asset": pl.String(),
+    "value": TRANSFERS.columns["value"],
+    "value_overflow": pl.String(),
+}
+_FLOWS_KEY = ["chain", "address", "txid", "flow", "asset", "value", "value_overflow"]
+
+
+class Frontier(Protocol):
+    """Adjacent value movements of a set of addresses or outputs, one batched query per call."""
+
+    def transfers(
+        self,
+        chain: str,
+        addresses: Collection[str],
+        direction: Direction,
+        where: TransferFilter = TransferFilter(),
+    ) -> pl.DataFrame:
+        """Account model: ``transfers`` rows leaving (forward) or entering (backward) ``addresses``."""
+        ...
+
+    def spending(self, chain: str, outpoints: pl.DataFrame, where: TransferFilter = TransferFilter()) -> FrameSet:
+        """UTXO forward hop: the complete transactions (transactions, inputs, outputs) that spend any
+        of ``outpoints`` (columns ``txid``, ``index``); ``where`` filters on the spending block time."""
+        ...
+
+    def transactions(self, chain: str, txids: Collection[str]) -> FrameSet:
+        """UTXO backward hop (and evidence): the complete transactions with these ids."""
+        ...
+
+    def address_outputs(self, chain: str, addresses: Collection[str]) -> pl.DataFrame:
+        """Outputs locked to ``addresses`` (columns :data:`ADDRESS_OUTPUTS_COLUMNS`)."""
+        ...
+
+    def address_flows(self, chain: str, addresses: Collection[str]) -> pl.DataFrame:
+        """Transactions of ``addresses``: every receipt and spend (columns :data:`ADDRESS_FLOWS_COLUMNS`)."""
+        ...
+
+    def tags(self, chain: str, addresses: Collection[str]) -> pl.DataFrame:
+        """``tags`` rows for ``addresses``."""
+        ...
+
+    def cluster(self, chain: str, address: str) -> pl.DataFrame:
+        """``clusters`` rows of every member of the cluster(s) ``address`` belongs to."""
+        ...
+
+
+def apply_transfer_filter(transfers: pl.DataFrame, where: TransferFilter) -> pl.DataFrame:
+    """Apply ``where`` to a ``transfers`` frame (the reference semantics every store must match)."""
+    condition = pl.lit(True)
+    if where.since is not None:
+        condition &= pl.col("timestamp") >= where.since
+    if where.until is not None:
+        condition &= pl.col("timestamp") <= where.until
+    if where.min_value is not None:
+        condition &= pl.col("value_overflow").is_not_null() | (
+            pl.col("value") >= pl.lit(where.min_value).cast(TRANSFERS.columns["value"])
+        )
+    if where.assets is not None:
+        condition &= pl.col("asset").is_in(list(where.assets))
+    return transfers.filter(condition)
+
+
+def _sorted(frame: pl.DataFrame, key: list[str]) -> pl.DataFrame:
+    return frame.sort(key, nulls_last=True)
+
+
+class FrameFrontier:
+    """:class:`Frontier` over in-memory canonical frames (reference semantics; no I/O)."""
+
+    def __init__(self, frames: FrameSet) -> None:
+        self.frames = frames.validate()
+
+    def transfers(
+        self,
+        chain: str,
+        addresses: Collection[str],
+        direction: Direction,
+        where: TransferFilter = TransferFilter(),
+    ) -> pl.DataFrame:
+        side = "from_address" if direction is Direction.FORWARD else "to_address"
+        rows = self.frames.transfers.filter((pl.col("chain") == chain) & pl.col(side).is_in(list(addresses)))
+        return _sorted(apply_transfer_filter(rows, where), list(TRANSFERS.key))
+
+    def spending(self, chain: str, outpoints: pl.DataFrame, where: TransferFilter = TransferFilter()) -> FrameSet:
+        wanted = outpoints.select(
+            pl.col("txid").cast(pl.String).alias("prev_txid"), pl.col("index").cast(pl.Int64).alias("prev_index")
+        )
+        spenders = (
+            self.frames.inputs.filter(pl.col("chain") == chain)
+            .join(wanted, on=["prev_txid", "prev_index"], how="semi")
+            .select("txid")
+            .unique()
+        )
+        txs = self.frames.transactions.filter(pl.col("chain") == chain).join(spenders, on="txid", how="semi")
+        if where.since is not None:
+            txs = txs.filter(pl.col("timestamp") >= where.since)
+        if where.until is not None:
+            txs = txs.filter(pl.col("timestamp") <= where.until)
+        return self.transactions(chain, txs["txid"].to_list())
+
+    def transactions(self, chain: str, txids: Collection[str]) -> FrameSet:
+        ids = list(txids)
+
+        def pick(frame: pl.DataFrame) -> pl.DataFrame:
+            return frame.filter((pl.col("chain") == chain) & pl.col("txid").is_in(ids))
+
+        return FrameSet(
+            transactions=_sorted(pick(self.frames.transactions), list(TRANSACTIONS.key)),
+            inputs=_sorted(pick(self.frames.inputs), list(INPUTS.key)),
+            outputs=_sorted(pick(self.frames.outputs), list(OUTPUTS.key)),
+        )
+
+    def address_outputs(self, chain: str, addresses: Collection[str]) -> pl.DataFrame:
+        outputs = self.frames.outputs.filter((pl.col("chain") == chain) & pl.col("address").is_in(list(addresses)))
+        spends = self.frames.inputs.filter(pl.col("chain") == chain).select(
+            pl.col("prev_txid").alias("txid"),
+            pl.col("prev_index").alias("index"),
+            pl.col("txid").alias("spent_txid"),
+            pl.col("index").alias("spent_index"),
+        )
+        joined = outputs.join(spends, on=["txid", "index"], how="left")
+        return _sorted(joined.select(list(ADDRESS_OUTPUTS_COLUMNS)), list(OUTPUTS.key))
+
+    def address_flows(self, chain: str, addresses: Collection[str]) -> pl.DataFrame:
+        wanted = list(addresses)
+        amount = TRANSFERS.columns["value"]
+        times = self.frames.transactions.filter(pl.col("chain") == chain).select(
+            "txid", "block_height", "timestamp"
+        )
+        received = (
+            self.frames.outputs.filter((pl.col("chain") == chain) & pl.col("address").is_in(wanted))
+            .join(times, on="txid", how="left")
+            .select(
+                "chain", "address", "txid", "block_height", "timestamp",
+                pl.lit("in").alias("flow"), pl.lit("native").alias("asset"),
+                pl.col("value").cast(amount), pl.lit(None, pl.String).alias("value_overflow"),
+            )
+        )
+        sent = (
+            self.frames.inputs.filter((pl.col("chain") == chain) & pl.col("address").is_in(wanted))
+            .join(times, on="txid", how="left")
+            .select(
+                "chain", "address", "txid", "block_height", "timestamp",
+                pl.lit("out").alias("flow"), pl.lit("native").alias("asset"),
+                pl.col("value").cast(amount), pl.lit(None, pl.String).alias("value_overflow"),
+            )
+        )
+        transfers = self.frames.transfers.filter(pl.col("chain") == chain)
+        t_out = transfers.filter(pl.col("from_address").is_in(wanted)).select(
+            "chain", pl.col("from_address").alias("address"), "txid", "block_height", "timestamp",
+            pl.lit("out").alias("flow"), "asset", "value", "value_overflow",
+        )
+        t_in = transfers.filter(pl.col("to_address").is_in(wanted)).select(
+            "chain", pl.col("to_address").alias("address"), "txid", "block_height", "timestamp",
+            pl.lit("in").alias("flow"), "asset", "value", "value_overflow",
+        )
+        flows = pl.concat([received, sent, t_in, t_out], how="vertical")
+        return _sorted(flows, _FLOWS_KEY)
+
+    def tags(self, chain: str, addresses: Collection[str]) -> pl.DataFrame:
+        rows = self.frames.tags.filter((pl.col("chain") == chain) & pl.col("address").is_in(list(addresses)))
+        return _sorted(rows, list(TAGS.key))
+
+    def cluster(self, chain: str, address: str) -> pl.DataFrame:
+        clusters = self.frames.clusters.filter(pl.col("chain") == chain)
+        ids = clusters.filter(pl.col("address") == address).select("cluster_id").unique()
+        return _sorted(clusters.join(ids, on="cluster_id", how="semi"), ["chain", "cluster_id", "address"])
+
