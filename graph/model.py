@@ -5,10 +5,14 @@ Both stores and every export build their nodes and relationships from :func:`gra
 so the embedded store, Neo4j, the ``neo4j-admin`` CSV files, GraphML and Parquet all describe
 the same graph::
 
-    (:Transaction)-[:OUTPUT {index, value}]->(:Output)-[:LOCKED_TO]->(:Address)
+    (:Transaction)-[:HAS_OUTPUT {index, value}]->(:Output)-[:LOCKED_TO]->(:Address)
     (:Output)-[:SPENT_IN {index}]->(:Transaction)                      UTXO chains, per output
     (:Address)-[:TRANSFER {txid, kind, asset, value, ...}]->(:Address)  account chains
     (:Address)-[:HAS_TAG]->(:Tag)   (:Address)-[:IN_CLUSTER]->(:Cluster)   (:Case)-[:SEED]->(:Address)
+
+The design notes call the transaction-to-output relationship ``OUTPUT``; it is ``HAS_OUTPUT``
+here because LadybugDB's catalog is case-insensitive and ``OUTPUT`` would collide with the
+``Output`` node table. One name in both stores keeps saved queries portable.
 
 Every node has a ``uid``, its natural key as text (``chain:address``, ``chain:txid``,
 ``chain:txid:index``, ...): uniqueness on ``uid`` is what makes every load idempotent.
@@ -46,7 +50,7 @@ __all__ = [
 NODE_LABELS = ("Address", "Transaction", "Output", "Tag", "Cluster", "Case")
 #: relationship type -> (start label, end label)
 REL_ENDPOINTS: dict[str, tuple[str, str]] = {
-    "OUTPUT": ("Transaction", "Output"),
+    "HAS_OUTPUT": ("Transaction", "Output"),
     "LOCKED_TO": ("Output", "Address"),
     "SPENT_IN": ("Output", "Transaction"),
     "TRANSFER": ("Address", "Address"),
@@ -59,7 +63,7 @@ REL_TYPES = tuple(REL_ENDPOINTS)
 NO_ADDRESS = "(none)"
 #: what identifies one relationship of each type (a second row with the same key is the same fact)
 _REL_KEYS: dict[str, list[str]] = {
-    "OUTPUT": ["end"],
+    "HAS_OUTPUT": ["end"],
     "LOCKED_TO": ["start"],
     "SPENT_IN": ["start", "end"],
     "TRANSFER": ["uid"],
@@ -180,7 +184,7 @@ def graph_tables(frames: FrameSet) -> GraphTables:
     )
 
     rels = {
-        "OUTPUT": created.select(
+        "HAS_OUTPUT": created.select(
             _uid(chain, pl.col("txid")).alias("start"), pl.col("uid").alias("end"), "index", "value", "chain", "source"
         ),
         "LOCKED_TO": outputs.filter(pl.col("address").is_not_null()).select(
