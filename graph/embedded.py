@@ -10,10 +10,11 @@ No server to run. Implements :class:`graph.base.GraphStore` over the model of
   dictionary per label, read once when the store opens and kept in step with every load;
 * the hot relationship table ``TRANSFER`` holds only integers, short strings and a
   ``DECIMAL(38,0)`` amount: its transaction is an ``INT64`` reference (``tx``) to the
-  :Transaction node, so the 64-character txid is stored once, not once per transfer;
-* loads dedupe in polars and use ``COPY ... FROM`` a data frame (bulk, ~10^5-10^6 rows/s)
-  inside one write transaction per load: a load either lands whole or not at all, and a load
-  that is run again anti-joins against what is stored and creates nothing twice.
+  :Transaction node (txid, block and position are read from there), kind, asset and source are
+  integer codes, and the rare text (trace path, token id, overflow digits) lives in an internal
+  ``TransferDetail`` table: every STRING column, even all-null, slows COPY by 30-60%;
+* loads dedupe in polars and use ``COPY ... FROM`` a data frame, one atomic COPY per table; a
+  load that is cut short or run again anti-joins against what is stored and creates nothing twice.
 
 Amounts: ``DECIMAL(38,0)`` round-trips exactly with polars ``Decimal(38, 0)``; a token amount
 at or above 10**38 rides in ``value_overflow`` as digits (``tracer.units``). Never aggregate
@@ -72,15 +73,25 @@ _REL_DDL: dict[str, dict[str, str]] = {
     "HAS_OUTPUT": {"index": "INT64", "value": "INT64", "chain": "STRING", "source": "STRING"},
     "LOCKED_TO": {"chain": "STRING", "source": "STRING"},
     "SPENT_IN": {"index": "INT64", "chain": "STRING", "source": "STRING"},
+    # integers and one DECIMAL only: every STRING column (even all-null) costs ~30-60% of COPY speed
     "TRANSFER": {
-        "tx": "INT64", "kind": "STRING", "log_index": "INT64", "trace_path": "STRING", "asset": "STRING",
-        "token_id": "STRING", "value": "DECIMAL(38,0)", "value_overflow": "STRING", "block_height": "INT64",
-        "tx_index": "INT64", "timestamp": "INT64", "chain": "STRING", "source": "STRING",
+        "tx": "INT64", "kind": "INT64", "log_index": "INT64", "value": "DECIMAL(38,0)", "timestamp": "INT64",
+        "asset": "INT64", "source": "INT64", "detail": "INT64",
     },
     "HAS_TAG": {"chain": "STRING", "source": "STRING"},
     "IN_CLUSTER": {"chain": "STRING", "source": "STRING"},
     "SEED": {"chain": "STRING", "label": "STRING", "source": "STRING"},
 }
+# Internal tables behind TRANSFER's integer columns (not part of the graph model).
+_INTERNAL_DDL: dict[str, dict[str, str]] = {
+    "Source": {"name": "STRING"},
+    "TransferDetail": {"trace_path": "STRING", "token_id": "STRING", "value_overflow": "STRING"},
+}
+#: TRANSFER.kind codes; TRANSFER.asset is 0 for the native coin, else the token contract's Address id
+_KIND_CODES = {"native": 0, "token": 1, "internal": 2, "fee": 3}
+_KIND_NAMES = {code: name for name, code in _KIND_CODES.items()}
+_NATIVE_ASSET_ID = 0
+
 # How each label's uid is rebuilt from its stored natural-key columns (see graph.model).
 _UID_PARTS: dict[str, list[str]] = {
     "Address": ["chain", "address"],
@@ -96,6 +107,10 @@ _WRITE_CLAUSES = re.compile(
     re.IGNORECASE,
 )
 _ID_CHUNK = 20_000
+# Measured (LadybugDB 0.22, 250k transactions): nodes by a list of ids are fastest as
+# ``UNWIND $ids AS i MATCH (n {id: i})`` (primary-key lookups, ~11 ms for 3.5k ids; ``WHERE n.id IN
+# $ids`` scans: ~420 ms); relationships of a set of nodes as ``WHERE a.id IN $ids`` (~230 ms for a
+# 1,000-address frontier; the UNWIND form ~660 ms).
 
 
 def _q(name: str) -> str:
@@ -204,6 +219,9 @@ class EmbeddedStore:
         for label, columns in _NODE_DDL.items():
             cols = ", ".join(f"{_q(c)} {t}" for c, t in columns.items())
             self._exec(f"CREATE NODE TABLE IF NOT EXISTS {_q(label)}(id INT64 PRIMARY KEY, {cols})")
+        for table, columns in _INTERNAL_DDL.items():
+            cols = ", ".join(f"{_q(c)} {t}" for c, t in columns.items())
+            self._exec(f"CREATE NODE TABLE IF NOT EXISTS {_q(table)}(id INT64 PRIMARY KEY, {cols})")
         for rel, columns in _REL_DDL.items():
             start, end = REL_ENDPOINTS[rel]
             cols = ", ".join(f"{_q(c)} {t}" for c, t in columns.items())
@@ -216,22 +234,36 @@ class EmbeddedStore:
             for label, parts in _UID_PARTS.items():
                 cols = ", ".join(f"n.{_q(p)} AS {_q(p)}" for p in parts)
                 frame = self._run(f"MATCH (n:{_q(label)}) RETURN n.id AS id, {cols}")
-                ids[label] = frame.select(_uid_expr(parts), pl.col("id").cast(pl.Int64))
+                ids[label] = frame.select(_uid_expr(parts), pl.col("id").cast(pl.Int64), *_dict_extra(label))
+            sources = self._run("MATCH (s:Source) RETURN s.id AS id, s.name AS name")
+            ids["Source"] = sources.select(pl.col("name").cast(pl.String).alias("uid"), pl.col("id").cast(pl.Int64))
             self._ids = ids
         return self._ids
 
     # -- load -------------------------------------------------------------------------------------
     def load(self, frames: FrameSet, batch_rows: int = DEFAULT_BATCH_ROWS) -> LoadReport:
-        """Bulk upsert (``batch_rows`` is unused: one LadybugDB transaction per load is atomic)."""
+        """Bulk upsert: nodes, then relationships, one ``COPY`` per table.
+
+        Each ``COPY`` is its own transaction (atomic: a crash or SIGKILL during it leaves none of
+        its rows). Not wrapping the whole load in one transaction is deliberate: measured on 1M
+        transfers, an explicit transaction around the COPYs costs ~45% more time (undo log), and
+        atomicity of the whole load is not needed for correctness, because every step anti-joins
+        against what is stored: a load cut short and run again completes with no duplicates
+        (tested). ``batch_rows`` is unused here; LadybugDB's COPY streams the frame itself.
+        """
         self._writable()
         tables = graph_tables(frames)
         report = LoadReport()
         dictionaries = self._dictionaries()
-        with self._transaction():
+        try:
             new_ids = self._load_nodes(tables, dictionaries, report)
             self._load_rels(tables, dictionaries, new_ids, report)
+        except BaseException:
+            self._ids = None  # re-read what actually landed before the next load
+            raise
         for label, added in new_ids.items():
-            dictionaries[label] = pl.concat([dictionaries[label], added], how="vertical")
+            if label in dictionaries:
+                dictionaries[label] = pl.concat([dictionaries[label], added], how="vertical")
         return report
 
     def _writable(self) -> None:
@@ -249,7 +281,7 @@ class EmbeddedStore:
             fresh = fresh.with_columns(pl.int_range(next_id, next_id + fresh.height, dtype=pl.Int64).alias("id"))
             columns = ["id", *_NODE_DDL[label]]
             self._copy(label, fresh.select(columns))
-            new_ids[label] = fresh.select("uid", "id")
+            new_ids[label] = fresh.select("uid", "id", *_dict_extra(label))
             report.add(label, fresh.height, nodes.height - fresh.height)
             if label == "Output":
                 self._complete_output_stubs(nodes.join(known, on="uid", how="inner"))
@@ -278,20 +310,105 @@ class EmbeddedStore:
                 {"uid": "start", "id": "from"}
             )
             end_ids = pl.concat([dictionaries[end_label], new_ids[end_label]]).rename({"uid": "end", "id": "to"})
-            mapped = rows.join(start_ids, on="start", how="left").join(end_ids, on="end", how="left")
-            if rel == "TRANSFER":
-                tx_ids = pl.concat([dictionaries["Transaction"], new_ids["Transaction"]]).rename(
-                    {"uid": "__tx", "id": "tx"}
-                )
-                mapped = mapped.with_columns(
-                    pl.concat_str([pl.col("chain"), pl.col("txid")], separator=":").alias("__tx")
-                ).join(tx_ids, on="__tx", how="left")
+            mapped = rows.join(start_ids.select("start", "from"), on="start", how="left").join(
+                end_ids.select("end", "to"), on="end", how="left"
+            )
             missing = mapped.filter(pl.col("from").is_null() | pl.col("to").is_null())
             if missing.height:  # graph_tables creates every endpoint; this is a bug, not bad input
                 raise StoreError(f"{missing.height} {rel} relationship(s) lost an endpoint while loading")
-            fresh = self._without_stored(rel, mapped, dictionaries)
+            if rel == "TRANSFER":
+                fresh = self._prepare_transfers(mapped, dictionaries, new_ids)
+            else:
+                fresh = self._without_stored(rel, mapped, dictionaries)
             self._copy(rel, fresh.select("from", "to", *_REL_DDL[rel]))
             report.add(rel, fresh.height, rows.height - fresh.height)
+
+    def _prepare_transfers(
+        self, mapped: pl.DataFrame, dictionaries: dict[str, pl.DataFrame], new_ids: dict[str, pl.DataFrame]
+    ) -> pl.DataFrame:
+        """TRANSFER rows as integers: transaction, kind, asset and source ids; the rare text columns
+        (trace path, token id, overflow digits) go to a TransferDetail row. Rows already stored
+        are dropped (only a transaction stored before this load can have stored transfers)."""
+        if mapped.height == 0:
+            return mapped.with_columns(*(pl.lit(None, pl.Int64).alias(c) for c in ("tx", "asset", "source", "detail")))
+        addresses = pl.concat([dictionaries["Address"], new_ids["Address"]]).select("uid", "id")
+        txs = pl.concat([dictionaries["Transaction"], new_ids["Transaction"]])
+        mapped = (
+            mapped.with_columns(
+                pl.concat_str([pl.col("chain"), pl.col("txid")], separator=":").alias("__tx"),
+                pl.when(pl.col("asset") == "native").then(None)
+                .otherwise(pl.concat_str([pl.col("chain"), pl.col("asset")], separator=":")).alias("__asset"),
+                pl.col("kind").replace_strict(_KIND_CODES, return_dtype=pl.Int64).alias("__kind"),
+            )
+            .join(txs.rename({"uid": "__tx", "id": "tx"}), on="__tx", how="left")
+            .join(addresses.rename({"uid": "__asset", "id": "__asset_id"}), on="__asset", how="left")
+            .with_columns(pl.col("__asset_id").fill_null(_NATIVE_ASSET_ID).alias("__asset_id"))
+        )
+        old_tx = mapped.join(dictionaries["Transaction"].select(pl.col("id").alias("tx")), on="tx", how="semi")
+        if old_tx.height:
+            stored = self._stored_transfer_keys(old_tx["tx"].unique().to_list())
+            mapped = _transfer_key(mapped, "__kind").join(stored, on=_TRANSFER_KEY, how="anti").drop(_TRANSFER_KEY)
+        sources = self._source_ids(mapped["source"].unique().to_list(), dictionaries)
+        mapped = mapped.join(sources.rename({"uid": "source", "id": "__source"}), on="source", how="left")
+        has_detail = (
+            pl.col("trace_path").is_not_null() | pl.col("token_id").is_not_null()
+            | pl.col("value_overflow").is_not_null()
+        )
+        detailed = mapped.filter(has_detail)
+        first = self._next_id("TransferDetail")
+        detail_ids = pl.int_range(first, first + detailed.height, dtype=pl.Int64)
+        details = detailed.select(detail_ids.alias("id"), "trace_path", "token_id", "value_overflow")
+        self._copy("TransferDetail", details)
+        mapped = pl.concat(
+            [
+                mapped.filter(~has_detail).with_columns(pl.lit(None, pl.Int64).alias("detail")),
+                detailed.with_columns(detail_ids.alias("detail")),
+            ],
+            how="vertical",
+        )
+        return mapped.select(
+            "from", "to", "tx", pl.col("__kind").alias("kind"), "log_index", "value", "timestamp",
+            pl.col("__asset_id").alias("asset"), pl.col("__source").alias("source"), "detail",
+        )
+
+    def _next_id(self, table: str) -> int:
+        return int(self._run(f"MATCH (n:{_q(table)}) RETURN max(n.id) AS m")["m"][0] or 0) + 1
+
+    def _source_ids(self, names: list[str], dictionaries: dict[str, pl.DataFrame]) -> pl.DataFrame:
+        """Ids of source names, creating the new ones (inside the load's transaction)."""
+        known = dictionaries["Source"]
+        fresh = pl.DataFrame({"uid": names}, schema={"uid": pl.String}).join(known, on="uid", how="anti")
+        if fresh.height:
+            first = int(known.select(pl.col("id").max()).item() or 0) + 1
+            fresh = fresh.with_columns(pl.int_range(first, first + fresh.height, dtype=pl.Int64).alias("id"))
+            self._copy("Source", fresh.select("id", pl.col("uid").alias("name")))
+            known = pl.concat([known, fresh.select("uid", "id")], how="vertical")
+            dictionaries["Source"] = known  # a load that fails later resets every cache (see load)
+        return known
+
+    def _stored_transfer_keys(self, tx_ids: list[int]) -> pl.DataFrame:
+        parts = []
+        for i in range(0, len(tx_ids), _ID_CHUNK):
+            parts.append(self._run(
+                "MATCH (:Address)-[r:TRANSFER]->(:Address) WHERE r.tx IN $ids "
+                "RETURN r.tx AS tx, r.kind AS kind, r.log_index AS log_index, r.detail AS detail",
+                {"ids": tx_ids[i : i + _ID_CHUNK]},
+            ))
+        stored = pl.concat(parts, how="vertical").with_columns(pl.col("detail").cast(pl.Int64))
+        details = self._details(stored["detail"].drop_nulls().unique().to_list())
+        stored = stored.join(details, left_on="detail", right_on="id", how="left")
+        return _transfer_key(stored, "kind").select(_TRANSFER_KEY).unique()
+
+    def _details(self, ids: list[int]) -> pl.DataFrame:
+        schema = {"id": pl.Int64, "trace_path": pl.String, "token_id": pl.String, "value_overflow": pl.String}
+        if not ids:
+            return pl.DataFrame(schema=schema)
+        frame = self._run(
+            "UNWIND $ids AS i MATCH (d:TransferDetail {id: i}) RETURN d.id AS id, d.trace_path AS trace_path, "
+            "d.token_id AS token_id, d.value_overflow AS value_overflow",
+            {"ids": ids},
+        )
+        return frame.select([pl.col(c).cast(t) for c, t in schema.items()])
 
     def _without_stored(self, rel: str, mapped: pl.DataFrame, dictionaries: dict[str, pl.DataFrame]) -> pl.DataFrame:
         """Drop relationships already stored. Only one whose endpoints both existed before this
@@ -304,11 +421,7 @@ class EmbeddedStore:
             return mapped
         stored_parts = []
         from_ids = old["from"].unique().to_list()
-        props = (
-            ", r.kind AS kind, r.log_index AS log_index, r.trace_path AS trace_path, r.tx AS tx"
-            if rel == "TRANSFER"
-            else ""
-        )
+        props = ""
         start_label_q, end_label_q = _q(start_label), _q(end_label)
         for i in range(0, len(from_ids), _ID_CHUNK):
             stored_parts.append(
@@ -319,18 +432,6 @@ class EmbeddedStore:
                 )
             )
         stored = pl.concat(stored_parts, how="vertical")
-        if rel == "TRANSFER":
-            def transfer_key(frame: pl.DataFrame) -> pl.DataFrame:
-                return frame.with_columns(
-                    pl.col("tx").cast(pl.Int64).alias("__tx"),
-                    pl.col("kind").cast(pl.String).alias("__kind"),
-                    pl.col("log_index").cast(pl.Int64).fill_null(-1).alias("__log"),
-                    pl.col("trace_path").cast(pl.String).fill_null("").alias("__path"),
-                )
-
-            join_on = ["__tx", "__kind", "__log", "__path"]
-            stored_keys = transfer_key(stored).select(join_on)
-            return transfer_key(mapped).join(stored_keys, on=join_on, how="anti").drop(join_on)
         stored = stored.select(pl.col("from").cast(pl.Int64), pl.col("to").cast(pl.Int64))
         keys = {"start": "from", "end": "to"}
         join_on = [keys[k] for k in rel_key(rel)]
@@ -354,6 +455,7 @@ class EmbeddedStore:
                     "MATCH (t:`Transaction`)-[:HAS_OUTPUT]->(o:Output) WHERE t.id IN $ids DETACH DELETE o", chunk
                 )
                 self._exec("MATCH (:Address)-[r:TRANSFER]->(:Address) WHERE r.tx IN $ids DELETE r", chunk)
+                # their TransferDetail rows stay behind, unreferenced: harmless and never read
                 self._exec("MATCH (t:`Transaction`) WHERE t.id IN $ids DETACH DELETE t", chunk)
         self._ids = None
         return len(ids)
@@ -376,7 +478,7 @@ class EmbeddedStore:
         outputs = self._output_rows(f"MATCH (t:`Transaction`)-[r:HAS_OUTPUT]->(o:Output) {where}", params)
         inputs = self._input_rows(f"MATCH (o:Output)-[s:SPENT_IN]->(t:`Transaction`) {where}", params, transactions)
         transfers = self._transfer_rows(
-            f"MATCH (a:Address)-[r:TRANSFER]->(b:Address) {where.replace('t.chain', 'r.chain')}", params
+            f"MATCH (a:Address)-[r:TRANSFER]->(b:Address) {where.replace('t.chain', 'a.chain')}", params
         )
         aw = where.replace("t.chain", "a.chain")
         tags = self._tag_rows(f"MATCH (a:Address)-[:HAS_TAG]->(g:Tag) {aw}", params)
@@ -419,17 +521,43 @@ class EmbeddedStore:
         return pl.concat([spends, coinbase], how="vertical").sort(list(INPUTS.key), nulls_last=True)
 
     def _transfer_rows(self, match: str, params: dict[str, Any]) -> pl.DataFrame:
-        props = [c for c in _REL_DDL["TRANSFER"]]
-        cols = ", ".join(f"r.{_q(c)} AS {_q(c)}" for c in props)
-        raw = self._run(f"{match} RETURN a.address AS from_address, b.address AS to_address, {cols}", params)
+        """``transfers`` rows for a ``MATCH (a:Address)-[r:TRANSFER]->(b:Address) ...`` pattern: one
+        query of integers, then ids resolved through the dictionaries and two lookups by id."""
+        raw = self._run(
+            f"{match} RETURN a.id AS from_id, b.id AS to_id, r.tx AS tx, r.kind AS kind, r.log_index AS log_index, "
+            "r.value AS value, r.timestamp AS timestamp, r.asset AS asset, r.source AS source, r.detail AS detail",
+            params,
+        )
         if raw.height == 0:
             return empty(TRANSFERS)
+        raw = raw.with_columns(pl.col(c).cast(pl.Int64) for c in ("from_id", "to_id", "tx", "kind", "asset", "source",
+                                                                   "detail"))
+        dictionaries = self._dictionaries()
+        addresses = dictionaries["Address"].select("id", "chain", "address")
         tx = self._run(
-            "MATCH (t:`Transaction`) WHERE t.id IN $ids RETURN t.id AS tx, t.txid AS txid, t.block_hash AS block_hash",
+            "UNWIND $ids AS i MATCH (t:`Transaction` {id: i}) RETURN t.id AS tx, t.txid AS txid, "
+            "t.block_height AS block_height, t.block_hash AS block_hash, t.position AS tx_index",
             {"ids": raw["tx"].unique().to_list()},
-        )
-        joined = raw.join(tx.with_columns(pl.col("tx").cast(pl.Int64)), on="tx", how="left").with_columns(
-            pl.when(pl.col("to_address") == NO_ADDRESS).then(None).otherwise(pl.col("to_address")).alias("to_address")
+        ).with_columns(pl.col("tx").cast(pl.Int64))
+        details = self._details(raw["detail"].drop_nulls().unique().to_list())
+        joined = (
+            raw.join(addresses.rename({"id": "from_id", "address": "from_address"}), on="from_id", how="left")
+            .join(addresses.select(pl.col("id").alias("to_id"), pl.col("address").alias("to_address")), on="to_id",
+                  how="left")
+            .join(addresses.select(pl.col("id").alias("asset"), pl.col("address").alias("__asset")), on="asset",
+                  how="left")
+            .join(dictionaries["Source"].select(pl.col("id").alias("source"), pl.col("uid").alias("__source")),
+                  on="source", how="left")
+            .join(tx, on="tx", how="left")
+            .join(details, left_on="detail", right_on="id", how="left")
+            .with_columns(
+                pl.when(pl.col("to_address") == NO_ADDRESS).then(None).otherwise(pl.col("to_address"))
+                .alias("to_address"),
+                pl.when(pl.col("asset") == _NATIVE_ASSET_ID).then(pl.lit("native")).otherwise(pl.col("__asset"))
+                .alias("asset"),
+                pl.col("kind").replace_strict(_KIND_NAMES, return_dtype=pl.String).alias("kind"),
+                pl.col("__source").alias("source"),
+            )
         )
         return _typed(joined, TRANSFERS.columns, TRANSFERS.key)
 
@@ -487,7 +615,9 @@ class EmbeddedStore:
             params["until"] = where.until
         if where.assets is not None:
             conditions.append("r.asset IN $assets")
-            params["assets"] = list(where.assets)
+            params["assets"] = [_NATIVE_ASSET_ID if a == "native" else -1 for a in where.assets if a == "native"] + (
+                self._address_ids(chain, [a for a in where.assets if a != "native"])
+            )
         rows = self._transfer_rows(
             f"MATCH (a:Address)-[r:TRANSFER]->(b:Address) WHERE {' AND '.join(conditions)}", params
         )
@@ -525,10 +655,12 @@ class EmbeddedStore:
     def transactions(self, chain: str, txids: Collection[str]) -> FrameSet:
         ids = self._tx_ids(chain, txids)
         params: dict[str, Any] = {"ids": ids}
-        transactions = self._tx_rows("MATCH (t:`Transaction`) WHERE t.id IN $ids", params)
-        outputs = self._output_rows("MATCH (t:`Transaction`)-[r:HAS_OUTPUT]->(o:Output) WHERE t.id IN $ids", params)
+        transactions = self._tx_rows("UNWIND $ids AS i MATCH (t:`Transaction` {id: i})", params)
+        outputs = self._output_rows(
+            "UNWIND $ids AS i MATCH (t:`Transaction` {id: i})-[r:HAS_OUTPUT]->(o:Output)", params
+        )
         inputs = self._input_rows(
-            "MATCH (o:Output)-[s:SPENT_IN]->(t:`Transaction`) WHERE t.id IN $ids", params, transactions
+            "UNWIND $ids AS i MATCH (o:Output)-[s:SPENT_IN]->(t:`Transaction` {id: i})", params, transactions
         )
         return FrameSet(transactions=transactions, inputs=inputs, outputs=outputs)
 
@@ -610,3 +742,21 @@ def _strip_strings(cypher: str) -> str:
     """The query without its string literals and comments (so a label like 'SET' is not a write)."""
     without_strings = re.sub(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`", "''", cypher)
     return re.sub(r"//[^\n]*|/\*.*?\*/", " ", without_strings, flags=re.DOTALL)
+
+
+_TRANSFER_KEY = ["__k_tx", "__k_kind", "__k_log", "__k_path"]
+
+
+def _transfer_key(frame: pl.DataFrame, kind_column: str) -> pl.DataFrame:
+    """Add the columns identifying a transfer inside its transaction (nulls made comparable)."""
+    return frame.with_columns(
+        pl.col("tx").cast(pl.Int64).alias("__k_tx"),
+        pl.col(kind_column).cast(pl.Int64).alias("__k_kind"),
+        pl.col("log_index").cast(pl.Int64).fill_null(-1).alias("__k_log"),
+        pl.col("trace_path").cast(pl.String).fill_null("").alias("__k_path"),
+    )
+
+
+def _dict_extra(label: str) -> list[str]:
+    """Columns the in-memory dictionary keeps besides uid and id (addresses are printed often)."""
+    return ["chain", "address"] if label == "Address" else []

@@ -100,8 +100,13 @@ def tag_uid(chain: str, address: str, source: str, label: str) -> str:
 
 
 def _first_by_uid(frame: pl.DataFrame) -> pl.DataFrame:
-    """One row per uid; the earliest in (uid, source) order, so the choice is deterministic."""
-    return frame.sort(["uid", "source"], nulls_last=True).unique(subset="uid", keep="first", maintain_order=True)
+    """One row per uid, the first in batch order (batch order is deterministic)."""
+    return frame.unique(subset="uid", keep="first", maintain_order=True)
+
+
+def _by_key_min_source(frame: pl.DataFrame, key: list[str]) -> pl.DataFrame:
+    """One row per key with the smallest source (deterministic whatever the row order), sorted by key."""
+    return frame.group_by(key).agg(pl.col("source").min()).sort(key)
 
 
 def _check_references(frames: FrameSet) -> None:
@@ -114,6 +119,24 @@ def _check_references(frames: FrameSet) -> None:
                 f"{name} rows of {orphans.height} transaction(s) have no transactions row in the batch "
                 f"(first: {chain} {txid}); load a transaction together with its {name}"
             )
+
+
+def _check_transfer_blocks(frames: FrameSet) -> None:
+    """A transfer's block fields are its transaction's (stores may keep them once, on the transaction)."""
+    tx = frames.transactions.select(
+        "chain", "txid", pl.col("block_height").alias("__h"), pl.col("block_hash").alias("__b"),
+        pl.col("position").alias("__p"), pl.col("timestamp").alias("__t"),
+    )
+    joined = frames.transfers.join(tx, on=["chain", "txid"], how="inner")
+    differs = joined.filter(
+        pl.col("block_height").ne_missing(pl.col("__h")) | pl.col("block_hash").ne_missing(pl.col("__b"))
+        | pl.col("tx_index").ne_missing(pl.col("__p")) | pl.col("timestamp").ne_missing(pl.col("__t"))
+    )
+    if differs.height:
+        chain, txid = differs.select("chain", "txid").row(0)
+        raise SchemaError(
+            f"transfers of {chain} {txid} disagree with their transactions row on block, position or time"
+        )
 
 
 def graph_tables(frames: FrameSet) -> GraphTables:
@@ -130,6 +153,7 @@ def graph_tables(frames: FrameSet) -> GraphTables:
     """
     frames.validate()
     _check_references(frames)
+    _check_transfer_blocks(frames)
     tx, ins, outs, tr = frames.transactions, frames.inputs, frames.outputs, frames.transfers
     tags, clusters, seeds = frames.tags, frames.clusters, frames.seeds
     chain = pl.col("chain")
@@ -162,13 +186,17 @@ def graph_tables(frames: FrameSet) -> GraphTables:
             outputs.filter(pl.col("address").is_not_null()).select("chain", "address", "source"),
             tr.select("chain", pl.col("from_address").alias("address"), "source"),
             recipients,
+            # a token is an address too: its contract (so an analyst can find every transfer of it)
+            tr.filter(pl.col("asset") != "native").select("chain", pl.col("asset").alias("address"), "source"),
             tags.select("chain", "address", "source"),
             clusters.select("chain", "address", "source"),
             seeds.select("chain", "address", "source"),
         ],
         how="vertical",
     )
-    addresses = _first_by_uid(address_rows.select(address_uid(chain, pl.col("address")).alias("uid"), pl.all()))
+    addresses = _by_key_min_source(address_rows, ["chain", "address"]).select(
+        address_uid(chain, pl.col("address")).alias("uid"), "chain", "address", "source"
+    )
 
     tag_nodes = tags.select(
         pl.struct("chain", "address", "source", "label")
@@ -176,8 +204,8 @@ def graph_tables(frames: FrameSet) -> GraphTables:
         .alias("uid"),
         pl.all(),
     ).unique(subset="uid", keep="first", maintain_order=True)
-    cluster_nodes = _first_by_uid(
-        clusters.select(_uid(chain, pl.col("cluster_id")).alias("uid"), "chain", "cluster_id", "source")
+    cluster_nodes = _by_key_min_source(clusters, ["chain", "cluster_id"]).select(
+        _uid(chain, pl.col("cluster_id")).alias("uid"), "chain", "cluster_id", "source"
     )
     case_nodes = seeds.select(pl.col("case").alias("uid"), pl.col("case").alias("name")).unique(
         subset="uid", keep="first", maintain_order=True

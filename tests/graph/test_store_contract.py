@@ -64,8 +64,8 @@ def test_load_then_read_back_gives_the_same_frames(store: GraphStore) -> None:
 def test_graph_counts_follow_the_model(store: GraphStore) -> None:
     store.load(sample_frames())
     assert store.stats() == {
-        # A B C X Y Z + the burned-fee placeholder on eth-devnet
-        "Address": 7, "Transaction": 5, "Output": 5, "Tag": 2, "Cluster": 1, "Case": 1,
+        # A B C X Y Z, the token contract and the burned-fee placeholder on eth-devnet
+        "Address": 8, "Transaction": 5, "Output": 5, "Tag": 2, "Cluster": 1, "Case": 1,
         "HAS_OUTPUT": 5, "LOCKED_TO": 4, "SPENT_IN": 3, "TRANSFER": 6, "HAS_TAG": 2, "IN_CLUSTER": 2, "SEED": 2,
     }
 
@@ -117,7 +117,7 @@ def test_hostile_text_is_stored_as_data(store: GraphStore) -> None:
     store.load(sample_frames())
     tags = store.tags(LTC, [A])
     assert tags["label"].to_list() == [HOSTILE_LABEL]
-    assert store.stats()["Address"] == 7  # nothing deleted
+    assert store.stats()["Address"] == 8  # nothing deleted
 
 
 def test_a_frame_missing_a_column_is_refused_and_the_store_left_as_it_was(store: GraphStore) -> None:

@@ -1,0 +1,231 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Benchmark: bulk loading and frontier queries of the graph stores (issue 9).
+
+Prints one JSON object (``--json``) or a table, with every rate next to its baseline measured in
+the same process, on the same machine, so the ratios mean something:
+
+* embedded store (LadybugDB): ``rels_per_s`` of :meth:`EmbeddedStore.load` (dedupe in polars,
+  ``COPY`` from frames, one transaction) for N synthetic account-chain transfers between M
+  addresses, against ``rowwise_rels_per_s`` of one ``MERGE`` statement per relationship on a
+  sample; ``speedup`` is their ratio. ``frontier_ms``: median time of a forward frontier query
+  for 1,000 addresses.
+* Neo4j backend over Bolt, against a local ArcadeDB Bolt server started for the run:
+  ``bolt_rels_per_s`` of the batched ``UNWIND`` load, ``bolt_rowwise_rels_per_s`` of one
+  statement per relationship on a sample, and ``bolt_speedup``.
+
+Targets (issue 9): >= 200,000 rels/s bulk with >= 1,000,000 transfers between >= 300,000
+addresses; frontier of 1,000 addresses under 200 ms; batched Bolt >= 3x per-relationship.
+
+    python benchmarks/store_load.py --json          # full size (about a minute or two)
+    python benchmarks/store_load.py --quick --json  # small, seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from graph.embedded import EmbeddedStore  # noqa: E402
+from tracer.frontier import Direction  # noqa: E402
+from tracer.schema import TRANSACTIONS, TRANSFERS, FrameSet, conform  # noqa: E402
+
+CHAIN = "eth"
+TRANSFERS_PER_TX = 4
+
+
+def synthetic_transfers(n_transfers: int, n_addresses: int, seed: int = 7, offset: int = 0) -> FrameSet:
+    """``n_transfers`` native/token transfers in ``n_transfers / 4`` transactions between
+    ``n_addresses`` addresses; deterministic for a given seed. Built with vectorized polars."""
+    n_tx = max(1, n_transfers // TRANSFERS_PER_TX)
+    rows = pl.DataFrame({"i": pl.int_range(offset, offset + n_transfers, eager=True)})
+    rng = rows.with_columns(
+        (pl.col("i") // TRANSFERS_PER_TX).alias("tx"),
+        (pl.col("i") % TRANSFERS_PER_TX).alias("slot"),
+        (pl.col("i").hash(seed) % n_addresses).alias("from_n"),
+        (pl.col("i").hash(seed + 1) % n_addresses).alias("to_n"),
+        (pl.col("i").hash(seed + 2) % 10**18).alias("amount"),
+    )
+
+    def address(col: str) -> pl.Expr:
+        return pl.lit("0x") + pl.col(col).cast(pl.String).str.zfill(40)
+
+    def txid() -> pl.Expr:
+        return pl.lit("0x") + pl.col("tx").cast(pl.String).str.zfill(64)
+
+    transfers = rng.select(
+        pl.lit(CHAIN).alias("chain"),
+        txid().alias("txid"),
+        (pl.col("tx") // 100).alias("block_height"),
+        (pl.lit("0xb") + (pl.col("tx") // 100).cast(pl.String).str.zfill(63)).alias("block_hash"),
+        (pl.col("tx") % 100).alias("tx_index"),
+        (1_600_000_000 + pl.col("tx") * 12).alias("timestamp"),
+        pl.when(pl.col("slot") == 0).then(pl.lit("native")).otherwise(pl.lit("token")).alias("kind"),
+        pl.when(pl.col("slot") == 0).then(None).otherwise(pl.col("slot")).alias("log_index"),
+        pl.lit(None, pl.String).alias("trace_path"),
+        pl.when(pl.col("slot") == 0).then(pl.lit("native")).otherwise(pl.lit("0x" + "a" * 40)).alias("asset"),
+        pl.lit(None, pl.String).alias("token_id"),
+        address("from_n").alias("from_address"),
+        address("to_n").alias("to_address"),
+        pl.col("amount").cast(pl.Decimal(38, 0)).alias("value"),
+        pl.lit(None, pl.String).alias("value_overflow"),
+        pl.lit("benchmark").alias("source"),
+    )
+    transactions = (
+        transfers.group_by("txid", maintain_order=True)
+        .agg(pl.col("block_height").first(), pl.col("block_hash").first(), pl.col("tx_index").first(),
+             pl.col("timestamp").first())
+        .select(
+            pl.lit(CHAIN).alias("chain"), "txid", "block_height", "block_hash",
+            pl.col("tx_index").alias("position"), "timestamp",
+            pl.lit(21_000 * 10**9).cast(pl.Decimal(38, 0)).alias("fee"), pl.lit(False).alias("is_coinbase"),
+            pl.lit("benchmark").alias("source"),
+        )
+    )
+    assert transactions.height <= n_tx + 1
+    return FrameSet(transactions=conform(transactions, TRANSACTIONS), transfers=conform(transfers, TRANSFERS))
+
+
+def embedded_bulk(frames: FrameSet, directory: Path) -> tuple[float, EmbeddedStore]:
+    store = EmbeddedStore.open(directory / "bench.lbug")
+    started = time.perf_counter()
+    store.load(frames)
+    return time.perf_counter() - started, store
+
+
+def embedded_rowwise(store: EmbeddedStore, sample: FrameSet) -> float:
+    """Baseline: one parameterized MERGE per relationship (nodes created first, also one by one)."""
+    conn = store._conn  # noqa: SLF001 - the baseline deliberately bypasses the bulk path
+    max_id = int(store._run("MATCH (a:Address) RETURN max(a.id) AS m")["m"][0] or 0)  # noqa: SLF001
+    ids: dict[str, int] = {}
+    rows = sample.transfers.to_dicts()
+    started = time.perf_counter()
+    for row in rows:
+        for address in (row["from_address"], row["to_address"]):
+            if address not in ids:
+                max_id += 1
+                ids[address] = max_id
+                conn.execute(
+                    "MERGE (a:Address {id: $id}) ON CREATE SET a.chain = $chain, a.address = $address",
+                    {"id": max_id, "chain": "bench-rowwise", "address": address},
+                )
+        conn.execute(
+            "MATCH (a:Address {id: $a}), (b:Address {id: $b}) "
+            "MERGE (a)-[r:TRANSFER {tx: $tx, kind: $kind, log_index: $log}]->(b) "
+            "ON CREATE SET r.value = $value, r.asset = $asset, r.timestamp = $ts, r.source = $source",
+            {"a": ids[row["from_address"]], "b": ids[row["to_address"]], "tx": -1,
+             "kind": 0 if row["kind"] == "native" else 1,
+             "log": row["log_index"] if row["log_index"] is not None else -1, "value": row["value"],
+             "asset": 0, "ts": row["timestamp"], "source": 0},
+        )
+    return time.perf_counter() - started
+
+
+def frontier_ms(store: EmbeddedStore, frames: FrameSet, n: int = 1000, repeats: int = 5) -> float:
+    addresses = frames.transfers["from_address"].unique(maintain_order=True).head(n).to_list()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        result = store.transfers(CHAIN, addresses, Direction.FORWARD)
+        times.append(time.perf_counter() - started)
+        assert result.height > 0
+    return statistics.median(times) * 1000
+
+
+def bolt(frames: FrameSet, sample: FrameSet, directory: Path) -> dict[str, Any]:
+    from graph.devserver import ArcadeBoltServer
+    from graph.neo4j_store import Neo4jStore
+
+    server = ArcadeBoltServer.start(directory / "arcadedb")
+    try:
+        server.create_database("bench")
+        store = Neo4jStore(server.uri, server.user, server.password, database="bench")
+        try:
+            store.ensure_schema()
+            started = time.perf_counter()
+            store.load(frames)
+            bulk = time.perf_counter() - started
+            driver = store._driver  # noqa: SLF001 - the baseline deliberately bypasses the batched path
+            rows = sample.transfers.to_dicts()
+            with driver.session(database="bench") as session:
+                for row in rows:  # nodes first (ArcadeDB: create endpoints before relationships)
+                    for address in (row["from_address"], row["to_address"]):
+                        session.run("MERGE (a:Address {uid: $uid}) ON CREATE SET a.address = $address",
+                                    uid=f"rowwise:{address}", address=address).consume()
+                started = time.perf_counter()
+                for i, row in enumerate(rows):
+                    session.run(
+                        "MATCH (a:Address {uid: $a}) MATCH (b:Address {uid: $b}) "
+                        "MERGE (a)-[r:TRANSFER {uid: $uid}]->(b) ON CREATE SET r.value = $value, r.kind = $kind",
+                        a=f"rowwise:{row['from_address']}", b=f"rowwise:{row['to_address']}",
+                        uid=f"rowwise:{i}", value=str(row["value"]), kind=row["kind"],
+                    ).consume()
+                rowwise = time.perf_counter() - started
+        finally:
+            store.close()
+    finally:
+        server.stop()
+    n, m = frames.transfers.height, sample.transfers.height
+    return {
+        "bolt_transfers": n,
+        "bolt_rels_per_s": round(n / bulk),
+        "bolt_rowwise_sample": m,
+        "bolt_rowwise_rels_per_s": round(m / rowwise),
+        "bolt_speedup": round((n / bulk) / (m / rowwise), 2),
+    }
+
+
+def run(quick: bool, with_bolt: bool) -> dict[str, Any]:
+    n, m = (20_000, 6_000) if quick else (1_000_000, 300_000)
+    bolt_n = 5_000 if quick else 100_000
+    sample_n = 300 if quick else 2_000
+    frames = synthetic_transfers(n, m)
+    sample = synthetic_transfers(sample_n, sample_n, seed=11, offset=10**9)
+    addresses = pl.concat([frames.transfers["from_address"], frames.transfers["to_address"]]).n_unique()
+    result: dict[str, Any] = {"quick": quick, "transfers": n, "addresses": addresses}
+    with tempfile.TemporaryDirectory(prefix="tracer-bench-") as tmp:
+        seconds, store = embedded_bulk(frames, Path(tmp))
+        try:
+            rowwise = embedded_rowwise(store, sample)
+            result.update(
+                rels_loaded=n,
+                bulk_seconds=round(seconds, 3),
+                rels_per_s=round(n / seconds),
+                rowwise_sample=sample_n,
+                rowwise_rels_per_s=round(sample_n / rowwise),
+                speedup=round((n / seconds) / (sample_n / rowwise), 1),
+                frontier_ms=round(frontier_ms(store, frames), 1),
+            )
+        finally:
+            store.close()
+        if with_bolt:
+            result.update(bolt(synthetic_transfers(bolt_n, bolt_n // 3, seed=5), sample, Path(tmp)))
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, runs in seconds")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--no-bolt", action="store_true", help="skip the Neo4j-over-Bolt part")
+    args = parser.parse_args()
+    result = run(args.quick, not args.no_bolt)
+    if args.json:
+        print(json.dumps(result))  # noqa: T201
+    else:
+        for key, value in result.items():
+            print(f"{key:>26}: {value}")  # noqa: T201
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
