@@ -73,9 +73,13 @@ class Settings:
     def cases_dir(self) -> Path:
         return self.home / "cases"
 
-    @property
-    def embedded_store_path(self) -> Path:
-        return self.store_path or self.home / "store"
+    def embedded_store_path(self, case_dir: Path | None) -> Path:
+        """The embedded store a case uses: its own ``graph.lbug`` (a case directory is then a
+        self-contained exhibit), or the one shared store file configured as ``store.path``;
+        without a case, ``store.path`` or ``$TRACER_HOME/graph.lbug``."""
+        if self.store_path:
+            return self.store_path
+        return (case_dir or self.home) / "graph.lbug"
 
     def node_url(self, chain: str) -> str | None:
         """Configured RPC URL for ``chain`` (may contain credentials: do not print it)."""
@@ -86,7 +90,10 @@ class Settings:
         return {
             "home": str(self.home),
             "config_file": str(self.config_file) if self.config_file else None,
-            "store": {"backend": self.store_backend, "path": str(self.embedded_store_path)},
+            "store": {
+                "backend": self.store_backend,
+                "path": str(self.store_path) if self.store_path else "<case directory>/graph.lbug",
+            },
             "neo4j": {
                 "uri": redact_url(self.neo4j_uri) if self.neo4j_uri else None,
                 "user": self.neo4j_user,

@@ -46,6 +46,18 @@ def anvil() -> Iterator[Anvil]:
         node.stop()
 
 
+@pytest.fixture(scope="session")
+def bolt_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """ArcadeDB with its Neo4j Bolt listener on 127.0.0.1, in a subprocess (it runs a JVM)."""
+    from graph.devserver import ArcadeBoltServer
+
+    server = ArcadeBoltServer.start(tmp_path_factory.mktemp("arcadedb"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture()
 def shared_data() -> Path:
     """``../shared/data`` (third-party test data, never copied into the repository)."""

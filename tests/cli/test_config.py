@@ -19,7 +19,7 @@ def test_defaults_without_a_config_file(cli: Cli, tracer_home: Path) -> None:
     view = cli.json("config", "show")
     assert view["home"] == str(tracer_home)
     assert view["config_file"] is None
-    assert view["store"] == {"backend": "embedded", "path": str(tracer_home / "store")}
+    assert view["store"] == {"backend": "embedded", "path": "<case directory>/graph.lbug"}
     assert view["privacy"] == {"allow_third_party": False}
 
 

@@ -26,18 +26,6 @@ from graph.embedded import EmbeddedStore
 BACKENDS = ["embedded", "neo4j-bolt"] + (["neo4j"] if os.environ.get("NEO4J_URI") else [])
 
 
-@pytest.fixture(scope="session")
-def bolt_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    """ArcadeDB with its Bolt listener, in a subprocess (it runs a JVM), for the whole session."""
-    from graph.devserver import ArcadeBoltServer
-
-    server = ArcadeBoltServer.start(tmp_path_factory.mktemp("arcadedb"))
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.fixture(scope="module")
 def bolt_database(request: pytest.FixtureRequest, bolt_server: object) -> str:
     """A fresh ArcadeDB database for this test module."""

@@ -1,0 +1,76 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Which graph store a command uses, opened from settings; the case's seeds kept in it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from cli.settings import Settings
+from cli.workspace import Case
+from graph.base import GraphStore, StoreLocationError
+from graph.embedded import EmbeddedStore
+from tracer.schema import SEEDS, FrameSet, conform
+
+__all__ = ["open_case_store", "open_embedded", "open_neo4j", "seed_frames", "checkpoint_path"]
+
+
+def open_embedded(settings: Settings, case: Case | None, *, read_only: bool = False) -> EmbeddedStore:
+    """The case's embedded store (``<case>/graph.lbug`` or the configured shared ``store.path``)."""
+    return EmbeddedStore.open(settings.embedded_store_path(case.dir if case else None), read_only=read_only)
+
+
+def checkpoint_path(settings: Settings, case: Case | None, chain: str) -> Path:
+    """Where ingest progress for ``chain`` is kept: next to the store it describes."""
+    if settings.store_backend == "embedded":
+        store = settings.embedded_store_path(case.dir if case else None)
+        return store.with_name(store.name + ".ingest") / f"{chain}.json"
+    return settings.home / "ingest-neo4j" / settings.neo4j_database / f"{chain}.json"
+
+
+def open_neo4j(
+    settings: Settings, *, uri: str | None = None, user: str | None = None, database: str | None = None
+) -> GraphStore:
+    """Neo4j from options, else ``[neo4j]`` settings and ``NEO4J_*`` variables (password only from there)."""
+    from graph.neo4j_store import Neo4jStore
+
+    target = uri or settings.neo4j_uri
+    if not target:
+        raise StoreLocationError("no Neo4j server configured: pass --neo4j URI or set NEO4J_URI")
+    return Neo4jStore(
+        target,
+        user or settings.neo4j_user,
+        settings.neo4j_password or "",
+        database=database or settings.neo4j_database,
+        registry=settings.chains,
+    )
+
+
+def open_case_store(settings: Settings, case: Case | None) -> GraphStore:
+    """The store a case reads and writes, per ``store.backend``, with the case's seeds loaded."""
+    store: GraphStore = open_embedded(settings, case) if settings.store_backend == "embedded" else open_neo4j(settings)
+    try:
+        store.ensure_schema()
+        if case is not None:
+            store.load(seed_frames(case))
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def seed_frames(case: Case) -> FrameSet:
+    """The case and its seeds as graph rows: ``(:Case)-[:SEED]->(:Address)``."""
+    seeds = case.seeds()
+    frame = pl.DataFrame(
+        {
+            "case": [case.name] * len(seeds),
+            "chain": [s.chain for s in seeds],
+            "address": [s.address for s in seeds],
+            "label": [s.label for s in seeds],
+            "source": [f"case {case.name}" for _ in seeds],
+        },
+        schema=dict(SEEDS.columns),
+    )
+    return FrameSet(seeds=conform(frame, SEEDS))

@@ -1,0 +1,620 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The Neo4j backend: the graph of shared design notes §4 over Bolt, for analysts who browse it.
+
+The model is exactly :func:`graph.model.graph_tables` (labels :data:`~graph.model.NODE_LABELS`,
+relationship types :data:`~graph.model.REL_TYPES`), every node keyed by ``uid`` with a uniqueness
+constraint per label, so every load is an idempotent ``MERGE``. Tested against a real Neo4j when
+``NEO4J_URI`` is set and, in CI, against ArcadeDB's Bolt listener (:mod:`graph.devserver`).
+
+Storage rules (Neo4j and the driver cannot hold integers above 2**63-1):
+
+* ``TRANSFER.value`` is the exact amount as a **decimal string** (full uint256; ``value`` and
+  ``value_overflow`` joined with :func:`tracer.units.join_from_frame`); ``Transaction.fee`` too.
+  Never aggregate them in Cypher: read them back and sum in polars.
+* UTXO ``Output.value`` / ``HAS_OUTPUT.value`` are integers (int64 is enough for any UTXO supply).
+* Timestamps are integer epoch seconds (a zoned datetime loses its zone on some servers).
+
+Nodes and relationships carry a ``caption`` property for Neo4j Browser (:func:`caption`): the
+address's tag label or a short address, amounts in coin units with the chain's symbol.
+
+Every query is parameterized; labels and relationship types come only from the fixed model
+constants. Frontier queries are one batched query per call (``UNWIND $uids``), never one per
+address, and return exactly what :class:`tracer.frontier.FrameFrontier` returns.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import neo4j
+import polars as pl
+from neo4j import exceptions as neo4j_errors
+
+from graph.base import DEFAULT_BATCH_ROWS, LoadReport, StoreError, StoreLocationError, StoreUnavailableError
+from graph.model import NO_ADDRESS, NODE_LABELS, REL_ENDPOINTS, REL_TYPES, graph_tables
+from tracer.chains import ChainRegistry, default_registry
+from tracer.errors import UnknownChainError
+from tracer.frontier import (
+    ADDRESS_FLOWS_COLUMNS,
+    ADDRESS_OUTPUTS_COLUMNS,
+    Direction,
+    TransferFilter,
+    apply_transfer_filter,
+)
+from tracer.schema import (
+    CLUSTERS,
+    INPUTS,
+    NATIVE_ASSET,
+    OUTPUTS,
+    SEEDS,
+    TAGS,
+    TRANSACTIONS,
+    TRANSFERS,
+    FrameSet,
+)
+from tracer.units import format_units, join_from_frame, split_for_frame
+
+__all__ = ["Neo4jStore", "caption", "short_text", "amount_caption", "redact_uri"]
+
+log = logging.getLogger(__name__)
+
+_FLOWS_KEY = ["chain", "address", "txid", "flow", "asset", "value", "value_overflow"]
+
+# -- captions (pure) ---------------------------------------------------------------------------
+
+
+def short_text(text: str, head: int = 6, tail: int = 4) -> str:
+    """``bc1qxy…0wlh``: the start and end of a long identifier (unchanged when already short)."""
+    if len(text) <= head + tail + 1:
+        return text
+    return f"{text[:head]}…{text[-tail:]}"
+
+
+def amount_caption(value: int, chain: str, registry: ChainRegistry) -> str:
+    """``0.5 LTC``: base units in coin units with the chain's symbol, exactly; base units on an unknown chain."""
+    try:
+        info = registry.get(chain)
+    except UnknownChainError:
+        return f"{value} base units"
+    return f"{format_units(value, info.decimals)} {info.symbol}"
+
+
+def caption(kind: str, row: Mapping[str, Any], registry: ChainRegistry) -> str:
+    """The Browser caption of a node (label ``kind``) or relationship (type ``kind``) built from ``row``.
+
+    ``row`` holds the canonical columns of the node or relationship; a Transaction row may carry
+    ``total`` (sum of its outputs, or of its native transfers, in base units) and an Address row
+    ``tag_label`` (its tag, which wins over the short address).
+
+    >>> caption("Output", {"chain": "ltc", "value": 10_000_000}, default_registry())
+    '0.1 LTC'
+    >>> caption("TRANSFER", {"chain": "eth", "kind": "native", "asset": "native", "value": 15 * 10**17},
+    ...         default_registry())
+    '1.5 ETH'
+    """
+    if kind == "Address":
+        label = row.get("tag_label")
+        return str(label) if label else short_text(str(row["address"]))
+    if kind == "Transaction":
+        total = row.get("total")
+        if total is None:
+            return short_text(str(row["txid"]))
+        return amount_caption(int(total), str(row["chain"]), registry)
+    if kind == "Output":
+        value = row.get("value")
+        return "?" if value is None else amount_caption(int(value), str(row["chain"]), registry)
+    if kind == "TRANSFER":
+        value = int(row["value"])
+        if row.get("kind") == "token" or row.get("asset") not in (None, NATIVE_ASSET):
+            token = f" #{short_text(str(row['token_id']))}" if row.get("token_id") is not None else ""
+            return f"{value} {short_text(str(row['asset']))}{token}"
+        return amount_caption(value, str(row["chain"]), registry)
+    if kind == "Tag":
+        return str(row["label"])
+    if kind == "Cluster":
+        return short_text(str(row["cluster_id"]), head=8, tail=4)
+    if kind == "Case":
+        return str(row["name"])
+    return kind
+
+
+def redact_uri(uri: str) -> str:
+    """The URI without credentials, query or fragment (safe to print and log)."""
+    try:
+        parts = urlsplit(uri)
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        port = parts.port
+    except ValueError:
+        return "<invalid URI>"
+    netloc = f"{host}:{port}" if port is not None else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+# -- frames <-> records --------------------------------------------------------------------------
+
+
+def _frame(records: Sequence[Mapping[str, Any]], columns: Mapping[str, pl.DataType]) -> pl.DataFrame:
+    schema = dict(columns)
+    return pl.DataFrame([{c: r.get(c) for c in schema} for r in records], schema=schema, orient="row") if records \
+        else pl.DataFrame(schema=schema)
+
+
+def _decimal(text: Any) -> Decimal | None:
+    return None if text is None else Decimal(int(text))
+
+
+def _transfer_record(record: Mapping[str, Any]) -> dict[str, Any]:
+    row = dict(record)
+    amount = row.pop("amount")
+    row["value"], row["value_overflow"] = split_for_frame(int(amount))
+    if row.get("to_address") == NO_ADDRESS:
+        row["to_address"] = None
+    return row
+
+
+def _chunks(rows: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    size = max(1, int(size))
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+_TX_FIELDS = (
+    "t.chain AS chain, t.txid AS txid, t.block_height AS block_height, t.block_hash AS block_hash, "
+    "t.position AS position, t.timestamp AS timestamp, t.fee AS fee, t.is_coinbase AS is_coinbase, "
+    "t.source AS source"
+)
+_INPUT_FIELDS = (
+    "s.chain AS chain, t.txid AS txid, s.index AS index, o.txid AS prev_txid, o.index AS prev_index, "
+    "o.address AS address, o.value AS value, s.source AS source"
+)
+_OUTPUT_FIELDS = (
+    "x.chain AS chain, t.txid AS txid, x.index AS index, o.address AS address, o.script_type AS script_type, "
+    "x.value AS value, x.source AS source"
+)
+_TRANSFER_FIELDS = (
+    "x.chain AS chain, x.txid AS txid, x.block_height AS block_height, x.block_hash AS block_hash, "
+    "x.tx_index AS tx_index, x.timestamp AS timestamp, x.kind AS kind, x.log_index AS log_index, "
+    "x.trace_path AS trace_path, x.asset AS asset, x.token_id AS token_id, a.address AS from_address, "
+    "b.address AS to_address, x.value AS amount, x.source AS source"
+)
+_TAG_FIELDS = (
+    "g.chain AS chain, g.address AS address, g.label AS label, g.category AS category, "
+    "g.confidence AS confidence, g.tagpack AS tagpack, g.source AS source"
+)
+#: ``MATCH`` of the transactions a UTXO read covers: all (optionally one chain) or listed uids
+_ALL_TX = "MATCH (t:Transaction) WHERE $chain IS NULL OR t.chain = $chain "
+_LISTED_TX = "UNWIND $uids AS u MATCH (t:Transaction {uid: u}) "
+
+
+class Neo4jStore:
+    """:class:`graph.base.GraphStore` over a Neo4j (or Bolt-compatible) server.
+
+    Parameters
+    ----------
+    uri, user, password
+        Bolt URI (``bolt://host:7687`` or ``neo4j://...``) and credentials. The password is never
+        logged nor put in an error message.
+    database
+        Database name (must exist; Neo4j Community has only ``neo4j``).
+    registry
+        Chains for captions (symbols, decimals); the built-in registry by default.
+    connect_timeout
+        Seconds to wait for the server at construction.
+
+    Raises
+    ------
+    StoreUnavailableError
+        The server cannot be reached.
+    StoreLocationError
+        Authentication failed, or the database does not exist.
+    """
+
+    backend = "neo4j"
+
+    def __init__(
+        self,
+        uri: str,
+        user: str,
+        password: str,
+        database: str = "neo4j",
+        *,
+        registry: ChainRegistry | None = None,
+        connect_timeout: float = 10.0,
+    ) -> None:
+        self._database = database
+        self.uri = redact_uri(uri)
+        self.location = f"{self.uri} (database {database})"
+        self.registry = registry if registry is not None else default_registry()
+        try:
+            self._driver = neo4j.GraphDatabase.driver(
+                uri, auth=(user, password), connection_timeout=connect_timeout, connection_acquisition_timeout=
+                max(connect_timeout, 60.0)
+            )
+        except (ValueError, neo4j_errors.ConfigurationError) as exc:
+            raise StoreLocationError(f"invalid Neo4j URI {self.uri}: {exc}") from None
+        try:
+            with self._guard():
+                self._driver.verify_connectivity()
+                with self._session() as session:
+                    session.run("RETURN 1 AS ok").consume()
+        except BaseException:
+            self._driver.close()
+            raise
+
+    # -- plumbing ------------------------------------------------------------------------------
+    @property
+    def database(self) -> str:
+        return self._database
+
+    def __repr__(self) -> str:
+        return f"Neo4jStore({self.location!r})"
+
+    def __enter__(self) -> Neo4jStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._driver.close()
+
+    def _session(self) -> neo4j.Session:
+        return self._driver.session(database=self._database)
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        """Turn driver exceptions into the store's errors (never with credentials in them)."""
+        try:
+            yield
+        except neo4j_errors.AuthError:
+            raise StoreLocationError(f"authentication failed for {self.location}: check user and password") from None
+        except (neo4j_errors.ServiceUnavailable, neo4j_errors.SessionExpired, OSError) as exc:
+            raise StoreUnavailableError(f"Neo4j at {self.location} is unreachable: {type(exc).__name__}") from None
+        except neo4j_errors.ClientError as exc:
+            code = exc.code or ""
+            message = exc.message or ""
+            if code.endswith("DatabaseNotFound") or ("atabase" in message and "does not exist" in message):
+                raise StoreLocationError(f"Neo4j database {self.database!r} does not exist at {self.uri}") from None
+            if "Security" in code:
+                raise StoreLocationError(f"authentication failed for {self.location}: {exc.message}") from None
+            raise StoreError(f"Neo4j at {self.location} refused a query: {code} {exc.message}") from None
+        except neo4j_errors.DriverError as exc:
+            raise StoreUnavailableError(f"Neo4j at {self.location} failed: {type(exc).__name__}: {exc}") from None
+        except neo4j_errors.Neo4jError as exc:
+            raise StoreError(f"Neo4j at {self.location} failed: {exc.code} {exc.message}") from None
+
+    def _read(self, query: str, **params: Any) -> list[dict[str, Any]]:
+        def work(tx: neo4j.ManagedTransaction) -> list[dict[str, Any]]:
+            return [record.data() for record in tx.run(query, params)]
+
+        with self._guard(), self._session() as session:
+            return session.execute_read(work)
+
+    def _write(self, query: str, **params: Any) -> neo4j.SummaryCounters:
+        def work(tx: neo4j.ManagedTransaction) -> neo4j.SummaryCounters:
+            return tx.run(query, params).consume().counters
+
+        with self._guard(), self._session() as session:
+            return session.execute_write(work)
+
+    # -- schema --------------------------------------------------------------------------------
+    def ensure_schema(self) -> None:
+        statements = [
+            f"CREATE CONSTRAINT {label.lower()}_uid IF NOT EXISTS FOR (n:{label}) REQUIRE n.uid IS UNIQUE"
+            for label in NODE_LABELS
+        ]
+        statements += [
+            "CREATE INDEX transaction_height IF NOT EXISTS FOR (n:Transaction) ON (n.chain, n.block_height)",
+            "CREATE INDEX transfer_uid IF NOT EXISTS FOR ()-[r:TRANSFER]-() ON (r.uid)",
+            "CREATE INDEX transfer_txid IF NOT EXISTS FOR ()-[r:TRANSFER]-() ON (r.chain, r.txid)",
+        ]
+        with self._guard(), self._session() as session:
+            for statement in statements:
+                session.run(statement).consume()
+
+    # -- load ----------------------------------------------------------------------------------
+    def load(self, frames: FrameSet, batch_rows: int = DEFAULT_BATCH_ROWS) -> LoadReport:
+        tables = graph_tables(frames)  # SchemaError before anything is written
+        report = LoadReport()
+        for label in NODE_LABELS:
+            for rows, query in self._node_batches(label, tables.nodes[label], frames):
+                for batch in _chunks(rows, batch_rows):
+                    created = self._write(query, rows=batch).nodes_created
+                    report.add(label, created, len(batch) - created)
+        for rel_type in REL_TYPES:
+            rows = self._rel_rows(rel_type, tables.rels[rel_type])
+            start, end = REL_ENDPOINTS[rel_type]
+            key = " {uid: r.uid}" if rel_type == "TRANSFER" else ""
+            query = (
+                f"UNWIND $rows AS r MATCH (a:{start} {{uid: r.start}}) MATCH (b:{end} {{uid: r.end}}) "
+                f"MERGE (a)-[x:{rel_type}{key}]->(b) ON CREATE SET x += r.props"
+            )
+            for batch in _chunks(rows, batch_rows):
+                created = self._write(query, rows=batch).relationships_created
+                report.add(rel_type, created, len(batch) - created)
+                if rel_type == "HAS_TAG":
+                    self._write(
+                        "UNWIND $uids AS u MATCH (a:Address {uid: u})-[:HAS_TAG]->(g:Tag) "
+                        "WITH a, min(g.label) AS label SET a.caption = label",
+                        uids=sorted({r["start"] for r in batch}),
+                    )
+        return report
+
+    def _node_batches(
+        self, label: str, nodes: pl.DataFrame, frames: FrameSet
+    ) -> list[tuple[list[dict[str, Any]], str]]:
+        merge = f"UNWIND $rows AS r MERGE (n:{label} {{uid: r.uid}}) "
+        create_only = merge + "ON CREATE SET n += r.props"
+        if nodes.height == 0:
+            return []
+        totals: dict[tuple[str, str], int] = {}
+        if label == "Transaction":
+            # caption: total output value (UTXO) or native value moved (account model)
+            for chain, txid, value in frames.outputs.select("chain", "txid", "value").iter_rows():
+                totals[(chain, txid)] = totals.get((chain, txid), 0) + value
+            natives = frames.transfers.filter(pl.col("kind") == NATIVE_ASSET)
+            for chain, txid, value, overflow in natives.select("chain", "txid", "value", "value_overflow").iter_rows():
+                totals[(chain, txid)] = totals.get((chain, txid), 0) + join_from_frame(value, overflow)
+        elif label == "Address":
+            tag_labels = frames.tags.group_by("chain", "address").agg(pl.col("label").min().alias("tag_label"))
+            nodes = nodes.join(tag_labels, on=["chain", "address"], how="left")
+        own: list[dict[str, Any]] = []
+        rows: list[dict[str, Any]] = []
+        for record in nodes.iter_rows(named=True):
+            props = {k: v for k, v in record.items() if k != "tag_label"}
+            if label == "Transaction":
+                props["fee"] = str(int(props["fee"]))
+                record["total"] = totals.get((record["chain"], record["txid"]))
+            props["caption"] = caption(label, record, self.registry)
+            row = {"uid": record["uid"], "props": props}
+            # an output's own row wins over what an input said of it (graph.model)
+            (own if label == "Output" and record["script_type"] is not None else rows).append(row)
+        batches = [(rows, create_only)] if rows else []
+        if own:
+            batches.append((own, merge + "SET n += r.props"))
+        return batches
+
+    def _rel_rows(self, rel_type: str, rels: pl.DataFrame) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        for record in rels.iter_rows(named=True):
+            props = {k: v for k, v in record.items() if k not in ("start", "end", "uid")}
+            row: dict[str, Any] = {"start": record["start"], "end": record["end"], "props": props}
+            if rel_type == "TRANSFER":
+                amount = join_from_frame(props.pop("value"), props.pop("value_overflow"))
+                props["value"] = str(amount)
+                props["uid"] = row["uid"] = record["uid"]
+                props["caption"] = caption(rel_type, {**record, "value": amount}, self.registry)
+            rows.append(row)
+        return rows
+
+    # -- reorgs --------------------------------------------------------------------------------
+    def remove_blocks(self, chain: str, from_height: int) -> int:
+        def work(tx: neo4j.ManagedTransaction) -> int:
+            found = [
+                (r["uid"], r["txid"])
+                for r in tx.run(
+                    "MATCH (t:Transaction) WHERE t.chain = $chain AND t.block_height >= $height "
+                    "RETURN t.uid AS uid, t.txid AS txid",
+                    chain=chain,
+                    height=from_height,
+                )
+            ]
+            if not found:
+                return 0
+            uids = [uid for uid, _ in found]
+            txids = [txid for _, txid in found]
+            spent = [
+                r["uid"]
+                for r in tx.run(
+                    "UNWIND $uids AS u MATCH (t:Transaction {uid: u})<-[:SPENT_IN]-(o:Output) RETURN o.uid AS uid",
+                    uids=uids,
+                )
+            ]
+            tx.run(
+                "UNWIND $uids AS u MATCH (t:Transaction {uid: u})-[:HAS_OUTPUT]->(o:Output) DETACH DELETE o",
+                uids=uids,
+            ).consume()
+            tx.run("UNWIND $uids AS u MATCH (t:Transaction {uid: u}) DETACH DELETE t", uids=uids).consume()
+            # one scan with a map look-up: a per-txid match scans every TRANSFER once per txid on ArcadeDB
+            tx.run(
+                "MATCH (:Address)-[x:TRANSFER]->(:Address) WHERE x.chain = $chain AND $removed[x.txid] IS NOT NULL "
+                "DELETE x",
+                removed={txid: True for txid in txids},
+                chain=chain,
+            ).consume()
+            if spent:
+                # outputs known only from a removed input (creator not loaded) go with it
+                orphans = [
+                    r["uid"]
+                    for r in tx.run(
+                        "UNWIND $uids AS u MATCH (o:Output {uid: u}) "
+                        "OPTIONAL MATCH (o)<-[c:HAS_OUTPUT]-() WITH o, count(c) AS created "
+                        "OPTIONAL MATCH (o)-[s:SPENT_IN]->() WITH o, created, count(s) AS spends "
+                        "WHERE created = 0 AND spends = 0 RETURN o.uid AS uid",
+                        uids=sorted(set(spent)),
+                    )
+                ]
+                if orphans:
+                    tx.run("UNWIND $uids AS u MATCH (o:Output {uid: u}) DETACH DELETE o", uids=orphans).consume()
+            return len(found)
+
+        with self._guard(), self._session() as session:
+            return session.execute_write(work)
+
+    def block_hashes(self, chain: str, from_height: int, to_height: int) -> pl.DataFrame:
+        records = self._read(
+            "MATCH (t:Transaction) WHERE t.chain = $chain AND t.block_height >= $low AND t.block_height <= $high "
+            "RETURN DISTINCT t.block_height AS block_height, t.block_hash AS block_hash",
+            chain=chain,
+            low=from_height,
+            high=to_height,
+        )
+        frame = _frame(records, {"block_height": pl.Int64(), "block_hash": pl.String()})
+        return frame.unique().sort(["block_height", "block_hash"], nulls_last=True)
+
+    # -- read-back -----------------------------------------------------------------------------
+    def _utxo(self, match: str, **params: Any) -> FrameSet:
+        """Transactions (with inputs and outputs) selected by ``match`` (binds ``t``)."""
+        txs = self._read(match + "RETURN " + _TX_FIELDS, **params)
+        for record in txs:
+            record["fee"] = _decimal(record["fee"])
+        inputs = self._read(match + "MATCH (t)<-[s:SPENT_IN]-(o:Output) RETURN " + _INPUT_FIELDS, **params)
+        inputs += [
+            {"chain": t["chain"], "txid": t["txid"], "index": 0, "source": t["source"]} for t in txs if t["is_coinbase"]
+        ]
+        outputs = self._read(match + "MATCH (t)-[x:HAS_OUTPUT]->(o:Output) RETURN " + _OUTPUT_FIELDS, **params)
+        return FrameSet(
+            transactions=_frame(txs, TRANSACTIONS.columns).sort(list(TRANSACTIONS.key), nulls_last=True),
+            inputs=_frame(inputs, INPUTS.columns).sort(list(INPUTS.key), nulls_last=True),
+            outputs=_frame(outputs, OUTPUTS.columns).sort(list(OUTPUTS.key), nulls_last=True),
+        )
+
+    def read_frames(self, chain: str | None = None) -> FrameSet:
+        utxo = self._utxo(_ALL_TX, chain=chain)
+        transfers = self._read(
+            "MATCH (a:Address)-[x:TRANSFER]->(b:Address) WHERE $chain IS NULL OR x.chain = $chain "
+            "RETURN " + _TRANSFER_FIELDS,
+            chain=chain,
+        )
+        tags = self._read("MATCH (g:Tag) WHERE $chain IS NULL OR g.chain = $chain RETURN " + _TAG_FIELDS, chain=chain)
+        clusters = self._read(
+            "MATCH (a:Address)-[c:IN_CLUSTER]->(k:Cluster) WHERE $chain IS NULL OR c.chain = $chain "
+            "RETURN c.chain AS chain, a.address AS address, k.cluster_id AS cluster_id, c.source AS source",
+            chain=chain,
+        )
+        seeds = self._read(
+            "MATCH (c:Case)-[s:SEED]->(a:Address) WHERE $chain IS NULL OR s.chain = $chain "
+            "RETURN c.name AS case, s.chain AS chain, a.address AS address, s.label AS label, s.source AS source",
+            chain=chain,
+        )
+        return FrameSet(
+            transactions=utxo.transactions,
+            inputs=utxo.inputs,
+            outputs=utxo.outputs,
+            transfers=_frame([_transfer_record(r) for r in transfers], TRANSFERS.columns),
+            tags=_frame(tags, TAGS.columns),
+            clusters=_frame(clusters, CLUSTERS.columns),
+            seeds=_frame(seeds, SEEDS.columns),
+        ).sorted()
+
+    def stats(self) -> dict[str, int]:
+        parts = [f"MATCH (n:{label}) RETURN '{label}' AS name, count(n) AS n" for label in NODE_LABELS]
+        parts += [f"MATCH ()-[r:{rel_type}]->() RETURN '{rel_type}' AS name, count(r) AS n" for rel_type in REL_TYPES]
+        counts = {name: 0 for name in (*NODE_LABELS, *REL_TYPES)}
+        for record in self._read(" UNION ALL ".join(parts)):
+            counts[record["name"]] = int(record["n"])
+        return counts
+
+    # -- frontier ------------------------------------------------------------------------------
+    @staticmethod
+    def _address_uids(chain: str, addresses: Collection[str]) -> list[str]:
+        return sorted({f"{chain}:{a}" for a in addresses if a is not None and a != NO_ADDRESS})
+
+    def transfers(
+        self, chain: str, addresses: Collection[str], direction: Direction, where: TransferFilter = TransferFilter()
+    ) -> pl.DataFrame:
+        uids = self._address_uids(chain, addresses)
+        if Direction(direction) is Direction.FORWARD:
+            pattern = "UNWIND $uids AS u MATCH (a:Address {uid: u})-[x:TRANSFER]->(b:Address) "
+        else:
+            pattern = "UNWIND $uids AS u MATCH (b:Address {uid: u})<-[x:TRANSFER]-(a:Address) "
+        conditions = []
+        params: dict[str, Any] = {"uids": uids}
+        if where.since is not None:
+            conditions.append("x.timestamp >= $since")
+            params["since"] = int(where.since)
+        if where.until is not None:
+            conditions.append("x.timestamp <= $until")
+            params["until"] = int(where.until)
+        if where.assets is not None:
+            conditions.append("x.asset IN $assets")
+            params["assets"] = list(where.assets)
+        query = pattern + ("WHERE " + " AND ".join(conditions) + " " if conditions else "")
+        records = self._read(query + "RETURN " + _TRANSFER_FIELDS, **params) if uids else []
+        frame = _frame([_transfer_record(r) for r in records], TRANSFERS.columns)
+        return apply_transfer_filter(frame, where).sort(list(TRANSFERS.key), nulls_last=True)
+
+    def spending(self, chain: str, outpoints: pl.DataFrame, where: TransferFilter = TransferFilter()) -> FrameSet:
+        uids = sorted({f"{chain}:{txid}:{index}" for txid, index in outpoints.select("txid", "index").iter_rows()})
+        conditions = []
+        params: dict[str, Any] = {"uids": uids}
+        if where.since is not None:
+            conditions.append("t.timestamp >= $since")
+            params["since"] = int(where.since)
+        if where.until is not None:
+            conditions.append("t.timestamp <= $until")
+            params["until"] = int(where.until)
+        query = "UNWIND $uids AS u MATCH (o:Output {uid: u})-[:SPENT_IN]->(t:Transaction) "
+        query += "WHERE " + " AND ".join(conditions) + " " if conditions else ""
+        found = self._read(query + "RETURN DISTINCT t.uid AS uid", **params) if uids else []
+        return self._utxo(_LISTED_TX, uids=sorted({r["uid"] for r in found}))
+
+    def transactions(self, chain: str, txids: Collection[str]) -> FrameSet:
+        return self._utxo(_LISTED_TX, uids=sorted({f"{chain}:{txid}" for txid in txids}))
+
+    def address_outputs(self, chain: str, addresses: Collection[str]) -> pl.DataFrame:
+        uids = self._address_uids(chain, addresses)
+        records = self._read(
+            "UNWIND $uids AS u MATCH (:Address {uid: u})<-[:LOCKED_TO]-(o:Output)<-[x:HAS_OUTPUT]-(t:Transaction) "
+            "OPTIONAL MATCH (o)-[s:SPENT_IN]->(spender:Transaction) "
+            "RETURN " + _OUTPUT_FIELDS + ", spender.txid AS spent_txid, s.index AS spent_index",
+            uids=uids,
+        ) if uids else []
+        return _frame(records, ADDRESS_OUTPUTS_COLUMNS).sort(list(OUTPUTS.key), nulls_last=True)
+
+    def address_flows(self, chain: str, addresses: Collection[str]) -> pl.DataFrame:
+        uids = self._address_uids(chain, addresses)
+        if not uids:
+            return _frame([], ADDRESS_FLOWS_COLUMNS)
+        common = "t.txid AS txid, t.block_height AS block_height, t.timestamp AS timestamp"
+        received = self._read(
+            "UNWIND $uids AS u MATCH (a:Address {uid: u})<-[:LOCKED_TO]-(o:Output)<-[x:HAS_OUTPUT]-(t:Transaction) "
+            f"RETURN x.chain AS chain, a.address AS address, {common}, x.value AS value",
+            uids=uids,
+        )
+        sent = self._read(
+            "UNWIND $uids AS u MATCH (a:Address {uid: u})<-[:LOCKED_TO]-(o:Output)-[s:SPENT_IN]->(t:Transaction) "
+            f"RETURN s.chain AS chain, a.address AS address, {common}, o.value AS value",
+            uids=uids,
+        )
+        moved = self._read(
+            "UNWIND $uids AS u MATCH (a:Address {uid: u})-[x:TRANSFER]->(:Address) "
+            "RETURN 'out' AS flow, a.address AS address, x.chain AS chain, x.txid AS txid, "
+            "x.block_height AS block_height, x.timestamp AS timestamp, x.asset AS asset, x.value AS amount "
+            "UNION ALL "
+            "UNWIND $uids AS u MATCH (a:Address {uid: u})<-[x:TRANSFER]-(:Address) "
+            "RETURN 'in' AS flow, a.address AS address, x.chain AS chain, x.txid AS txid, "
+            "x.block_height AS block_height, x.timestamp AS timestamp, x.asset AS asset, x.value AS amount",
+            uids=uids,
+        )
+        rows: list[dict[str, Any]] = []
+        for flow, records in (("in", received), ("out", sent)):
+            for record in records:
+                rows.append({**record, "flow": flow, "asset": NATIVE_ASSET, "value": _decimal(record["value"])})
+        for record in moved:
+            value, overflow = split_for_frame(int(record.pop("amount")))
+            rows.append({**record, "value": value, "value_overflow": overflow})
+        return _frame(rows, ADDRESS_FLOWS_COLUMNS).sort(_FLOWS_KEY, nulls_last=True)
+
+    def tags(self, chain: str, addresses: Collection[str]) -> pl.DataFrame:
+        uids = self._address_uids(chain, addresses)
+        records = self._read(
+            "UNWIND $uids AS u MATCH (:Address {uid: u})-[:HAS_TAG]->(g:Tag) RETURN " + _TAG_FIELDS, uids=uids
+        ) if uids else []
+        return _frame(records, TAGS.columns).sort(list(TAGS.key), nulls_last=True)
+
+    def cluster(self, chain: str, address: str) -> pl.DataFrame:
+        records = self._read(
+            # two MATCH clauses: one pattern would never return the address's own relationship again
+            "MATCH (:Address {uid: $uid})-[:IN_CLUSTER]->(k:Cluster) MATCH (k)<-[c:IN_CLUSTER]-(m:Address) "
+            "RETURN DISTINCT c.chain AS chain, m.address AS address, k.cluster_id AS cluster_id, c.source AS source",
+            uid=f"{chain}:{address}",
+        )
+        return _frame(records, CLUSTERS.columns).sort(["chain", "cluster_id", "address"], nulls_last=True)
