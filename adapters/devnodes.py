@@ -125,14 +125,17 @@ class LitecoinRegtest:
     process: subprocess.Popen[bytes] | None = None
 
     @classmethod
-    def start(cls, datadir: Path | None = None, *, timeout: float = 60.0) -> LitecoinRegtest:
+    def start(
+        cls, datadir: Path | None = None, *, timeout: float = 60.0, txindex: bool = True
+    ) -> LitecoinRegtest:
         binary = find_binary("litecoind", env_var="TRACER_LITECOIND")
         directory = Path(datadir) if datadir else Path(tempfile.mkdtemp(prefix="tracer-ltc-"))
         directory.mkdir(parents=True, exist_ok=True)
         node = cls(directory, free_port(), free_port())
         args = [
             str(binary),
-            *LITECOIND_FLAGS,
+            *(f for f in LITECOIND_FLAGS if txindex or not f.startswith("-txindex")),
+            *(() if txindex else ("-txindex=0",)),
             f"-datadir={directory}",
             f"-rpcport={node.rpc_port}",
             f"-port={node.p2p_port}",

@@ -71,6 +71,7 @@ __all__ = [
     "BIP30_OVERWRITTEN",
     "map_block",
     "unresolved_outpoints",
+    "block_outputs",
 ]
 
 Outpoint = tuple[str, int]
@@ -241,6 +242,12 @@ def unresolved_outpoints(block: Mapping[str, Any], prevouts: Iterable[Outpoint] 
             if outpoint not in in_block and outpoint not in given:
                 wanted[outpoint] = None
     return list(wanted)
+
+
+def block_outputs(block: Mapping[str, Any], chain: Chain) -> dict[Outpoint, tuple[str | None, str, int]]:
+    """Every output of a verbosity-2 block (or of ``{"tx": [getrawtransaction verbose]}``):
+    ``(txid, n) -> (address, script_type, value)``, with the same address rules as :func:`map_block`."""
+    return _block_outputs(_transactions(block), chain)
 
 
 # --- helpers -------------------------------------------------------------------------------------

@@ -77,7 +77,8 @@ def test_export_refuses_a_non_empty_directory_and_an_unknown_format(cli: Cli, ca
                                                                     tmp_path: Path) -> None:
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "keep.txt").write_text("x")
-    assert cli("graph", "export", case_with_graph, "--format", "parquet", "--out", str(tmp_path / "busy")).exit_code == 2
+    busy = cli("graph", "export", case_with_graph, "--format", "parquet", "--out", str(tmp_path / "busy"))
+    assert busy.exit_code == 2
     assert (tmp_path / "busy" / "keep.txt").read_text() == "x"
     assert cli("graph", "export", case_with_graph, "--format", "pdf", "--out", str(tmp_path / "new")).exit_code == 2
 

@@ -1,0 +1,200 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Blocks and previous outputs from a Bitcoin Core-family node (``bitcoind``, ``litecoind``) over JSON-RPC.
+
+Chain I/O only: heights -> block hashes -> ``getblock <hash> 2`` responses -> canonical frames
+(:func:`adapters.bitcoin.mappers.map_block`), with every input's previous output resolved. All
+calls are JSON-RPC batches (one round trip per batch of blocks or of previous transactions).
+
+Previous outputs are resolved, in order, from: the outputs of the blocks in the same batch, a
+``lookup`` the caller provides (the graph store, for outputs already ingested), and the node's
+``getrawtransaction <txid> true`` (which needs ``-txindex`` for transactions outside the wallet
+and mempool). Bitcoin Core RPC reference: https://developer.bitcoin.org/reference/rpc/
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from adapters.bitcoin.mappers import BlockFrames, Outpoint, Prevouts, block_outputs, map_block, unresolved_outpoints
+from adapters.errors import MalformedResponseError, RpcError
+from adapters.jsonrpc import Call, JsonRpcClient
+from tracer.chains import Chain
+from tracer.errors import InputError, NotFoundError
+from tracer.schema import FrameSet
+
+__all__ = ["BitcoinNode", "FetchedBlocks", "TxIndexRequiredError", "HeightPastTipError", "PrevoutLookup"]
+
+log = logging.getLogger(__name__)
+
+#: outpoints -> the (address, value) of those the caller already knows (e.g. from the graph store)
+PrevoutLookup = Callable[[Sequence[Outpoint]], Prevouts]
+
+_RPC_INVALID_PARAMETER = -8  # getblockhash: "Block height out of range"
+_RPC_INVALID_ADDRESS_OR_KEY = -5  # getrawtransaction: "No such mempool or blockchain transaction"
+
+
+class TxIndexRequiredError(InputError):
+    """The node cannot look up a transaction by id: it runs without ``-txindex``."""
+
+
+class HeightPastTipError(InputError):
+    """A requested block height is above the node's best block."""
+
+
+@dataclass(frozen=True)
+class FetchedBlocks:
+    """Canonical frames of a run of consecutive blocks, plus what the fetch learned on the way."""
+
+    frames: FrameSet
+    heights: tuple[int, ...]
+    hashes: tuple[str, ...]
+    #: ``previousblockhash`` of the first block (to check it links to what is stored)
+    parent_hash: str | None
+    #: previous outputs fetched from the node (not from the batch or the lookup)
+    fetched_prevouts: int
+    #: txids left out under BIP30 (see mappers)
+    skipped_duplicates: tuple[str, ...]
+
+
+class BitcoinNode:
+    """A Bitcoin Core-family node for one chain.
+
+    ``url`` may carry credentials (``http://user:pass@host:port``); they are used for requests
+    only and never appear in :attr:`source`, messages or logs.
+    """
+
+    def __init__(self, url: str, chain: Chain, *, timeout: float = 60.0, retries: int = 3,
+                 prevout_batch: int = 2_000) -> None:
+        self.chain = chain
+        self.client = JsonRpcClient(url, timeout=timeout, retries=retries, jsonrpc="1.0")
+        self.source = f"rpc:{self.client.url}"
+        self.prevout_batch = prevout_batch
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> BitcoinNode:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- chain state ----------------------------------------------------------------------------
+    def tip_height(self) -> int:
+        return int(self.client.call("getblockcount"))
+
+    def has_txindex(self) -> bool | None:
+        """Whether the node keeps ``-txindex`` (None when it cannot say: ``getindexinfo`` is Core >= 0.21)."""
+        try:
+            info = self.client.call("getindexinfo")
+        except RpcError:
+            return None
+        return isinstance(info, Mapping) and "txindex" in info
+
+    def block_hashes(self, heights: Sequence[int]) -> list[str]:
+        """Hashes of the blocks at ``heights`` on the node's best chain (one batch)."""
+        outcomes = self.client.batch_outcomes([Call("getblockhash", (h,)) for h in heights])
+        hashes = []
+        for height, outcome in zip(heights, outcomes, strict=True):
+            if isinstance(outcome, RpcError):
+                if outcome.code == _RPC_INVALID_PARAMETER:
+                    raise HeightPastTipError(
+                        f"{self.client.url}: no block at height {height} (node's tip is {self.tip_height()})"
+                    )
+                raise outcome
+            if not isinstance(outcome, str) or len(outcome) != 64:
+                raise MalformedResponseError(f"{self.client.url}: getblockhash {height} returned {outcome!r}")
+            hashes.append(outcome)
+        return hashes
+
+    # -- blocks -----------------------------------------------------------------------------------
+    def raw_blocks(self, hashes: Sequence[str]) -> list[Mapping[str, Any]]:
+        """``getblock <hash> 2`` for each hash, in one batch (amounts parsed as Decimal)."""
+        blocks = self.client.batch([Call("getblock", (h, 2)) for h in hashes])
+        for block_hash, block in zip(hashes, blocks, strict=True):
+            if not isinstance(block, Mapping) or block.get("hash") != block_hash:
+                raise MalformedResponseError(f"{self.client.url}: getblock {block_hash} returned another object")
+        return blocks
+
+    def fetch(self, heights: Sequence[int], lookup: PrevoutLookup | None = None) -> FetchedBlocks:
+        """Canonical frames of the blocks at ``heights`` (consecutive, ascending), every input resolved.
+
+        Raises
+        ------
+        HeightPastTipError, TxIndexRequiredError, NodeUnavailableError, MalformedResponseError,
+        SchemaDriftError
+        """
+        hashes = self.block_hashes(heights)
+        blocks = self.raw_blocks(hashes)
+        for previous, block in zip(blocks, blocks[1:], strict=False):
+            if block.get("previousblockhash") != previous["hash"]:
+                raise MalformedResponseError(
+                    f"{self.client.url}: block {block['hash']} does not follow {previous['hash']} "
+                    "(the node's chain changed during the fetch; run the ingest again)"
+                )
+        batch_outputs: dict[Outpoint, tuple[str | None, int]] = {}
+        for block in blocks:
+            for outpoint, (address, _, value) in block_outputs(block, self.chain).items():
+                batch_outputs[outpoint] = (address, value)
+        wanted: dict[Outpoint, None] = {}
+        for block in blocks:
+            for outpoint in unresolved_outpoints(block, batch_outputs):
+                wanted[outpoint] = None
+        known: dict[Outpoint, tuple[str | None, int]] = dict(batch_outputs)
+        missing = list(wanted)
+        if missing and lookup is not None:
+            found = lookup(missing)
+            known.update(found)
+            missing = [o for o in missing if o not in found]
+        known.update(self.prevouts(missing))
+        mapped: list[BlockFrames] = [map_block(b, self.chain, source=self.source, prevouts=known) for b in blocks]
+        incomplete = [m for m in mapped if not m.complete]
+        if incomplete:  # every outpoint was resolved above, so this is a node that answered inconsistently
+            raise MalformedResponseError(
+                f"{self.client.url}: inputs of block at height {incomplete[0].transactions['block_height'][0]} "
+                "could not be resolved"
+            )
+        return FetchedBlocks(
+            frames=FrameSet.concat(
+                [FrameSet(transactions=m.transactions, inputs=m.inputs, outputs=m.outputs) for m in mapped]
+            ),
+            heights=tuple(heights),
+            hashes=tuple(hashes),
+            parent_hash=blocks[0].get("previousblockhash") if blocks else None,
+            fetched_prevouts=len(missing),
+            skipped_duplicates=tuple(t for m in mapped for t in m.skipped_duplicates),
+        )
+
+    # -- previous outputs ---------------------------------------------------------------------------
+    def prevouts(self, outpoints: Iterable[Outpoint]) -> dict[Outpoint, tuple[str | None, int]]:
+        """``(address, value)`` of each outpoint, from ``getrawtransaction <txid> true`` in batches."""
+        by_txid: dict[str, list[int]] = {}
+        for txid, index in outpoints:
+            by_txid.setdefault(txid, []).append(index)
+        found: dict[Outpoint, tuple[str | None, int]] = {}
+        txids = list(by_txid)
+        for start in range(0, len(txids), self.prevout_batch):
+            chunk = txids[start : start + self.prevout_batch]
+            outcomes = self.client.batch_outcomes([Call("getrawtransaction", (t, True)) for t in chunk])
+            for txid, outcome in zip(chunk, outcomes, strict=True):
+                if isinstance(outcome, RpcError):
+                    if outcome.code == _RPC_INVALID_ADDRESS_OR_KEY:
+                        if self.has_txindex() is False:
+                            raise TxIndexRequiredError(
+                                f"{self.client.url}: getrawtransaction {txid} failed: the node runs without "
+                                "-txindex, which is needed to resolve inputs; restart it with -txindex=1"
+                            ) from None
+                        raise NotFoundError(f"{self.client.url}: getrawtransaction {txid}: {outcome.message}") from None
+                    raise outcome
+                if not isinstance(outcome, Mapping) or outcome.get("txid") != txid:
+                    raise MalformedResponseError(f"{self.client.url}: getrawtransaction {txid} returned another object")
+                outputs = block_outputs({"tx": [outcome], "hash": txid}, self.chain)
+                for index in by_txid[txid]:
+                    if (txid, index) not in outputs:
+                        raise MalformedResponseError(f"{self.client.url}: transaction {txid} has no output {index}")
+                    address, _, value = outputs[(txid, index)]
+                    found[(txid, index)] = (address, value)
+        return found

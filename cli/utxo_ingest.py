@@ -1,0 +1,191 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Block-range ingest for UTXO chains: node -> canonical frames -> graph store, resumable.
+
+Orchestration only (the one place that holds both an adapter and a store): the node adapter
+(:class:`adapters.bitcoin.node.BitcoinNode`) fetches and maps, the store loads, a
+:class:`~cli.checkpoints.Checkpoint` records each batch that landed.
+
+Order of work for ``from..to``:
+
+1. Refuse a range past the node's tip before writing anything.
+2. **Reorg repair**: compare the hashes of the blocks the store holds (from ``REORG_WINDOW``
+   below the range or the tip, upwards) with the node's best chain; from the lowest height
+   that differs, remove the stored blocks (:meth:`GraphStore.remove_blocks`) and forget them in
+   the checkpoint.
+3. Fetch and load the heights the checkpoint does not have, in batches of consecutive blocks;
+   each batch's first block must link to the stored block below it (else the node reorganised
+   during the run: repair again and continue). Checkpoint after every batch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import polars as pl
+
+from adapters.bitcoin.mappers import Outpoint, Prevouts
+from adapters.bitcoin.node import BitcoinNode, HeightPastTipError
+from cli.checkpoints import Checkpoint
+from graph.base import GraphStore
+from tracer.errors import InputError
+
+__all__ = ["IngestSummary", "ingest_block_range", "repair_reorg", "store_prevout_lookup", "REORG_WINDOW"]
+
+#: how far below the range (or the tip) stored blocks are checked against the node's chain
+REORG_WINDOW = 100
+_MAX_REPAIRS = 3
+
+
+@dataclass
+class IngestSummary:
+    chain: str
+    source: str
+    from_height: int
+    to_height: int
+    blocks_loaded: int = 0
+    blocks_already_done: int = 0
+    transactions: int = 0
+    inputs: int = 0
+    outputs: int = 0
+    prevouts_from_store: int = 0
+    prevouts_from_node: int = 0
+    reorgs: list[dict[str, int]] = field(default_factory=list)
+    created: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def blocks_per_s(self) -> float:
+        return self.blocks_loaded / self.seconds if self.seconds else 0.0
+
+    @property
+    def tx_per_s(self) -> float:
+        return self.transactions / self.seconds if self.seconds else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "seconds": round(self.seconds, 3), "blocks_per_s": round(self.blocks_per_s, 1),
+                "tx_per_s": round(self.tx_per_s, 1)}
+
+
+def store_prevout_lookup(store: GraphStore, chain: str, counter: list[int]) -> Callable[[Sequence[Outpoint]], Prevouts]:
+    """Resolve previous outputs from transactions already in the store (one query per batch)."""
+
+    def lookup(outpoints: Sequence[Outpoint]) -> Prevouts:
+        txids = sorted({txid for txid, _ in outpoints})
+        outputs = store.transactions(chain, txids).outputs
+        if outputs.height == 0:
+            return {}
+        wanted = pl.DataFrame({"txid": [o[0] for o in outpoints], "index": [o[1] for o in outpoints]},
+                              schema={"txid": pl.String, "index": pl.Int64})
+        rows = outputs.join(wanted, on=["txid", "index"], how="semi").select("txid", "index", "address", "value")
+        found = {(t, i): (a, v) for t, i, a, v in rows.iter_rows()}
+        counter[0] += len(found)
+        return found
+
+    return lookup
+
+
+def repair_reorg(node: BitcoinNode, store: GraphStore, checkpoint: Checkpoint, low: int) -> dict[str, int] | None:
+    """Remove stored blocks that are no longer on the node's best chain (from height ``low`` up)."""
+    chain = node.chain.key
+    stored = store.block_hashes(chain, max(0, low), 2**62)
+    if stored.height == 0:
+        return None
+    tip = node.tip_height()
+    on_node = stored.filter(pl.col("block_height") <= tip)
+    node_hashes = dict(zip(on_node["block_height"].to_list(),
+                           node.block_hashes(on_node["block_height"].to_list()), strict=True))
+    differing = [h for h, b in stored.iter_rows() if node_hashes.get(h) != b]
+    if not differing:
+        return None
+    fork = min(differing)
+    removed = store.remove_blocks(chain, fork)
+    checkpoint.truncate(fork)
+    checkpoint.save()
+    top = int(stored.select(pl.col("block_height").max()).item())
+    return {"fork_height": fork, "removed_transactions": removed, "previous_stored_top": top}
+
+
+def _runs(heights: list[int], size: int) -> list[list[int]]:
+    """Consecutive runs of ``heights``, each cut into batches of at most ``size``."""
+    batches: list[list[int]] = []
+    for h in heights:
+        if batches and batches[-1][-1] == h - 1 and len(batches[-1]) < size:
+            batches[-1].append(h)
+        else:
+            batches.append([h])
+    return batches
+
+
+def ingest_block_range(
+    node: BitcoinNode,
+    store: GraphStore,
+    checkpoint: Checkpoint,
+    from_height: int,
+    to_height: int,
+    *,
+    batch_blocks: int = 20,
+    progress: Callable[[int, int], None] | None = None,
+) -> IngestSummary:
+    """Ingest blocks ``from_height..to_height`` (inclusive); see the module docstring.
+
+    ``progress(blocks, transactions)`` is called after every batch with what that batch added.
+    """
+    if from_height < 0 or to_height < from_height:
+        raise InputError(f"invalid block range {from_height}..{to_height}")
+    started = time.perf_counter()
+    chain = node.chain.key
+    summary = IngestSummary(chain=chain, source=node.source, from_height=from_height, to_height=to_height)
+    tip = node.tip_height()
+    if to_height > tip:
+        raise HeightPastTipError(f"{node.client.url}: --to {to_height} is past the node's tip {tip}")
+    low = min(from_height, tip) - REORG_WINDOW
+    repair = repair_reorg(node, store, checkpoint, low)
+    if repair:
+        summary.reorgs.append(repair)
+    store_hits = [0]
+    lookup = store_prevout_lookup(store, chain, store_hits)
+    repairs = 0
+    while True:
+        todo = checkpoint.missing(from_height, to_height)
+        summary.blocks_already_done = (to_height - from_height + 1) - len(todo) - summary.blocks_loaded
+        try:
+            for heights in _runs(todo, batch_blocks):
+                fetched = node.fetch(heights, lookup=lookup)
+                below = store.block_hashes(chain, heights[0] - 1, heights[0] - 1)
+                if below.height and below["block_hash"][0] != fetched.parent_hash:
+                    raise _ChainMoved(heights[0])
+                report = store.load(fetched.frames)
+                checkpoint.add(heights[0], heights[-1])
+                checkpoint.save()
+                frames = fetched.frames
+                summary.blocks_loaded += len(heights)
+                summary.transactions += frames.transactions.height
+                summary.inputs += frames.inputs.height
+                summary.outputs += frames.outputs.height
+                summary.prevouts_from_node += fetched.fetched_prevouts
+                for name, count in report.created.items():
+                    summary.created[name] = summary.created.get(name, 0) + count
+                if progress:
+                    progress(len(heights), frames.transactions.height)
+            break
+        except _ChainMoved as moved:
+            repairs += 1
+            if repairs > _MAX_REPAIRS:
+                raise InputError(
+                    f"the node's chain keeps changing near height {moved.height}; try again later"
+                ) from None
+            repair = repair_reorg(node, store, checkpoint, moved.height - REORG_WINDOW)
+            if repair:
+                summary.reorgs.append(repair)
+    summary.prevouts_from_store = store_hits[0]
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+class _ChainMoved(Exception):
+    def __init__(self, height: int) -> None:
+        super().__init__(height)
+        self.height = height
