@@ -109,7 +109,7 @@ def embedded_rowwise(store: EmbeddedStore, sample: FrameSet) -> float:
     ids: dict[str, int] = {}
     rows = sample.transfers.to_dicts()
     started = time.perf_counter()
-    for row in rows:
+    for n, row in enumerate(rows):
         for address in (row["from_address"], row["to_address"]):
             if address not in ids:
                 max_id += 1
@@ -122,7 +122,7 @@ def embedded_rowwise(store: EmbeddedStore, sample: FrameSet) -> float:
             "MATCH (a:Address {id: $a}), (b:Address {id: $b}) "
             "MERGE (a)-[r:TRANSFER {tx: $tx, kind: $kind, log_index: $log}]->(b) "
             "ON CREATE SET r.value = $value, r.asset = $asset, r.timestamp = $ts, r.source = $source",
-            {"a": ids[row["from_address"]], "b": ids[row["to_address"]], "tx": -1,
+            {"a": ids[row["from_address"]], "b": ids[row["to_address"]], "tx": -(n + 1),
              "kind": 0 if row["kind"] == "native" else 1,
              "log": row["log_index"] if row["log_index"] is not None else -1, "value": row["value"],
              "asset": 0, "ts": row["timestamp"], "source": 0},

@@ -28,18 +28,26 @@ def stats(case: CaseArg, json_: JsonOpt = False) -> None:
     Example: tracer graph stats op-harbor --json
     """
     ctx = app_context()
-    store = open_case_store(ctx.settings, ctx.workspace.open(case))
-    try:
-        counts = store.stats()
-        location = store.location
-    finally:
-        store.close()
+    workspace_case = ctx.workspace.open(case)
+    if ctx.settings.store_backend == "embedded":
+        path = ctx.settings.embedded_store_path(workspace_case.dir)
+        if path.exists():  # read-only: counting must not wait for (or block) a running ingest
+            with open_embedded(ctx.settings, workspace_case, read_only=True) as embedded:
+                counts, location, backend = embedded.stats(), embedded.location, embedded.backend
+        else:
+            counts, location, backend = {k: 0 for k in (*NODE_LABELS, *REL_TYPES)}, str(path), "embedded"
+    else:
+        store = open_case_store(ctx.settings, workspace_case)
+        try:
+            counts, location, backend = store.stats(), store.location, store.backend
+        finally:
+            store.close()
     nodes = {k: counts[k] for k in NODE_LABELS}
     rels = {k: counts[k] for k in REL_TYPES}
-    data = {"case": case, "backend": store.backend, "store": location, "nodes": nodes, "relationships": rels}
+    data = {"case": case, "backend": backend, "store": location, "nodes": nodes, "relationships": rels}
 
     def human() -> None:
-        stdout.print(table(f"Graph of {case} ({store.backend}: {location})", ["kind", "name", "count"],
+        stdout.print(table(f"Graph of {case} ({backend}: {location})", ["kind", "name", "count"],
                            [("node", k, v) for k, v in nodes.items()]
                            + [("relationship", k, v) for k, v in rels.items()]))
 
@@ -96,6 +104,11 @@ def push(
     """
     ctx = app_context()
     workspace_case = ctx.workspace.open(case)
+    if ctx.settings.store_path is not None:
+        raise InputError(
+            f"the embedded store {ctx.settings.store_path} is shared by all cases (store.path): pushing it would copy "
+            "other cases' data; push from a per-case store instead"
+        )
     with open_embedded(ctx.settings, workspace_case) as source:
         source.load(seed_frames(workspace_case))
         frames = source.read_frames()

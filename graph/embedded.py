@@ -31,9 +31,16 @@ from typing import Any
 
 import polars as pl
 
-from graph.base import DEFAULT_BATCH_ROWS, LoadReport, ReadOnlyQueryError, StoreError, StoreLocationError
-from graph.model import NO_ADDRESS, REL_ENDPOINTS, GraphTables, graph_tables, rel_key
-from tracer.frontier import ADDRESS_FLOWS_COLUMNS, ADDRESS_OUTPUTS_COLUMNS, Direction, TransferFilter
+from graph.base import (
+    DEFAULT_BATCH_ROWS,
+    LoadReport,
+    ReadOnlyQueryError,
+    StoreError,
+    StoreLocationError,
+    StoreUnavailableError,
+)
+from graph.model import NO_ADDRESS, REL_ENDPOINTS, GraphTables, check_output_conflicts, graph_tables, rel_key
+from tracer.frontier import ADDRESS_FLOWS_COLUMNS, ADDRESS_OUTPUTS_COLUMNS, Direction, TransferFilter, at_least
 from tracer.schema import (
     CLUSTERS,
     INPUTS,
@@ -101,11 +108,20 @@ _UID_PARTS: dict[str, list[str]] = {
     "Cluster": ["chain", "cluster_id"],
     "Case": ["name"],
 }
-_WRITE_CLAUSES = re.compile(
-    r"\b(CREATE|MERGE|SET|DELETE|DETACH|REMOVE|DROP|ALTER|COPY|INSTALL|LOAD\s+EXTENSION|ATTACH|IMPORT|EXPORT|"
-    r"CHECKPOINT|BEGIN|COMMIT|ROLLBACK)\b",
+# Clauses an analyst's query may not use: writes, file and network access (COPY ... TO, LOAD FROM
+# a file, extensions), other databases, transactions. CALL is allowed only for catalog functions.
+_REFUSED_CLAUSES = re.compile(
+    r"\b(CREATE|MERGE|SET|DELETE|DETACH|REMOVE|DROP|ALTER|COPY|LOAD|INSTALL|UNINSTALL|ATTACH|USE|IMPORT|"
+    r"EXPORT|CHECKPOINT|BEGIN|COMMIT|ROLLBACK)\b",
     re.IGNORECASE,
 )
+_CALL = re.compile(r"\bCALL\s+([A-Za-z_][A-Za-z0-9_]*)", re.IGNORECASE)
+_ALLOWED_CALLS = frozenset({"show_tables", "table_info", "show_connection", "current_setting", "db_version"})
+#: one token of Cypher text that is not code: a string, a quoted name or a comment (one left-to-right pass)
+_NOT_CODE = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`|//[^\n]*|/\*.*?\*/", re.DOTALL)
+QUERY_TIMEOUT_MS = 120_000
+#: store files this process has open for writing (see EmbeddedStore.__init__)
+_OPEN_FOR_WRITING: set[str] = set()
 _ID_CHUNK = 20_000
 # Measured (LadybugDB 0.22, 250k transactions): nodes by a list of ids are fastest as
 # ``UNWIND $ids AS i MATCH (n {id: i})`` (primary-key lookups, ~11 ms for 3.5k ids; ``WHERE n.id IN
@@ -141,16 +157,35 @@ class EmbeddedStore:
             raise StoreLocationError(f"{self.path} is a directory, not an embedded store file")
         if not self.path.exists() and (read_only or not create):
             raise StoreLocationError(f"no embedded store at {self.path}")
+        key = str(self.path.resolve())
+        if not read_only and key in _OPEN_FOR_WRITING:
+            # two writers in one process would each hand out ids from their own max + 1
+            raise StoreError(f"{self.path} is already open for writing in this process")
         if not self.path.exists():
             self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._db = ladybug.Database(str(self.path), read_only=read_only)
         except RuntimeError as exc:
-            raise StoreLocationError(f"{self.path} is not an embedded store (LadybugDB: {exc})") from None
+            text = str(exc)
+            if "lock" in text.lower():
+                pid = re.search(r"PID (\d+)", text)
+                holder = f" by process {pid.group(1)}" if pid else " by another process"
+                raise StoreUnavailableError(
+                    f"embedded store {self.path} is in use{holder}; retry when it has finished"
+                ) from None
+            first_line = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+            raise StoreLocationError(f"{self.path} is not an embedded store (LadybugDB: {first_line})") from None
         self._conn = ladybug.Connection(self._db)
+        self._key = key if not read_only else None
+        if self._key:
+            _OPEN_FOR_WRITING.add(self._key)
         self._ids: dict[str, pl.DataFrame] | None = None
         if not read_only:
-            self.ensure_schema()
+            try:
+                self.ensure_schema()
+            except BaseException:
+                self.close()
+                raise
 
     @classmethod
     def open(cls, path: Path, *, read_only: bool = False, create: bool = True) -> EmbeddedStore:
@@ -166,6 +201,9 @@ class EmbeddedStore:
         if not self._conn.is_closed:
             self._conn.close()
         self._db.close()
+        if self._key:
+            _OPEN_FOR_WRITING.discard(self._key)
+            self._key = None
 
     # -- low level ----------------------------------------------------------------------------
     def _run(self, query: str, params: dict[str, Any] | None = None) -> pl.DataFrame:
@@ -173,7 +211,10 @@ class EmbeddedStore:
             result = self._conn.execute(query, params or {})
         except RuntimeError as exc:
             raise StoreError(f"embedded store refused a query: {exc}") from None
-        assert not isinstance(result, list)
+        if isinstance(result, list):
+            for r in result:
+                r.close()
+            raise StoreError("embedded store: expected one statement, got several")
         frame = result.get_as_pl()
         result.close()
         return frame
@@ -255,6 +296,7 @@ class EmbeddedStore:
         tables = graph_tables(frames)
         report = LoadReport()
         dictionaries = self._dictionaries()
+        self._check_outputs_against_store(tables.nodes["Output"], dictionaries["Output"])
         try:
             new_ids = self._load_nodes(tables, dictionaries, report)
             self._load_rels(tables, dictionaries, new_ids, report)
@@ -286,6 +328,25 @@ class EmbeddedStore:
             if label == "Output":
                 self._complete_output_stubs(nodes.join(known, on="uid", how="inner"))
         return new_ids
+
+    def _check_outputs_against_store(self, outputs: pl.DataFrame, known: pl.DataFrame) -> None:
+        """Before writing anything: incoming outputs already stored must agree on address and value."""
+        existing = outputs.join(known, on="uid", how="inner")
+        if existing.height == 0:
+            return
+        ids = existing["id"].to_list()
+        parts = [
+            self._run(
+                "UNWIND $ids AS i MATCH (o:Output {id: i}) RETURN o.id AS id, o.address AS address, o.value AS value",
+                {"ids": ids[i : i + _ID_CHUNK]},
+            )
+            for i in range(0, len(ids), _ID_CHUNK)
+        ]
+        stored = pl.concat(parts, how="vertical").select(
+            pl.col("id").cast(pl.Int64), pl.col("address").cast(pl.String), pl.col("value").cast(pl.Int64)
+        )
+        stored = stored.join(existing.select("uid", "id"), on="id").select("uid", "address", "value")
+        check_output_conflicts(existing.select("uid", "address", "value"), stored)
 
     def _complete_output_stubs(self, existing: pl.DataFrame) -> None:
         """An output first seen as a spent prevout has no script type; its own row brings it."""
@@ -457,6 +518,12 @@ class EmbeddedStore:
                 self._exec("MATCH (:Address)-[r:TRANSFER]->(:Address) WHERE r.tx IN $ids DELETE r", chunk)
                 # their TransferDetail rows stay behind, unreferenced: harmless and never read
                 self._exec("MATCH (t:`Transaction`) WHERE t.id IN $ids DETACH DELETE t", chunk)
+            # outputs known only because a removed transaction spent them: nothing refers to them now
+            self._exec(
+                "MATCH (o:Output) WHERE o.chain = $chain AND NOT EXISTS { MATCH (o)<-[:HAS_OUTPUT]-(:`Transaction`) } "
+                "AND NOT EXISTS { MATCH (o)-[:SPENT_IN]->(:`Transaction`) } DETACH DELETE o",
+                {"chain": chain},
+            )
         self._ids = None
         return len(ids)
 
@@ -583,11 +650,28 @@ class EmbeddedStore:
         return counts
 
     def query(self, cypher: str, params: dict[str, Any] | None = None) -> pl.DataFrame:
-        """Run an analyst's read-only Cypher query. Refused up front if it contains a write
-        clause; on a store opened ``read_only`` LadybugDB refuses any write as well."""
-        if _WRITE_CLAUSES.search(_strip_strings(cypher)):
-            raise ReadOnlyQueryError("graph query is read-only: the query contains a clause that writes")
-        return self._run(cypher, params)
+        """Run one analyst's read-only Cypher query (at most ``QUERY_TIMEOUT_MS``).
+
+        Refused up front: several statements, any clause that writes or reaches outside the store
+        (``COPY``, ``LOAD FROM`` a file, extensions, ``ATTACH``), and ``CALL`` of anything but the
+        catalog functions. A store opened ``read_only`` refuses writes in LadybugDB as well.
+        """
+        code = _code_only(cypher)
+        if ";" in code.strip().rstrip(";"):
+            raise ReadOnlyQueryError("graph query runs one statement: remove the ';' between statements")
+        refused = _REFUSED_CLAUSES.search(code)
+        if refused:
+            raise ReadOnlyQueryError(
+                f"graph query is read-only: {refused.group(1).upper()} is not allowed (no writes, files or extensions)"
+            )
+        for call in _CALL.finditer(code):
+            if call.group(1).lower() not in _ALLOWED_CALLS:
+                raise ReadOnlyQueryError(f"graph query may CALL only {', '.join(sorted(_ALLOWED_CALLS))}")
+        self._conn.set_query_timeout(QUERY_TIMEOUT_MS)
+        try:
+            return self._run(_without_final_semicolon(cypher), params)
+        finally:
+            self._conn.set_query_timeout(0)
 
     # -- frontier ---------------------------------------------------------------------------------
     def _address_ids(self, chain: str, addresses: Collection[str]) -> list[int]:
@@ -622,10 +706,7 @@ class EmbeddedStore:
             f"MATCH (a:Address)-[r:TRANSFER]->(b:Address) WHERE {' AND '.join(conditions)}", params
         )
         if where.min_value is not None:
-            rows = rows.filter(
-                pl.col("value_overflow").is_not_null()
-                | (pl.col("value") >= pl.lit(where.min_value).cast(TRANSFERS.columns["value"]))
-            )
+            rows = rows.filter(at_least(where.min_value))
         return rows
 
     def spending(self, chain: str, outpoints: pl.DataFrame, where: TransferFilter = TransferFilter()) -> FrameSet:
@@ -738,10 +819,16 @@ def _typed(frame: pl.DataFrame, columns: Any, key: Collection[str]) -> pl.DataFr
     return out.sort(list(key), nulls_last=True) if key else out
 
 
-def _strip_strings(cypher: str) -> str:
-    """The query without its string literals and comments (so a label like 'SET' is not a write)."""
-    without_strings = re.sub(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`", "''", cypher)
-    return re.sub(r"//[^\n]*|/\*.*?\*/", " ", without_strings, flags=re.DOTALL)
+def _code_only(cypher: str) -> str:
+    """The query with strings, quoted names and comments blanked out, in one left-to-right pass
+    (so ``'SET'`` in a string is not a clause, and a quote inside a comment hides nothing)."""
+    return _NOT_CODE.sub(" ", cypher)
+
+
+def _without_final_semicolon(cypher: str) -> str:
+    """The query without a final ``;`` (one statement ending in ';' is fine)."""
+    stripped = cypher.rstrip()
+    return stripped[:-1] if stripped.endswith(";") else cypher
 
 
 _TRANSFER_KEY = ["__k_tx", "__k_kind", "__k_log", "__k_path"]

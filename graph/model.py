@@ -45,6 +45,7 @@ __all__ = [
     "address_uid",
     "tag_uid",
     "rel_key",
+    "check_output_conflicts",
 ]
 
 NODE_LABELS = ("Address", "Transaction", "Output", "Tag", "Cluster", "Case")
@@ -176,7 +177,8 @@ def graph_tables(frames: FrameSet) -> GraphTables:
         "value",
         "source",
     )
-    # an output's own row wins over what an input says of it
+    # an output's own row and what an input of the same batch says of it must agree
+    check_output_conflicts(spent, created)
     outputs = pl.concat([created, spent.join(created.select("uid"), on="uid", how="anti")], how="vertical")
     outputs = _first_by_uid(outputs)
 
@@ -259,6 +261,34 @@ def graph_tables(frames: FrameSet) -> GraphTables:
         "Case": case_nodes,
     }
     return GraphTables(nodes=nodes, rels=rels)
+
+
+def check_output_conflicts(incoming: pl.DataFrame, stored: pl.DataFrame) -> None:
+    """Refuse outputs whose address or value disagree with what the store already holds.
+
+    ``incoming`` and ``stored`` have ``uid``, ``address``, ``value`` (Output nodes). An output
+    first seen through an input that spent it carries the address and value that input claimed;
+    if the output's own transaction later says otherwise, one of the two sources is wrong, and
+    evidence must not be overwritten silently.
+
+    Raises
+    ------
+    SchemaError
+        naming the output and both versions.
+    """
+    joined = incoming.select("uid", "address", "value").join(
+        stored.select("uid", pl.col("address").alias("__address"), pl.col("value").alias("__value")), on="uid"
+    )
+    differs = joined.filter(
+        (pl.col("value").is_not_null() & pl.col("__value").is_not_null() & (pl.col("value") != pl.col("__value")))
+        | pl.col("address").ne_missing(pl.col("__address"))
+    )
+    if differs.height:
+        row = differs.row(0, named=True)
+        raise SchemaError(
+            f"output {row['uid']} is already stored as {row['__address']} / {row['__value']} but this batch says "
+            f"{row['address']} / {row['value']}; the two sources disagree, nothing was loaded"
+        )
 
 
 def rel_key(rel_type: str) -> list[str]:

@@ -36,7 +36,7 @@ import polars as pl
 from neo4j import exceptions as neo4j_errors
 
 from graph.base import DEFAULT_BATCH_ROWS, LoadReport, StoreError, StoreLocationError, StoreUnavailableError
-from graph.model import NO_ADDRESS, NODE_LABELS, REL_ENDPOINTS, REL_TYPES, graph_tables
+from graph.model import NO_ADDRESS, NODE_LABELS, REL_ENDPOINTS, REL_TYPES, check_output_conflicts, graph_tables
 from tracer.chains import ChainRegistry, default_registry
 from tracer.errors import UnknownChainError
 from tracer.frontier import (
@@ -230,6 +230,10 @@ class Neo4jStore:
     ) -> None:
         self._database = database
         self.uri = redact_uri(uri)
+        if "@" in uri.split("://", 1)[-1].split("/", 1)[0]:
+            raise StoreLocationError(
+                f"the Neo4j URI {self.uri} carries credentials: put them in NEO4J_USER / NEO4J_PASSWORD instead"
+            )
         self.location = f"{self.uri} (database {database})"
         self.registry = registry if registry is not None else default_registry()
         try:
@@ -238,7 +242,7 @@ class Neo4jStore:
                 max(connect_timeout, 60.0)
             )
         except (ValueError, neo4j_errors.ConfigurationError) as exc:
-            raise StoreLocationError(f"invalid Neo4j URI {self.uri}: {exc}") from None
+            raise StoreLocationError(f"invalid Neo4j URI {self.uri} ({type(exc).__name__})") from None
         try:
             with self._guard():
                 self._driver.verify_connectivity()
@@ -286,7 +290,7 @@ class Neo4jStore:
                 raise StoreLocationError(f"authentication failed for {self.location}: {exc.message}") from None
             raise StoreError(f"Neo4j at {self.location} refused a query: {code} {exc.message}") from None
         except neo4j_errors.DriverError as exc:
-            raise StoreUnavailableError(f"Neo4j at {self.location} failed: {type(exc).__name__}: {exc}") from None
+            raise StoreUnavailableError(f"Neo4j at {self.location} failed: {type(exc).__name__}") from None
         except neo4j_errors.Neo4jError as exc:
             raise StoreError(f"Neo4j at {self.location} failed: {exc.code} {exc.message}") from None
 
@@ -322,6 +326,7 @@ class Neo4jStore:
     # -- load ----------------------------------------------------------------------------------
     def load(self, frames: FrameSet, batch_rows: int = DEFAULT_BATCH_ROWS) -> LoadReport:
         tables = graph_tables(frames)  # SchemaError before anything is written
+        self._check_outputs_against_store(tables.nodes["Output"], batch_rows)
         report = LoadReport()
         for label in NODE_LABELS:
             for rows, query in self._node_batches(label, tables.nodes[label], frames):
@@ -346,6 +351,20 @@ class Neo4jStore:
                         uids=sorted({r["start"] for r in batch}),
                     )
         return report
+
+    def _check_outputs_against_store(self, outputs: pl.DataFrame, batch_rows: int) -> None:
+        """Before writing anything: incoming outputs already stored must agree on address and value."""
+        uids = outputs["uid"].to_list()
+        stored: list[dict[str, Any]] = []
+        for start in range(0, len(uids), batch_rows):
+            stored.extend(self._read(
+                "UNWIND $uids AS u MATCH (o:Output {uid: u}) "
+                "RETURN o.uid AS uid, o.address AS address, o.value AS value",
+                uids=uids[start : start + batch_rows],
+            ))
+        if stored:
+            frame = pl.DataFrame(stored, schema={"uid": pl.String, "address": pl.String, "value": pl.Int64})
+            check_output_conflicts(outputs.select("uid", "address", "value"), frame)
 
     def _node_batches(
         self, label: str, nodes: pl.DataFrame, frames: FrameSet

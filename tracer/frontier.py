@@ -20,6 +20,7 @@ from typing import Protocol
 
 import polars as pl
 
+from tracer.errors import InputError
 from tracer.schema import INPUTS, OUTPUTS, TAGS, TRANSACTIONS, TRANSFERS, FrameSet
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "Frontier",
     "FrameFrontier",
     "apply_transfer_filter",
+    "at_least",
 ]
 
 
@@ -53,6 +55,10 @@ class TransferFilter:
     until: int | None = None
     min_value: int | None = None
     assets: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.min_value is not None and not 0 <= self.min_value < 2**256:
+            raise InputError(f"minimum value {self.min_value} is not an amount in base units (0 to 2**256 - 1)")
 
 
 #: ``address_outputs``: the outputs locked to an address and, when the store knows it, what spent them.
@@ -124,12 +130,26 @@ def apply_transfer_filter(transfers: pl.DataFrame, where: TransferFilter) -> pl.
     if where.until is not None:
         condition &= pl.col("timestamp") <= where.until
     if where.min_value is not None:
-        condition &= pl.col("value_overflow").is_not_null() | (
-            pl.col("value") >= pl.lit(where.min_value).cast(TRANSFERS.columns["value"])
-        )
+        condition &= at_least(where.min_value)
     if where.assets is not None:
         condition &= pl.col("asset").is_in(list(where.assets))
     return transfers.filter(condition)
+
+
+def at_least(min_value: int) -> pl.Expr:
+    """``transfers`` rows whose exact amount is >= ``min_value`` (``value`` or ``value_overflow``).
+
+    Overflow digits have no leading zeros, so a longer digit string is a larger number and equal
+    lengths compare as text; ``value`` (< 10**38) is compared as a decimal when ``min_value`` fits.
+    """
+    digits = str(min_value)
+    overflow = pl.col("value_overflow")
+    big = overflow.is_not_null() & (
+        (overflow.str.len_chars() > len(digits)) | ((overflow.str.len_chars() == len(digits)) & (overflow >= digits))
+    )
+    if min_value >= 10**38:
+        return big
+    return big | (pl.col("value") >= pl.lit(min_value).cast(TRANSFERS.columns["value"]))
 
 
 def _sorted(frame: pl.DataFrame, key: list[str]) -> pl.DataFrame:

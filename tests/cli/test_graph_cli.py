@@ -116,3 +116,15 @@ def test_push_to_an_unreachable_server_exits_4_and_wrong_password_exits_2(
     refused = cli("graph", "push", case_with_graph, "--neo4j", bolt_server.uri, "--user", "root")
     assert refused.exit_code == 2
     assert "wrong-password" not in refused.stderr
+
+
+def test_credentials_in_the_neo4j_uri_are_refused_and_never_printed(cli: Cli, case_with_graph: str) -> None:
+    result = cli("graph", "push", case_with_graph, "--neo4j", "bolt://neo4j:s3cret@127.0.0.1:1")
+    assert result.exit_code == 2
+    assert "s3cret" not in result.stderr and "NEO4J_PASSWORD" in result.stderr
+
+
+def test_stats_of_a_case_without_a_graph_yet_are_zero(cli: Cli) -> None:
+    cli("case", "create", "op-empty")
+    stats = cli.json("graph", "stats", "op-empty")
+    assert set(stats["nodes"].values()) == {0} and set(stats["relationships"].values()) == {0}

@@ -71,15 +71,58 @@ def test_a_file_that_is_not_a_store_is_refused_and_left_alone(tmp_path: Path) ->
         "MATCH (a:Address) SET a.address = 'x' RETURN a",
         "create (n:Address {id: 99})",
         "MATCH (a:Address) WITH a MERGE (b:Address {id: 7}) RETURN b",
+        # a quote inside a comment must not hide what follows it
+        "// it's\nCOPY (MATCH (a:Address) RETURN a.address) TO '{out}' //'",
+        "// it's\nINSTALL json //'",
+        "MATCH (a:Address) RETURN a.address UNION ALL LOAD FROM '/etc/hostname' (file_format='csv') RETURN *",
+        "LOAD httpfs",
+        "EXPORT DATABASE '{out}'",
+        "ATTACH '{out}' AS other (dbtype lbug)",
+        "CALL drop_fts_index('Address', 'x')",
+        "RETURN 1; MATCH (a:Address) DETACH DELETE a",
     ],
 )
-def test_analyst_queries_cannot_write(tmp_path: Path, cypher: str) -> None:
+def test_analyst_queries_cannot_write_or_reach_outside_the_store(tmp_path: Path, cypher: str) -> None:
+    out = tmp_path / "leak"
     with EmbeddedStore.open(tmp_path / "graph.lbug") as store:
         store.load(sample_frames())
     with EmbeddedStore.open(tmp_path / "graph.lbug", read_only=True) as store:
         with pytest.raises(ReadOnlyQueryError):
-            store.query(cypher)
+            store.query(cypher.replace("{out}", str(out)))
         assert store.stats()["Address"] == 8
+    assert not out.exists()
+
+
+def test_a_store_in_use_by_another_process_is_unavailable_not_damaged(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from graph.base import StoreUnavailableError
+
+    path = tmp_path / "graph.lbug"
+    EmbeddedStore.open(path).close()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, ladybug; db = ladybug.Database(sys.argv[1]); print('ok', flush=True); "
+         "sys.stdin.read()", str(path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ok"
+        with pytest.raises(StoreUnavailableError, match="in use by process"):
+            EmbeddedStore.open(path)
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait()
+        assert holder.stdout is not None
+        holder.stdout.close()
+
+
+def test_one_process_cannot_open_a_store_twice_for_writing(tmp_path: Path) -> None:
+    with EmbeddedStore.open(tmp_path / "graph.lbug"):
+        with pytest.raises(StoreError, match="already open for writing"):
+            EmbeddedStore.open(tmp_path / "graph.lbug")
+    EmbeddedStore.open(tmp_path / "graph.lbug").close()  # closed: free again
 
 
 def test_read_only_queries_answer_and_words_inside_strings_are_not_clauses(tmp_path: Path) -> None:
@@ -88,7 +131,7 @@ def test_read_only_queries_answer_and_words_inside_strings_are_not_clauses(tmp_p
     with EmbeddedStore.open(tmp_path / "graph.lbug", read_only=True) as store:
         rows = store.query(
             "MATCH (a:Address)-[:HAS_TAG]->(t:Tag) WHERE t.category <> 'DELETE me' RETURN a.address AS address, "
-            "t.category AS category ORDER BY address"
+            "t.category AS category ORDER BY address; // one statement; a final semicolon is fine"
         ).rows()
         assert rows == [("0x2222222222222222222222222222222222222222", "sanctioned"), ("rltc1qaaaa", "exchange")]
         with pytest.raises(StoreError):

@@ -226,6 +226,54 @@ def test_reorg_removes_orphaned_blocks(store: GraphStore) -> None:
     assert_same_frames(store.read_frames(), frames)
 
 
+def test_reorg_also_forgets_outputs_known_only_from_the_removed_spends(store: GraphStore) -> None:
+    store.load(only_transactions(sample_frames(), {"t3"}))  # t2's outputs exist only as t3's prevouts
+    assert store.stats()["Output"] == 4
+    store.remove_blocks(LTC, 3)
+    counts = store.stats()
+    assert (counts["Output"], counts["LOCKED_TO"], counts["SPENT_IN"], counts["Transaction"]) == (0, 0, 0, 0)
+
+
+def test_an_input_that_contradicts_the_stored_output_is_refused(store: GraphStore) -> None:
+    """Evidence is never overwritten silently: if a spend claims another value or address for an
+    output than the output's own transaction, the second load is refused and nothing changes."""
+    frames = sample_frames()
+    store.load(only_transactions(frames, {"c1", "t2"}))
+    before = store.stats()
+    t3 = only_transactions(frames, {"t3"})
+    lying = FrameSet(
+        transactions=t3.transactions,
+        inputs=t3.inputs.with_columns(
+            pl.when(pl.col("prev_index") == 0).then(pl.col("value") - 1).otherwise(pl.col("value")).alias("value")
+        ),
+        outputs=t3.outputs,
+    )
+    with pytest.raises(SchemaError, match="disagree"):
+        store.load(lying)
+    assert store.stats() == before
+    with pytest.raises(SchemaError, match="disagree"):
+        store.load(FrameSet.concat([only_transactions(frames, {"t2"}), lying]))  # inside one batch too
+
+
+@pytest.mark.parametrize("minimum", [10**38, 10**40, 10**40 + 1, 2**256 - 1])
+def test_minimum_values_beyond_decimal_38_compare_exactly(store: GraphStore, minimum: int) -> None:
+    frames = sample_frames()
+    store.load(frames)
+    where = TransferFilter(min_value=minimum)
+    got = store.transfers(ETH, [X, Y, Z], Direction.FORWARD, where)
+    assert got.to_dicts() == FrameFrontier(frames).transfers(ETH, [X, Y, Z], Direction.FORWARD, where).to_dicts()
+    assert got.height == (1 if minimum <= 10**40 else 0)  # only the 10**40 token transfer
+
+
+def test_a_minimum_that_is_not_an_amount_is_refused() -> None:
+    from tracer.errors import InputError
+
+    with pytest.raises(InputError):
+        TransferFilter(min_value=-1)
+    with pytest.raises(InputError):
+        TransferFilter(min_value=2**256)
+
+
 def test_the_same_graph_on_both_sides_of_a_copy(store: GraphStore, tmp_path: object) -> None:
     """What ``tracer graph push`` does: read canonical frames from one store, load them into another."""
     from pathlib import Path
