@@ -119,6 +119,14 @@ class JsonRpcClient:
     def __repr__(self) -> str:
         return f"JsonRpcClient({self.url!r})"
 
+    def clone(self) -> JsonRpcClient:
+        """A client for the same endpoint and credentials with its own HTTP session (for another thread)."""
+        twin = JsonRpcClient.__new__(JsonRpcClient)
+        twin.__dict__.update(self.__dict__)
+        twin._ids = itertools.count(1)
+        twin._session = requests.Session()
+        return twin
+
     def close(self) -> None:
         self._session.close()
 

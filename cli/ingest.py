@@ -3,20 +3,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from adapters.bitcoin.esplora import EsploraSource
 from adapters.bitcoin.node import BitcoinNode
 from cli.checkpoints import Checkpoint
 from cli.context import app_context
 from cli.options import ChainOpt, JsonOpt
 from cli.output import emit, stderr, stdout, table
+from cli.seed_ingest import AddressTxSource, StoreTxSource, expand_seeds
+from cli.settings import Settings
 from cli.stores import checkpoint_path, open_case_store
 from cli.utxo_ingest import IngestSummary, ingest_block_range
 from cli.workspace import Case
-from tracer.chains import Family
+from graph.embedded import EmbeddedStore
+from tracer.chains import Chain, Family
 from tracer.errors import ConfigError, InputError
 
 app = typer.Typer(help="Pull transactions from your own nodes into the graph store.", no_args_is_help=True)
@@ -38,15 +44,16 @@ def _node_url(chain: str, given: str | None) -> str:
 
 
 class _Progress:
-    """A rich progress bar on stderr with blocks/s and tx/s."""
+    """A rich progress bar on stderr with items/s and tx/s."""
 
-    def __init__(self, total: int, enabled: bool) -> None:
+    def __init__(self, total: int | None, enabled: bool, unit: str = "blocks") -> None:
+        self.unit = unit
         self.progress = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[rates]}"), TimeElapsedColumn(),
             console=stderr, disable=not enabled, transient=False,
         )
-        self.task = self.progress.add_task("blocks", total=total, rates="")
+        self.task = self.progress.add_task(unit, total=total, rates="")
         self.transactions = 0
 
     def __enter__(self) -> _Progress:
@@ -62,7 +69,7 @@ class _Progress:
         task = self.progress.tasks[0]
         elapsed = task.elapsed or 0.0
         if elapsed > 0:
-            rates = f"{task.completed / elapsed:,.1f} blocks/s  {self.transactions / elapsed:,.0f} tx/s"
+            rates = f"{task.completed / elapsed:,.1f} {self.unit}/s  {self.transactions / elapsed:,.0f} tx/s"
             self.progress.update(self.task, rates=rates)
 
 
@@ -73,7 +80,9 @@ def utxo(
     to_height: Annotated[int | None, typer.Option("--to", help="Last block height (default: the node's tip).")] = None,
     node: NodeOpt = None,
     case: CaseOpt = None,
-    batch_blocks: Annotated[int, typer.Option("--batch-blocks", help="Blocks per fetch and load.", min=1)] = 20,
+    batch_blocks: Annotated[
+        int, typer.Option("--batch-blocks", help="At most this many blocks per fetch and load.", min=1)
+    ] = 200,
     json_: JsonOpt = False,
 ) -> None:
     """Ingest a block range of a Bitcoin-family chain from your node (resumable; repairs reorgs).
@@ -100,6 +109,86 @@ def utxo(
     if workspace_case is not None:
         workspace_case.record("ingest.utxo", summary.as_dict(), ctx.argv)
     emit(summary.as_dict(), as_json=json_, human=lambda: _print_summary(summary))
+
+
+@app.command("seeds")
+def seeds(
+    case: Annotated[str, typer.Argument(help="Case whose seed addresses are expanded.", show_default=False)],
+    hops: Annotated[int, typer.Option("--hops", help="Also load counterparties up to N hops away.", min=0)] = 0,
+    esplora: Annotated[
+        str | None, typer.Option("--esplora", help="Esplora REST URL (default: [esplora] in the config).")
+    ] = None,
+    from_store: Annotated[
+        Path | None, typer.Option("--from-store", help="Copy from this embedded store (a block-range ingest).")
+    ] = None,
+    allow_third_party: Annotated[
+        bool,
+        typer.Option("--allow-third-party", help="Allow a public explorer (it will see every address looked up)."),
+    ] = False,
+    max_addresses: Annotated[int, typer.Option("--max-addresses", help="Addresses per hop.", min=1)] = 200,
+    max_txs: Annotated[
+        int, typer.Option("--max-txs-per-address", help="Above this, an address is an entity: not expanded.", min=1)
+    ] = 1_000,
+    json_: JsonOpt = False,
+) -> None:
+    """Load the transactions of a case's seed addresses (UTXO chains), and with --hops their counterparties.
+
+    Example: tracer ingest seeds op-harbor --hops 1 --esplora http://127.0.0.1:3002
+    """
+    ctx = app_context()
+    settings = ctx.settings
+    workspace_case = ctx.workspace.open(case)
+    by_chain: dict[str, list[str]] = {}
+    for seed in workspace_case.seeds():
+        if settings.chains.get(seed.chain).family is Family.UTXO:
+            by_chain.setdefault(seed.chain, []).append(seed.address)
+    if not by_chain:
+        raise InputError(f"case {case!r} has no seed on a UTXO chain (account-chain seeds: `tracer ingest evm`)")
+    third_party = allow_third_party or settings.allow_third_party
+    results: list[dict[str, object]] = []
+    store = open_case_store(settings, workspace_case)
+    try:
+        for chain_key, addresses in sorted(by_chain.items()):
+            chain_info = settings.chains.get(chain_key)
+            source, closer = _address_source(settings, chain_info, esplora, from_store, third_party)
+            try:
+                with _Progress(None, enabled=not json_ and stderr.is_terminal, unit="addresses") as bar:
+                    reports = expand_seeds(source, store, chain_key, addresses, hops=hops,
+                                           max_addresses=max_addresses, max_txs_per_address=max_txs,
+                                           progress=bar.advance)
+            finally:
+                closer()
+            results.append({"chain": chain_key, "source": source.source, "seeds": addresses,
+                            "hops": [r.as_dict() for r in reports]})
+    finally:
+        store.close()
+    data = {"case": case, "third_party_allowed": third_party, "chains": results}
+    workspace_case.record("ingest.seeds", data, ctx.argv)
+
+    def human() -> None:
+        rows = [(r["chain"], h["hop"], h["addresses_queried"], h["transactions_loaded"], h["new_counterparties"],
+                 len(h["large_entities"]) + len(h["stopped_at_tagged"]) + h["addresses_deferred"])
+                for r in results for h in r["hops"]]  # type: ignore[attr-defined]
+        stdout.print(table(f"Seeds of {case}", ["chain", "hop", "addresses", "transactions", "next frontier",
+                                                "not expanded"], rows))
+
+    emit(data, as_json=json_, human=human)
+
+
+def _address_source(
+    settings: Settings, chain: Chain, esplora: str | None, from_store: Path | None, third_party: bool
+) -> tuple[AddressTxSource, Callable[[], None]]:
+    if from_store is not None:
+        chain_store = EmbeddedStore.open(from_store, read_only=True)
+        return StoreTxSource(chain_store, chain.key), chain_store.close
+    url = esplora or settings.esplora.get(chain.key)
+    if not url:
+        raise ConfigError(
+            f"no source for addresses on {chain.key}: pass --esplora URL (self-hosted electrs/Esplora), "
+            f"--from-store PATH, or set [esplora] {chain.key} in the config"
+        )
+    source = EsploraSource(url, chain, allow_third_party=third_party)
+    return source, source.close
 
 
 def _print_summary(summary: IngestSummary) -> None:

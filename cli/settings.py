@@ -50,7 +50,7 @@ from tracer.errors import ConfigError
 __all__ = ["Settings", "load_settings", "STORE_BACKENDS"]
 
 STORE_BACKENDS = ("embedded", "neo4j")
-_KNOWN_SECTIONS = {"home", "store", "neo4j", "nodes", "chains", "privacy"}
+_KNOWN_SECTIONS = {"home", "store", "neo4j", "nodes", "esplora", "chains", "privacy"}
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,7 @@ class Settings:
     neo4j_password: str | None = field(default=None, repr=False)
     neo4j_database: str = "neo4j"
     nodes: Mapping[str, str] = field(default_factory=dict, repr=False)
+    esplora: Mapping[str, str] = field(default_factory=dict, repr=False)
     allow_third_party: bool = False
     chains: ChainRegistry = field(default_factory=default_registry, repr=False)
 
@@ -101,6 +102,7 @@ class Settings:
                 "database": self.neo4j_database,
             },
             "nodes": {chain: redact_url(url) for chain, url in sorted(self.nodes.items())},
+            "esplora": {chain: redact_url(url) for chain, url in sorted(self.esplora.items())},
             "privacy": {"allow_third_party": self.allow_third_party},
             "chains": self.chains.keys(),
         }
@@ -196,15 +198,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     except ValueError as exc:
         raise ConfigError(f"{where}: {exc}") from None
 
-    nodes: dict[str, str] = {}
-    for key, url in _table(data, "nodes", path).items():
-        if not isinstance(url, str):
-            raise ConfigError(f"{where}: nodes.{key} must be a URL")
-        nodes[_chain_key(registry, key, where)] = url
-    for name, url in env.items():
-        if name.startswith("TRACER_NODE_") and url:
-            key = name.removeprefix("TRACER_NODE_").lower().replace("_", "-")
-            nodes[_chain_key(registry, key, f"environment variable {name}")] = url
+    nodes = _urls_by_chain(data, "nodes", "TRACER_NODE_", env, registry, path, where)
+    esplora = _urls_by_chain(data, "esplora", "TRACER_ESPLORA_", env, registry, path, where)
 
     return Settings(
         home=home,
@@ -216,9 +211,27 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         neo4j_password=env.get("NEO4J_PASSWORD") or _text(neo4j, "password", where),
         neo4j_database=env.get("NEO4J_DATABASE") or _text(neo4j, "database", where) or "neo4j",
         nodes=nodes,
+        esplora=esplora,
         allow_third_party=allow,
         chains=registry,
     )
+
+
+def _urls_by_chain(
+    data: Mapping[str, Any], section: str, env_prefix: str, env: Mapping[str, str], registry: ChainRegistry,
+    path: Path | None, where: str,
+) -> dict[str, str]:
+    """``[section] chain = "URL"`` entries, overridden by ``<env_prefix><CHAIN>`` variables."""
+    urls: dict[str, str] = {}
+    for key, url in _table(data, section, path).items():
+        if not isinstance(url, str):
+            raise ConfigError(f"{where}: {section}.{key} must be a URL")
+        urls[_chain_key(registry, key, where)] = url
+    for name, url in env.items():
+        if name.startswith(env_prefix) and url:
+            key = name.removeprefix(env_prefix).lower().replace("_", "-")
+            urls[_chain_key(registry, key, f"environment variable {name}")] = url
+    return urls
 
 
 def _chain_key(registry: ChainRegistry, key: str, where: str) -> str:

@@ -136,7 +136,14 @@ class BlockFrames:
         return not self.unresolved and self.transactions["fee"].null_count() == 0
 
 
-def map_block(block: Mapping[str, Any], chain: Chain, *, source: str, prevouts: Prevouts | None = None) -> BlockFrames:
+def map_block(
+    block: Mapping[str, Any],
+    chain: Chain,
+    *,
+    source: str,
+    prevouts: Prevouts | None = None,
+    outputs: Mapping[Outpoint, tuple[str | None, str, int]] | None = None,
+) -> BlockFrames:
     """Map one ``getblock <hash> 2`` (or 3) response to canonical frames.
 
     Raises
@@ -155,8 +162,8 @@ def map_block(block: Mapping[str, Any], chain: Chain, *, source: str, prevouts: 
     block_hash = str(block["hash"])
     timestamp = int(block["time"])
     txs = _transactions(block)
-    known = dict(prevouts or {})
-    in_block = _block_outputs(txs, chain)
+    known = prevouts if prevouts is not None else {}
+    in_block = outputs if outputs is not None else _block_outputs(txs, chain)
 
     tx_rows: dict[str, list[Any]] = {c: [] for c in TRANSACTIONS.columns}
     in_rows: dict[str, list[Any]] = {c: [] for c in INPUTS.columns}

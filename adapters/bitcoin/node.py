@@ -127,6 +127,10 @@ class BitcoinNode:
         HeightPastTipError, TxIndexRequiredError, NodeUnavailableError, MalformedResponseError,
         SchemaDriftError
         """
+        return self.frames_of(self.fetch_raw(heights), lookup)
+
+    def fetch_raw(self, heights: Sequence[int]) -> list[Mapping[str, Any]]:
+        """The verbosity-2 blocks at ``heights``, checked to link to each other (two batched calls)."""
         hashes = self.block_hashes(heights)
         blocks = self.raw_blocks(hashes)
         for previous, block in zip(blocks, blocks[1:], strict=False):
@@ -135,9 +139,25 @@ class BitcoinNode:
                     f"{self.client.url}: block {block['hash']} does not follow {previous['hash']} "
                     "(the node's chain changed during the fetch; run the ingest again)"
                 )
+        return blocks
+
+    def twin(self) -> BitcoinNode:
+        """Another connection to the same node (for a second thread: one HTTP session each)."""
+        twin = BitcoinNode.__new__(BitcoinNode)
+        twin.chain = self.chain
+        twin.client = self.client.clone()
+        twin.source = self.source
+        twin.prevout_batch = self.prevout_batch
+        return twin
+
+    def frames_of(self, blocks: Sequence[Mapping[str, Any]], lookup: PrevoutLookup | None = None) -> FetchedBlocks:
+        """Map fetched blocks to canonical frames, resolving every input's previous output."""
+        heights = [int(b["height"]) for b in blocks]
+        hashes = [str(b["hash"]) for b in blocks]
         batch_outputs: dict[Outpoint, tuple[str | None, int]] = {}
-        for block in blocks:
-            for outpoint, (address, _, value) in block_outputs(block, self.chain).items():
+        per_block = [block_outputs(block, self.chain) for block in blocks]
+        for outputs in per_block:
+            for outpoint, (address, _, value) in outputs.items():
                 batch_outputs[outpoint] = (address, value)
         wanted: dict[Outpoint, None] = {}
         for block in blocks:
@@ -150,7 +170,10 @@ class BitcoinNode:
             known.update(found)
             missing = [o for o in missing if o not in found]
         known.update(self.prevouts(missing))
-        mapped: list[BlockFrames] = [map_block(b, self.chain, source=self.source, prevouts=known) for b in blocks]
+        mapped: list[BlockFrames] = [
+            map_block(b, self.chain, source=self.source, prevouts=known, outputs=outputs)
+            for b, outputs in zip(blocks, per_block, strict=True)
+        ]
         incomplete = [m for m in mapped if not m.complete]
         if incomplete:  # every outpoint was resolved above, so this is a node that answered inconsistently
             raise MalformedResponseError(

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The test fixtures start real nodes: litecoind in regtest and anvil, on 127.0.0.1."""
 
 import time
@@ -5,6 +6,17 @@ from decimal import Decimal
 
 from adapters.devnodes import Anvil, LitecoinRegtest
 from adapters.jsonrpc import JsonRpcClient
+
+#: regtest block subsidy before the first halving, in litoshi
+INITIAL_SUBSIDY = 50 * 100_000_000
+#: regtest halves the subsidy every 150 blocks (mainnet: 840,000)
+HALVING_INTERVAL = 150
+
+
+def regtest_subsidy(height: int) -> int:
+    """The coinbase subsidy (litoshi) at ``height`` on regtest: 50 LTC, halved every 150 blocks."""
+    halvings = height // HALVING_INTERVAL
+    return INITIAL_SUBSIDY >> halvings if halvings < 64 else 0
 
 
 def _wait_for_receipt(node: JsonRpcClient, tx_hash: str, timeout: float = 10.0) -> dict[str, str]:
@@ -30,9 +42,14 @@ def test_litecoind_mines_blocks_and_serves_them_back(litecoind: LitecoinRegtest)
         assert "coinbase" in coinbase["vin"][0]
         paid = [o for o in coinbase["vout"] if o["scriptPubKey"].get("addresses", [o["scriptPubKey"].get("address")])
                 == [address]]
-        # regtest subsidy is 50 LTC until the first halving at height 150
-        assert paid and paid[0]["value"] == Decimal("50.00000000")
+        # the subsidy depends on the height (other modules may have mined past a halving first), and
+        # the coinbase also collects the fees of anything else in the block
+        assert block["height"] == start + 3
+        stats = node.call("getblockstats", hashes[-1], ["subsidy", "totalfee"])
+        assert stats["subsidy"] == regtest_subsidy(block["height"])
+        assert len(paid) == 1
         assert isinstance(paid[0]["value"], Decimal)  # amounts stay exact on the way in
+        assert paid[0]["value"] == Decimal(regtest_subsidy(block["height"]) + stats["totalfee"]) / 10**8
 
 
 def test_litecoind_has_a_transaction_index(litecoind: LitecoinRegtest) -> None:
