@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The main job: an investigator opens a case and records validated seed addresses.
-# Runs on the embedded workspace only (no server). Its workspace is ./demo-home, recreated on
-# every run, so the output is the same each time.
+# The main job: an investigator opens a case, records validated seed addresses, pulls a real
+# chain (a private Litecoin regtest node with known money flows, started here on 127.0.0.1)
+# into the embedded graph store, expands the seeds two hops, looks at the graph and exports it
+# for Neo4j. No server besides the throw-away node; workspace ./demo-home, recreated each run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+bash scripts/install_nodes.sh
 bash scripts/setup.sh
 export TRACER_HOME="$PWD/demo-home"
 rm -rf "$TRACER_HOME"
@@ -23,4 +25,8 @@ if $T case seed add op-demo 1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNb --chain btc; then
     echo "a bad checksum was accepted" >&2; exit 1
 fi
 $T case show op-demo
+$T case verify op-demo
+
+# A real chain: ingest a block range from our own node, then the seeds' neighbourhood
+.venv/bin/python scripts/demo_chain.py "$T" op-demo "$TRACER_HOME"
 $T case verify op-demo
