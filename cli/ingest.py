@@ -83,6 +83,9 @@ def utxo(
     batch_blocks: Annotated[
         int, typer.Option("--batch-blocks", help="At most this many blocks per fetch and load.", min=1)
     ] = 200,
+    cookie: Annotated[
+        Path | None, typer.Option("--rpc-cookie", help="The node's .cookie file (instead of user:password in the URL).")
+    ] = None,
     json_: JsonOpt = False,
 ) -> None:
     """Ingest a block range of a Bitcoin-family chain from your node (resumable; repairs reorgs).
@@ -95,7 +98,8 @@ def utxo(
     if chain_info.family is not Family.UTXO:
         raise InputError(f"{chain_info.key} is an account-model chain: use `tracer ingest evm`")
     workspace_case: Case | None = ctx.workspace.open(case) if case else None
-    with BitcoinNode(_node_url(chain_info.key, node), chain_info) as source:
+    cookie_file = str(cookie) if cookie else None
+    with BitcoinNode(_node_url(chain_info.key, node), chain_info, cookie_file=cookie_file) as source:
         last = to_height if to_height is not None else source.tip_height()
         store = open_case_store(settings, workspace_case)
         try:

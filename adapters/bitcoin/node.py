@@ -66,12 +66,24 @@ class BitcoinNode:
     only and never appear in :attr:`source`, messages or logs.
     """
 
-    def __init__(self, url: str, chain: Chain, *, timeout: float = 60.0, retries: int = 3,
-                 prevout_batch: int = 2_000) -> None:
+    def __init__(self, url: str, chain: Chain, *, cookie_file: str | None = None, timeout: float = 60.0,
+                 retries: int = 3, prevout_batch: int = 2_000) -> None:
         self.chain = chain
-        self.client = JsonRpcClient(url, timeout=timeout, retries=retries, jsonrpc="1.0")
+        self.client = JsonRpcClient(url, cookie_file=cookie_file, timeout=timeout, retries=retries, jsonrpc="1.0")
         self.source = f"rpc:{self.client.url}"
         self.prevout_batch = prevout_batch
+        self._verbosity: int | None = None
+
+    @property
+    def verbosity(self) -> int:
+        """``getblock`` verbosity: 3 (inputs carry their ``prevout``: no ``getrawtransaction``
+        needed) on Bitcoin Core >= 25, else 2. litecoind 0.21 accepts 3 but adds no prevout."""
+        if self._verbosity is None:
+            info = self.client.call("getnetworkinfo")
+            version = int(info.get("version", 0))
+            core = "Satoshi" in str(info.get("subversion", ""))
+            self._verbosity = 3 if core and version >= 250000 else 2
+        return self._verbosity
 
     def close(self) -> None:
         self.client.close()
@@ -112,8 +124,9 @@ class BitcoinNode:
 
     # -- blocks -----------------------------------------------------------------------------------
     def raw_blocks(self, hashes: Sequence[str]) -> list[Mapping[str, Any]]:
-        """``getblock <hash> 2`` for each hash, in one batch (amounts parsed as Decimal)."""
-        blocks = self.client.batch([Call("getblock", (h, 2)) for h in hashes])
+        """``getblock <hash> 2`` (or 3, see :attr:`verbosity`) for each hash, in one batch (amounts as Decimal)."""
+        verbosity = self.verbosity
+        blocks = self.client.batch([Call("getblock", (h, verbosity)) for h in hashes])
         for block_hash, block in zip(hashes, blocks, strict=True):
             if not isinstance(block, Mapping) or block.get("hash") != block_hash:
                 raise MalformedResponseError(f"{self.client.url}: getblock {block_hash} returned another object")
@@ -148,6 +161,7 @@ class BitcoinNode:
         twin.client = self.client.clone()
         twin.source = self.source
         twin.prevout_batch = self.prevout_batch
+        twin._verbosity = self._verbosity
         return twin
 
     def frames_of(self, blocks: Sequence[Mapping[str, Any]], lookup: PrevoutLookup | None = None) -> FetchedBlocks:

@@ -236,3 +236,16 @@ def test_a_node_without_txindex_is_named_as_the_problem(cli: Cli, tmp_path: Path
         assert "-txindex" in result.stderr
     finally:
         bare.stop()
+
+
+def test_cookie_authentication_reads_the_node_cookie_file(cli: Cli, tmp_path: Path, node: LitecoinRegtest) -> None:
+    """``--rpc-cookie`` reads ``user:secret`` from the node's ``.cookie`` file; the URL then carries none."""
+    cookie = tmp_path / ".cookie"
+    cookie.write_text(f"{node.user}:{node.password}")
+    cli("case", "create", "op-cookie")
+    summary = cli.json("ingest", "utxo", "--chain", CHAIN, "--node", node.public_url, "--rpc-cookie", str(cookie),
+                       "--from", "0", "--to", "5", "--case", "op-cookie")
+    assert summary["blocks_loaded"] == 6
+    missing = cli("ingest", "utxo", "--chain", CHAIN, "--node", node.public_url, "--rpc-cookie",
+                  str(tmp_path / "absent"), "--from", "0", "--to", "5", "--case", "op-cookie")
+    assert missing.exit_code == 2 and "cookie" in missing.stderr
