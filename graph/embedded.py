@@ -10,7 +10,7 @@ No server to run. Implements :class:`graph.base.GraphStore` over the model of
   dictionary per label, read once when the store opens and kept in step with every load;
 * the hot relationship table ``TRANSFER`` holds only integers, short strings and a
   ``DECIMAL(38,0)`` amount: its transaction is an ``INT64`` reference (``tx``) to the
-  :Transaction node (txid, block and position are read from there), kind, asset and source are
+  :Transaction node (txid, block, position and time are read from there), kind, asset and source are
   integer codes, and the rare text (trace path, token id, overflow digits) lives in an internal
   ``TransferDetail`` table: every STRING column, even all-null, slows COPY by 30-60%;
 * loads dedupe in polars and use ``COPY ... FROM`` a data frame, one atomic COPY per table; a
@@ -53,7 +53,10 @@ from tracer.schema import (
     empty,
 )
 
-__all__ = ["EmbeddedStore", "STORE_FILE_SUFFIX"]
+__all__ = ["EmbeddedStore", "STORE_FILE_SUFFIX", "SCHEMA_VERSION"]
+
+#: layout of the tables below; bump it when a table changes (a store of another version is refused)
+SCHEMA_VERSION = 1
 
 STORE_FILE_SUFFIX = ".lbug"
 
@@ -82,8 +85,8 @@ _REL_DDL: dict[str, dict[str, str]] = {
     "SPENT_IN": {"index": "INT64", "chain": "STRING", "source": "STRING"},
     # integers and one DECIMAL only: every STRING column (even all-null) costs ~30-60% of COPY speed
     "TRANSFER": {
-        "tx": "INT64", "kind": "INT64", "log_index": "INT64", "value": "DECIMAL(38,0)", "timestamp": "INT64",
-        "asset": "INT64", "source": "INT64", "detail": "INT64",
+        "tx": "INT64", "kind": "INT64", "log_index": "INT64", "value": "DECIMAL(38,0)", "asset": "INT64",
+        "source": "INT64", "detail": "INT64",
     },
     "HAS_TAG": {"chain": "STRING", "source": "STRING"},
     "IN_CLUSTER": {"chain": "STRING", "source": "STRING"},
@@ -182,12 +185,25 @@ class EmbeddedStore:
             _OPEN_FOR_WRITING.add(self._key)
         self._ids: dict[str, pl.DataFrame] | None = None
         self._rows: dict[str, int] = {}  # rows per table, as far as this process knows (see _copy)
-        if not read_only:
-            try:
+        try:
+            if not read_only:
                 self.ensure_schema()
-            except BaseException:
-                self.close()
-                raise
+            else:
+                found = self._run("MATCH (i:StoreInfo) RETURN i.schema_version AS v")
+                self._check_version(int(found["v"][0]) if found.height else -1)
+        except StoreError:
+            self.close()
+            raise StoreLocationError(f"{self.path} is not a tracer graph store (no schema version)") from None
+        except BaseException:
+            self.close()
+            raise
+
+    def _check_version(self, version: int) -> None:
+        if version != SCHEMA_VERSION:
+            raise StoreLocationError(
+                f"{self.path} was laid out by store schema version {version}; this tracer uses version "
+                f"{SCHEMA_VERSION}: ingest into a new store (the old one stays readable by the tracer that wrote it)"
+            )
 
     @classmethod
     def open(cls, path: Path, *, read_only: bool = False, create: bool = True) -> EmbeddedStore:
@@ -291,7 +307,14 @@ class EmbeddedStore:
 
     # -- schema ---------------------------------------------------------------------------------
     def ensure_schema(self) -> None:
-        """Create every node and relationship table if missing (idempotent)."""
+        """Create every node and relationship table if missing (idempotent); refuse a store laid out
+        by another schema version (its tables would not take this version's rows)."""
+        self._exec("CREATE NODE TABLE IF NOT EXISTS StoreInfo(id INT64 PRIMARY KEY, schema_version INT64)")
+        found = self._run("MATCH (i:StoreInfo) RETURN i.schema_version AS v")
+        if found.height == 0:
+            self._exec("CREATE (:StoreInfo {id: 0, schema_version: $v})", {"v": SCHEMA_VERSION})
+        else:
+            self._check_version(int(found["v"][0]))
         for label, columns in _NODE_DDL.items():
             cols = ", ".join(f"{_q(c)} {t}" for c, t in columns.items())
             self._exec(f"CREATE NODE TABLE IF NOT EXISTS {_q(label)}(id INT64 PRIMARY KEY, {cols})")
@@ -429,17 +452,19 @@ class EmbeddedStore:
         if mapped.height == 0:
             return mapped.with_columns(*(pl.lit(None, pl.Int64).alias(c) for c in ("tx", "asset", "source", "detail")))
         addresses = pl.concat([dictionaries["Address"], new_ids["Address"]]).select("uid", "id")
-        txs = pl.concat([dictionaries["Transaction"], new_ids["Transaction"]])
+        txs = pl.concat([dictionaries["Transaction"], new_ids["Transaction"]]).select("chain", "txid", "id")
+        # assets are few: map the distinct ones, then join back on the two short columns
+        assets = (
+            mapped.select("chain", "asset").unique()
+            .with_columns(pl.concat_str([pl.col("chain"), pl.col("asset")], separator=":").alias("uid"))
+            .join(addresses, on="uid", how="left")
+            .select("chain", "asset", pl.when(pl.col("asset") == "native").then(_NATIVE_ASSET_ID)
+                    .otherwise(pl.col("id")).alias("__asset_id"))
+        )
         mapped = (
-            mapped.with_columns(
-                pl.concat_str([pl.col("chain"), pl.col("txid")], separator=":").alias("__tx"),
-                pl.when(pl.col("asset") == "native").then(None)
-                .otherwise(pl.concat_str([pl.col("chain"), pl.col("asset")], separator=":")).alias("__asset"),
-                pl.col("kind").replace_strict(_KIND_CODES, return_dtype=pl.Int64).alias("__kind"),
-            )
-            .join(txs.rename({"uid": "__tx", "id": "tx"}), on="__tx", how="left")
-            .join(addresses.rename({"uid": "__asset", "id": "__asset_id"}), on="__asset", how="left")
-            .with_columns(pl.col("__asset_id").fill_null(_NATIVE_ASSET_ID).alias("__asset_id"))
+            mapped.with_columns(pl.col("kind").replace_strict(_KIND_CODES, return_dtype=pl.Int64).alias("__kind"))
+            .join(txs.rename({"id": "tx"}), on=["chain", "txid"], how="left")
+            .join(assets, on=["chain", "asset"], how="left")
         )
         old_tx = mapped.join(dictionaries["Transaction"].select(pl.col("id").alias("tx")), on="tx", how="semi")
         if old_tx.height:
@@ -464,7 +489,7 @@ class EmbeddedStore:
             how="vertical",
         )
         return mapped.select(
-            "from", "to", "tx", pl.col("__kind").alias("kind"), "log_index", "value", "timestamp",
+            "from", "to", "tx", pl.col("__kind").alias("kind"), "log_index", "value",
             pl.col("__asset_id").alias("asset"), pl.col("__source").alias("source"), "detail",
         )
 
@@ -629,7 +654,7 @@ class EmbeddedStore:
         query of integers, then ids resolved through the dictionaries and two lookups by id."""
         raw = self._run(
             f"{match} RETURN a.id AS from_id, b.id AS to_id, r.tx AS tx, r.kind AS kind, r.log_index AS log_index, "
-            "r.value AS value, r.timestamp AS timestamp, r.asset AS asset, r.source AS source, r.detail AS detail",
+            "r.value AS value, r.asset AS asset, r.source AS source, r.detail AS detail",
             params,
         )
         if raw.height == 0:
@@ -640,7 +665,8 @@ class EmbeddedStore:
         addresses = dictionaries["Address"].select("id", "chain", "address")
         tx = self._run(
             "UNWIND $ids AS i MATCH (t:`Transaction` {id: i}) RETURN t.id AS tx, t.txid AS txid, "
-            "t.block_height AS block_height, t.block_hash AS block_hash, t.position AS tx_index",
+            "t.block_height AS block_height, t.block_hash AS block_hash, t.position AS tx_index, "
+            "t.timestamp AS timestamp",
             {"ids": raw["tx"].unique().to_list()},
         ).with_columns(pl.col("tx").cast(pl.Int64))
         details = self._details(raw["detail"].drop_nulls().unique().to_list())
@@ -728,12 +754,6 @@ class EmbeddedStore:
         side = "a" if direction is Direction.FORWARD else "b"
         conditions = [f"{side}.id IN $ids"]
         params: dict[str, Any] = {"ids": ids}
-        if where.since is not None:
-            conditions.append("r.timestamp >= $since")
-            params["since"] = where.since
-        if where.until is not None:
-            conditions.append("r.timestamp <= $until")
-            params["until"] = where.until
         if where.assets is not None:
             conditions.append("r.asset IN $assets")
             params["assets"] = [_NATIVE_ASSET_ID if a == "native" else -1 for a in where.assets if a == "native"] + (
@@ -742,6 +762,10 @@ class EmbeddedStore:
         rows = self._transfer_rows(
             f"MATCH (a:Address)-[r:TRANSFER]->(b:Address) WHERE {' AND '.join(conditions)}", params
         )
+        if where.since is not None:  # block time lives on the transaction (one column less on TRANSFER)
+            rows = rows.filter(pl.col("timestamp") >= where.since)
+        if where.until is not None:
+            rows = rows.filter(pl.col("timestamp") <= where.until)
         if where.min_value is not None:
             rows = rows.filter(at_least(where.min_value))
         return rows
@@ -882,5 +906,6 @@ def _transfer_key(frame: pl.DataFrame, kind_column: str) -> pl.DataFrame:
 
 
 def _dict_extra(label: str) -> list[str]:
-    """Columns the in-memory dictionary keeps besides uid and id (addresses are printed often)."""
-    return ["chain", "address"] if label == "Address" else []
+    """Columns the in-memory dictionary keeps besides uid and id (addresses are printed often;
+    transactions are joined on their natural key columns, cheaper than building uid strings)."""
+    return {"Address": ["chain", "address"], "Transaction": ["chain", "txid"]}.get(label, [])

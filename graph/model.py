@@ -106,29 +106,35 @@ def _first_by_uid(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def _by_key_min_source(frame: pl.DataFrame, key: list[str]) -> pl.DataFrame:
-    """One row per key with the smallest source (deterministic whatever the row order), sorted by key."""
-    return frame.group_by(key).agg(pl.col("source").min()).sort(key)
+    """One row per key with the smallest source (deterministic whatever the row order; the row
+    order of the result is not, and nothing depends on it: stores and exports sort by key)."""
+    return frame.lazy().group_by(key).agg(pl.col("source").min()).collect()
+
+
+def _dedupe(frame: pl.DataFrame, key: list[str]) -> pl.DataFrame:
+    """Rows with a key seen before dropped (the first kept); checks before it hashes a copy."""
+    if frame.height < 2 or not frame.select(pl.struct(key).is_duplicated().any()).item():
+        return frame
+    return frame.unique(subset=key, keep="first", maintain_order=True)
 
 
 def _check_references(frames: FrameSet) -> None:
+    """Inputs, outputs and transfers belong to a transaction of the batch, and a transfer's block
+    fields are its transaction's (stores may keep them once, on the transaction)."""
     txids = frames.transactions.select("chain", "txid")
-    for name in ("inputs", "outputs", "transfers"):
-        orphans = frames.frames()[name].select("chain", "txid").unique().join(txids, on=["chain", "txid"], how="anti")
-        if orphans.height:
-            chain, txid = orphans.row(0)
-            raise SchemaError(
-                f"{name} rows of {orphans.height} transaction(s) have no transactions row in the batch "
-                f"(first: {chain} {txid}); load a transaction together with its {name}"
-            )
-
-
-def _check_transfer_blocks(frames: FrameSet) -> None:
-    """A transfer's block fields are its transaction's (stores may keep them once, on the transaction)."""
+    for name in ("inputs", "outputs"):
+        _no_orphans(name, frames.frames()[name].select("chain", "txid").unique().join(
+            txids, on=["chain", "txid"], how="anti"))
+    if frames.transfers.height == 0:
+        return
     tx = frames.transactions.select(
-        "chain", "txid", pl.col("block_height").alias("__h"), pl.col("block_hash").alias("__b"),
-        pl.col("position").alias("__p"), pl.col("timestamp").alias("__t"),
+        "chain", "txid", pl.lit(True).alias("__found"), pl.col("block_height").alias("__h"),
+        pl.col("block_hash").alias("__b"), pl.col("position").alias("__p"), pl.col("timestamp").alias("__t"),
     )
-    joined = frames.transfers.join(tx, on=["chain", "txid"], how="inner")
+    joined = frames.transfers.select("chain", "txid", "block_height", "block_hash", "tx_index", "timestamp").join(
+        tx, on=["chain", "txid"], how="left"
+    )
+    _no_orphans("transfers", joined.filter(pl.col("__found").is_null()).select("chain", "txid").unique())
     differs = joined.filter(
         pl.col("block_height").ne_missing(pl.col("__h")) | pl.col("block_hash").ne_missing(pl.col("__b"))
         | pl.col("tx_index").ne_missing(pl.col("__p")) | pl.col("timestamp").ne_missing(pl.col("__t"))
@@ -137,6 +143,15 @@ def _check_transfer_blocks(frames: FrameSet) -> None:
         chain, txid = differs.select("chain", "txid").row(0)
         raise SchemaError(
             f"transfers of {chain} {txid} disagree with their transactions row on block, position or time"
+        )
+
+
+def _no_orphans(name: str, orphans: pl.DataFrame) -> None:
+    if orphans.height:
+        chain, txid = orphans.row(0)
+        raise SchemaError(
+            f"{name} rows of {orphans.height} transaction(s) have no transactions row in the batch "
+            f"(first: {chain} {txid}); load a transaction together with its {name}"
         )
 
 
@@ -154,7 +169,6 @@ def graph_tables(frames: FrameSet) -> GraphTables:
     """
     frames.validate()
     _check_references(frames)
-    _check_transfer_blocks(frames)
     tx, ins, outs, tr = frames.transactions, frames.inputs, frames.outputs, frames.transfers
     tags, clusters, seeds = frames.tags, frames.clusters, frames.seeds
     chain = pl.col("chain")
@@ -251,7 +265,7 @@ def graph_tables(frames: FrameSet) -> GraphTables:
             "source",
         ),
     }
-    rels = {name: rel.unique(subset=_REL_KEYS[name], keep="first", maintain_order=True) for name, rel in rels.items()}
+    rels = {name: _dedupe(rel, _REL_KEYS[name]) for name, rel in rels.items()}
     nodes = {
         "Address": addresses,
         "Transaction": transactions,

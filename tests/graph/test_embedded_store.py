@@ -136,3 +136,18 @@ def test_read_only_queries_answer_and_words_inside_strings_are_not_clauses(tmp_p
         assert rows == [("0x2222222222222222222222222222222222222222", "sanctioned"), ("rltc1qaaaa", "exchange")]
         with pytest.raises(StoreError):
             store.load(sample_frames())  # opened read-only
+
+
+def test_a_store_of_another_schema_version_is_refused(tmp_path: Path) -> None:
+    import ladybug
+
+    path = tmp_path / "graph.lbug"
+    EmbeddedStore.open(path).close()
+    db = ladybug.Database(str(path))
+    conn = ladybug.Connection(db)
+    conn.execute("MATCH (i:StoreInfo) SET i.schema_version = 0")
+    conn.close()
+    db.close()
+    for read_only in (False, True):
+        with pytest.raises(StoreLocationError, match="schema version 0"):
+            EmbeddedStore.open(path, read_only=read_only)
