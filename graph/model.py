@@ -210,9 +210,18 @@ def graph_tables(frames: FrameSet) -> GraphTables:
         ],
         how="vertical",
     )
-    addresses = _by_key_min_source(address_rows, ["chain", "address"]).select(
+    addresses_lazy = address_rows.lazy().group_by(["chain", "address"]).agg(pl.col("source").min()).select(
         address_uid(chain, pl.col("address")).alias("uid"), "chain", "address", "source"
     )
+    transfer_lazy = tr.lazy().select(
+        address_uid(chain, pl.col("from_address")).alias("start"),
+        address_uid(chain, pl.col("to_address").fill_null(NO_ADDRESS)).alias("end"),
+        _uid(chain, pl.col("txid"), pl.col("kind"), pl.col("log_index").fill_null(-1),
+             pl.col("trace_path").fill_null("")).alias("uid"),
+        pl.all().exclude("from_address", "to_address"),
+    )
+    # the two largest tables are built together, so polars can use every core on them
+    addresses, transfer_rels = pl.collect_all([addresses_lazy, transfer_lazy])
 
     tag_nodes = tags.select(
         pl.struct("chain", "address", "source", "label")
@@ -241,13 +250,7 @@ def graph_tables(frames: FrameSet) -> GraphTables:
             "chain",
             "source",
         ),
-        "TRANSFER": tr.select(
-            address_uid(chain, pl.col("from_address")).alias("start"),
-            address_uid(chain, pl.col("to_address").fill_null(NO_ADDRESS)).alias("end"),
-            _uid(chain, pl.col("txid"), pl.col("kind"), pl.col("log_index").fill_null(-1),
-                 pl.col("trace_path").fill_null("")).alias("uid"),
-            pl.all().exclude("from_address", "to_address"),
-        ),
+        "TRANSFER": transfer_rels,
         "HAS_TAG": tag_nodes.select(
             address_uid(chain, pl.col("address")).alias("start"), pl.col("uid").alias("end"), "chain", "source"
         ),
