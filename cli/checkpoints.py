@@ -72,6 +72,23 @@ class Checkpoint:
         """Forget everything at or above ``from_height`` (a reorg replaced those blocks)."""
         self.done = [(a, min(b, from_height - 1)) for a, b in self.done if a < from_height]
 
+    def forget(self, heights: list[int]) -> None:
+        """Mark these heights as not done (they will be fetched again)."""
+        gone = set(heights)
+        kept: list[tuple[int, int]] = []
+        for a, b in self.done:
+            run_start: int | None = None
+            for h in range(a, b + 1):
+                if h in gone:
+                    if run_start is not None:
+                        kept.append((run_start, h - 1))
+                        run_start = None
+                elif run_start is None:
+                    run_start = h
+            if run_start is not None:
+                kept.append((run_start, b))
+        self.done = kept
+
     def missing(self, lo: int, hi: int) -> list[int]:
         """Heights in ``lo..hi`` not yet complete, ascending."""
         heights: list[int] = []

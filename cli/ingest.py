@@ -108,6 +108,10 @@ def utxo(
             with _Progress(todo, enabled=not json_ and stderr.is_terminal) as bar:
                 summary = ingest_block_range(source, store, checkpoint, from_height, last,
                                              batch_blocks=batch_blocks, progress=bar.advance)
+        except BaseException as exc:
+            _record_failure(workspace_case, "ingest.utxo", exc, ctx.argv,
+                            {"chain": chain_info.key, "source": source.source, "from": from_height, "to": last})
+            raise
         finally:
             store.close()
     if workspace_case is not None:
@@ -154,12 +158,18 @@ def seeds(
     try:
         for chain_key, addresses in sorted(by_chain.items()):
             chain_info = settings.chains.get(chain_key)
-            source, closer = _address_source(settings, chain_info, esplora, from_store, third_party)
+            source, closer = _address_source(settings, chain_info, esplora, from_store, third_party,
+                                             workspace_case.dir)
             try:
                 with _Progress(None, enabled=not json_ and stderr.is_terminal, unit="addresses") as bar:
                     reports = expand_seeds(source, store, chain_key, addresses, hops=hops,
                                            max_addresses=max_addresses, max_txs_per_address=max_txs,
                                            progress=bar.advance)
+            except BaseException as exc:
+                _record_failure(workspace_case, "ingest.seeds", exc, ctx.argv,
+                                {"chain": chain_key, "source": source.source, "hops": hops,
+                                 "third_party_allowed": third_party})
+                raise
             finally:
                 closer()
             results.append({"chain": chain_key, "source": source.source, "seeds": addresses,
@@ -180,9 +190,13 @@ def seeds(
 
 
 def _address_source(
-    settings: Settings, chain: Chain, esplora: str | None, from_store: Path | None, third_party: bool
+    settings: Settings, chain: Chain, esplora: str | None, from_store: Path | None, third_party: bool,
+    case_dir: Path,
 ) -> tuple[AddressTxSource, Callable[[], None]]:
     if from_store is not None:
+        case_store = settings.embedded_store_path(case_dir)
+        if settings.store_backend == "embedded" and from_store.resolve() == case_store.resolve():
+            raise InputError(f"--from-store {from_store} is the case's own store; give the chain store to copy from")
         chain_store = EmbeddedStore.open(from_store, read_only=True)
         return StoreTxSource(chain_store, chain.key), chain_store.close
     url = esplora or settings.esplora.get(chain.key)
@@ -193,6 +207,15 @@ def _address_source(
         )
     source = EsploraSource(url, chain, allow_third_party=third_party)
     return source, source.close
+
+
+def _record_failure(case: Case | None, action: str, exc: BaseException, argv: list[str],
+                    details: dict[str, object]) -> None:
+    """A run that stopped half-way may have loaded data: the audit log says so (chain of custody)."""
+    if case is None:
+        return
+    reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
+    case.record(f"{action}.failed", {**details, "error": reason[:500]}, argv)
 
 
 def _print_summary(summary: IngestSummary) -> None:

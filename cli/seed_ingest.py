@@ -95,6 +95,7 @@ def expand_seeds(
     """
     reports: list[HopReport] = []
     visited: set[str] = set()
+    seen_txids: set[str] = set()  # across hops: a transaction is fetched once per run
     frontier = sorted(dict.fromkeys(seeds))
     for hop in range(hops + 1):
         todo = [a for a in frontier if a not in visited]
@@ -103,11 +104,11 @@ def expand_seeds(
         queried, deferred = todo[:max_addresses], todo[max_addresses:]
         report = HopReport(hop=hop, addresses_queried=len(queried), transactions_loaded=0, new_counterparties=0,
                            addresses_deferred=len(deferred))
-        seen_txids: set[str] = set()
         loaded: list[FrameSet] = []
         for address in queried:
             txids = source.address_txids(address, limit=max_txs_per_address + 1)
-            if len(txids) > max_txs_per_address:
+            is_large = len(txids) > max_txs_per_address
+            if is_large:
                 report.large_entities.append(address)
                 txids = txids[:max_txs_per_address]
             fresh = [t for t in txids if t not in seen_txids]
@@ -115,7 +116,8 @@ def expand_seeds(
             if fresh:
                 frames = source.transactions(fresh)
                 store.load(frames)
-                loaded.append(frames)
+                if not is_large:  # an entity's customers are not the suspect's counterparties
+                    loaded.append(frames)
                 report.transactions_loaded += frames.transactions.height
             if progress:
                 progress(1, report.transactions_loaded)

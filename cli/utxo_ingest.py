@@ -19,19 +19,19 @@ Order of work for ``from..to``:
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import polars as pl
 
-from adapters.bitcoin.mappers import Outpoint, Prevouts
-from adapters.bitcoin.node import BitcoinNode, HeightPastTipError
+from adapters.bitcoin.mappers import BIP30_OVERWRITTEN, Outpoint, Prevouts
+from adapters.bitcoin.node import BitcoinNode, ChainChangedError, HeightPastTipError
 from cli.checkpoints import Checkpoint
 from graph.base import GraphStore
-from tracer.errors import InputError
+from tracer.errors import InputError, SourceUnavailableError
 from tracer.schema import FrameSet
 
 __all__ = ["IngestSummary", "ingest_block_range", "repair_reorg", "store_prevout_lookup", "REORG_WINDOW"]
@@ -96,18 +96,38 @@ def repair_reorg(node: BitcoinNode, store: GraphStore, checkpoint: Checkpoint, l
     if stored.height == 0:
         return None
     tip = node.tip_height()
-    on_node = stored.filter(pl.col("block_height") <= tip)
-    node_hashes = dict(zip(on_node["block_height"].to_list(),
-                           node.block_hashes(on_node["block_height"].to_list()), strict=True))
+    top = int(stored.select(pl.col("block_height").max()).item())
+    if top > tip:
+        # a node that is syncing (or another node, behind this one) is not evidence of a reorg
+        raise SourceUnavailableError(
+            f"{node.client.url}: the node's tip {tip} is below the highest stored block {top}; "
+            "wait until it has synced (nothing was removed)"
+        )
+    node_hashes = dict(zip(stored["block_height"].to_list(),
+                           node.block_hashes(stored["block_height"].to_list()), strict=True))
     differing = [h for h, b in stored.iter_rows() if node_hashes.get(h) != b]
     if not differing:
         return None
     fork = min(differing)
-    removed = store.remove_blocks(chain, fork)
+    # forget the blocks in the checkpoint first: killed after this line, the next run re-fetches them
     checkpoint.truncate(fork)
     checkpoint.save()
-    top = int(stored.select(pl.col("block_height").max()).item())
+    removed = store.remove_blocks(chain, fork)
     return {"fork_height": fork, "removed_transactions": removed, "previous_stored_top": top}
+
+
+def _forget_what_the_store_lacks(store: GraphStore, checkpoint: Checkpoint, chain: str, lo: int, hi: int) -> None:
+    """Heights the checkpoint calls done but the store does not hold (a store replaced or wiped,
+    a run killed mid-repair) are fetched again. Every block has a coinbase, so a stored block
+    always has a row; only the BIP30-overwritten coinbase heights may legitimately have none."""
+    done = set(range(lo, hi + 1)) - set(checkpoint.missing(lo, hi))
+    if not done:
+        return
+    stored = set(store.block_hashes(chain, lo, hi)["block_height"].to_list())
+    lacking = sorted(done - stored - {height for _, height in BIP30_OVERWRITTEN})
+    if lacking:
+        checkpoint.forget(lacking)
+        checkpoint.save()
 
 
 def _runs(heights: list[int]) -> list[list[int]]:
@@ -172,6 +192,8 @@ def ingest_block_range(
     tip = node.tip_height()
     if to_height > tip:
         raise HeightPastTipError(f"{node.client.url}: --to {to_height} is past the node's tip {tip}")
+    node.check_network()
+    _forget_what_the_store_lacks(store, checkpoint, chain, from_height, to_height)
     repair = repair_reorg(node, store, checkpoint, min(from_height, tip) - REORG_WINDOW)
     if repair:
         summary.reorgs.append(repair)
@@ -234,32 +256,64 @@ def _load_batches(
 ) -> None:
     chain = node.chain.key
     batches = _Batches(todo, first_size=min(10, batch_blocks), max_size=batch_blocks)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch") as pool:
-        heights = batches.next()
-        pending: Future[list[Any]] | None = pool.submit(fetcher.fetch_raw, heights) if heights else None
+    prefetch = _Prefetch(fetcher.fetch_raw)
+    heights = batches.next()
+    if heights:
+        prefetch.start(heights)
+    while heights:
         try:
-            while pending is not None:
-                blocks = pending.result()
-                current = heights
-                heights = batches.next()
-                pending = pool.submit(fetcher.fetch_raw, heights) if heights else None
-                fetched = node.frames_of(blocks, lookup=lookup)
-                below = store.block_hashes(chain, current[0] - 1, current[0] - 1)
-                if below.height and below["block_hash"][0] != fetched.parent_hash:
-                    raise _ChainMoved(current[0])
-                report = store.load(fetched.frames)
-                checkpoint.add(current[0], current[-1])
-                checkpoint.save()
-                frames = fetched.frames
-                _record(loaded, frames, fetched.fetched_prevouts, current)
-                for name, count in report.created.items():
-                    summary.created[name] = summary.created.get(name, 0) + count
-                batches.learn(len(current), frames.transactions.height)
-                if progress:
-                    progress(len(current), frames.transactions.height)
-        finally:
-            if pending is not None:
-                pending.cancel()
+            blocks = prefetch.result()
+        except ChainChangedError as changed:
+            raise _ChainMoved(changed.height) from None
+        current = heights
+        heights = batches.next()
+        if heights:
+            prefetch.start(heights)
+        fetched = node.frames_of(blocks, lookup=lookup)
+        below = store.block_hashes(chain, current[0] - 1, current[0] - 1)
+        if below.height and below["block_hash"][0] != fetched.parent_hash:
+            raise _ChainMoved(current[0])
+        report = store.load(fetched.frames)
+        checkpoint.add(current[0], current[-1])
+        checkpoint.save()
+        frames = fetched.frames
+        _record(loaded, frames, fetched.fetched_prevouts, current)
+        for name, count in report.created.items():
+            summary.created[name] = summary.created.get(name, 0) + count
+        batches.learn(len(current), frames.transactions.height)
+        if progress:
+            progress(len(current), frames.transactions.height)
+
+
+class _Prefetch:
+    """Runs one fetch ahead in a daemon thread (a daemon, so Ctrl-C or an error never waits for a
+    stalled node: the interpreter does not join it; the fetcher's own connection is closed after)."""
+
+    def __init__(self, fetch: Callable[[list[int]], list[Any]]) -> None:
+        self.fetch = fetch
+        self.thread: threading.Thread | None = None
+        self.outcome: list[Any] = []
+
+    def start(self, heights: list[int]) -> None:
+        self.outcome = []
+
+        def work() -> None:
+            try:
+                self.outcome.append(("ok", self.fetch(heights)))
+            except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+                self.outcome.append(("error", exc))
+
+        self.thread = threading.Thread(target=work, name="prefetch", daemon=True)
+        self.thread.start()
+
+    def result(self) -> list[Any]:
+        assert self.thread is not None
+        while self.thread.is_alive():
+            self.thread.join(timeout=0.2)  # short waits keep Ctrl-C responsive
+        kind, value = self.outcome[0]
+        if kind == "error":
+            raise value
+        return list(value)
 
 
 def _record(loaded: dict[int, _Loaded], frames: FrameSet, prevouts_from_node: int, heights: list[int]) -> None:

@@ -205,6 +205,10 @@ class EsploraSource:
         self.unconfirmed_skipped: tuple[str, ...] = ()
         self._positions: dict[str, dict[str, int]] = {}
         self._session = requests.Session()
+        self._third_party = allow_third_party
+        if not allow_third_party:
+            # the guard covers where requests actually go: no proxy from the environment, no .netrc
+            self._session.trust_env = False
 
     def __repr__(self) -> str:
         return f"EsploraSource({self.url!r}, chain={self.chain.key!r})"
@@ -464,7 +468,11 @@ class EsploraSource:
                 time.sleep(wait)
                 delay = None
             try:
-                response = self._session.get(self._base + path, auth=self._auth, timeout=self.timeout)
+                # no redirects unless third parties are allowed: a self-hosted URL must not hand the
+                # query on to a public explorer
+                response = self._session.get(
+                    self._base + path, auth=self._auth, timeout=self.timeout, allow_redirects=self._third_party
+                )
             except requests.Timeout:
                 last = NodeUnavailableError(f"{self.url}: GET {path} ({what}) timed out after {self.timeout:g}s")
                 continue
@@ -479,6 +487,12 @@ class EsploraSource:
             status = response.status_code
             if status == 200:
                 return response
+            if 300 <= status < 400:
+                target = redact_url(response.headers.get("Location", "?"))
+                raise ThirdPartyRefusedError(
+                    f"{self.url}: GET {path} was redirected to {target}; not followed (a redirect could hand the "
+                    "query to a third party). Point --esplora at the final server."
+                )
             body = response.text[:200].strip()
             if status in _RETRY_STATUS:
                 last = NodeUnavailableError(f"{self.url}: server busy or failing (HTTP {status}) on GET {path}")

@@ -22,10 +22,18 @@ from adapters.bitcoin.mappers import BlockFrames, Outpoint, Prevouts, block_outp
 from adapters.errors import MalformedResponseError, RpcError
 from adapters.jsonrpc import Call, JsonRpcClient
 from tracer.chains import Chain
-from tracer.errors import InputError, NotFoundError
+from tracer.errors import InputError, NotFoundError, SourceUnavailableError
 from tracer.schema import FrameSet
 
-__all__ = ["BitcoinNode", "FetchedBlocks", "TxIndexRequiredError", "HeightPastTipError", "PrevoutLookup"]
+__all__ = [
+    "BitcoinNode",
+    "ChainChangedError",
+    "FetchedBlocks",
+    "TxIndexRequiredError",
+    "HeightPastTipError",
+    "WrongNetworkError",
+    "PrevoutLookup",
+]
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +46,24 @@ _RPC_INVALID_ADDRESS_OR_KEY = -5  # getrawtransaction: "No such mempool or block
 
 class TxIndexRequiredError(InputError):
     """The node cannot look up a transaction by id: it runs without ``-txindex``."""
+
+
+class ChainChangedError(SourceUnavailableError):
+    """The node's best chain changed while a batch of blocks was being fetched (retry)."""
+
+    def __init__(self, message: str, height: int) -> None:
+        super().__init__(message)
+        self.height = height
+
+
+class WrongNetworkError(InputError):
+    """The node serves another network or coin than the chain given on the command line."""
+
+
+#: tracer network names -> Bitcoin Core's ``getblockchaininfo.chain``
+_CORE_NETWORK = {"mainnet": "main", "testnet": "test", "regtest": "regtest"}
+#: what ``getnetworkinfo.subversion`` contains for each coin's reference client
+_CLIENT_MARKERS = {"btc": "/Satoshi:", "ltc": "/LitecoinCore:"}
 
 
 class HeightPastTipError(InputError):
@@ -95,6 +121,26 @@ class BitcoinNode:
         self.close()
 
     # -- chain state ----------------------------------------------------------------------------
+    def check_network(self) -> None:
+        """Refuse a node that serves another network than the chain asked for (before anything is
+        written: a testnet node's blocks must never be stored as mainnet, nor a Bitcoin node's as
+        Litecoin). Uses ``getblockchaininfo.chain`` and, for Bitcoin and Litecoin, the client name."""
+        info = self.client.call("getblockchaininfo")
+        served = str(info.get("chain", "")) if isinstance(info, Mapping) else ""
+        expected = _CORE_NETWORK.get(self.chain.network)
+        if expected and served != expected:
+            raise WrongNetworkError(
+                f"{self.client.url} serves the {served!r} network, not {self.chain.key} ({self.chain.network})"
+            )
+        family = self.chain.key.split("-", 1)[0]
+        marker = _CLIENT_MARKERS.get(family)
+        if marker:
+            subversion = str(self.client.call("getnetworkinfo").get("subversion", ""))
+            if marker not in subversion:
+                raise WrongNetworkError(
+                    f"{self.client.url} runs {subversion or 'an unknown client'}, not a {family} node"
+                )
+
     def tip_height(self) -> int:
         return int(self.client.call("getblockcount"))
 
@@ -148,9 +194,10 @@ class BitcoinNode:
         blocks = self.raw_blocks(hashes)
         for previous, block in zip(blocks, blocks[1:], strict=False):
             if block.get("previousblockhash") != previous["hash"]:
-                raise MalformedResponseError(
+                raise ChainChangedError(
                     f"{self.client.url}: block {block['hash']} does not follow {previous['hash']} "
-                    "(the node's chain changed during the fetch; run the ingest again)"
+                    "(the node's chain changed during the fetch)",
+                    height=int(previous["height"]),
                 )
         return blocks
 

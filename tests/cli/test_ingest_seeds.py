@@ -128,3 +128,13 @@ def test_no_source_and_no_utxo_seed_are_clear_errors(cli: Cli, funded: tuple[Lit
     cli("case", "seed", "add", "op-none", suspect, "--chain", CHAIN)
     result = cli("ingest", "seeds", "op-none")
     assert result.exit_code == 2 and "--esplora" in result.stderr
+
+
+def test_the_case_store_cannot_be_its_own_source(cli: Cli, tracer_home: Path,
+                                                 funded: tuple[LitecoinRegtest, str, str]) -> None:
+    _, suspect, _ = funded
+    cli("case", "create", "op-self")
+    cli("case", "seed", "add", "op-self", suspect, "--chain", CHAIN)
+    own = tracer_home / "cases" / "op-self" / "graph.lbug"
+    result = cli("ingest", "seeds", "op-self", "--from-store", str(own))
+    assert result.exit_code == 2 and "own store" in result.stderr

@@ -249,3 +249,31 @@ def test_cookie_authentication_reads_the_node_cookie_file(cli: Cli, tmp_path: Pa
     missing = cli("ingest", "utxo", "--chain", CHAIN, "--node", node.public_url, "--rpc-cookie",
                   str(tmp_path / "absent"), "--from", "0", "--to", "5", "--case", "op-cookie")
     assert missing.exit_code == 2 and "cookie" in missing.stderr
+
+
+def test_a_node_of_another_coin_or_network_is_refused_before_anything_is_written(
+    cli: Cli, tracer_home: Path, node: LitecoinRegtest
+) -> None:
+    cli("case", "create", "op-net")
+    for chain in ("btc-regtest", "ltc-testnet"):
+        result = cli("ingest", "utxo", "--chain", chain, "--node", node.url, "--from", "0", "--to", "3",
+                     "--case", "op-net")
+        assert result.exit_code == 2, result.stderr
+        assert "not" in result.stderr and node.password not in result.stderr
+    assert not (tracer_home / "cases" / "op-net" / "graph.lbug.ingest").exists()
+
+
+def test_heights_the_checkpoint_claims_but_the_store_lacks_are_fetched_again(
+    cli: Cli, tracer_home: Path, node: LitecoinRegtest
+) -> None:
+    """A run killed between forgetting orphaned blocks and removing them, or a store file replaced
+    under an old checkpoint, must not leave a silent gap."""
+    cli("case", "create", "op-gap")
+    args = ("ingest", "utxo", "--chain", CHAIN, "--node", node.url, "--from", "0", "--to", "20", "--case", "op-gap")
+    cli.json(*args)
+    store_path = tracer_home / "cases" / "op-gap" / "graph.lbug"
+    with EmbeddedStore.open(store_path) as store:
+        store.remove_blocks(CHAIN, 15)  # as if the process died right after the removal
+    again = cli.json(*args)
+    assert again["blocks_loaded"] == 6
+    assert set(_stored(tracer_home, "op-gap").transactions["txid"]) == _chain_transactions(node, 0, 20)
