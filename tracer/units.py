@@ -79,6 +79,10 @@ def to_base_units(amount: str | int | Decimal, decimals: int) -> int:
         raise InputError(f"amount {amount!r} is negative")
     if decimals < 0:
         raise InputError(f"decimals must be >= 0, got {decimals}")
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent >= -decimals and value.adjusted() + decimals < 27:
+        # fast path (node amounts): no digit is dropped, and the result fits the default 28-digit context
+        return int(value.scaleb(decimals))
     with localcontext() as ctx:
         ctx.prec = 200
         scaled = value.scaleb(decimals)

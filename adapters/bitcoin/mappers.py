@@ -143,8 +143,13 @@ def map_block(
     source: str,
     prevouts: Prevouts | None = None,
     outputs: Mapping[Outpoint, tuple[str | None, str, int]] | None = None,
+    check: bool = True,
 ) -> BlockFrames:
     """Map one ``getblock <hash> 2`` (or 3) response to canonical frames.
+
+    ``check=False`` skips the per-block frame validation, for a caller that validates the
+    concatenated frames of many blocks once (the frames have the canonical columns and types
+    either way).
 
     Raises
     ------
@@ -165,9 +170,22 @@ def map_block(
     known = prevouts if prevouts is not None else {}
     in_block = outputs if outputs is not None else _block_outputs(txs, chain)
 
-    tx_rows: dict[str, list[Any]] = {c: [] for c in TRANSACTIONS.columns}
-    in_rows: dict[str, list[Any]] = {c: [] for c in INPUTS.columns}
-    out_rows: dict[str, list[Any]] = {c: [] for c in OUTPUTS.columns}
+    # columns as plain lists (chain and source are constant: added once, below)
+    t_txid: list[str] = []
+    t_position: list[int] = []
+    t_fee: list[Decimal | None] = []
+    t_coinbase: list[bool] = []
+    i_txid: list[str] = []
+    i_index: list[int] = []
+    i_prev_txid: list[str | None] = []
+    i_prev_index: list[int | None] = []
+    i_address: list[str | None] = []
+    i_value: list[int | None] = []
+    o_txid: list[str] = []
+    o_index: list[int] = []
+    o_address: list[str | None] = []
+    o_script: list[str] = []
+    o_value: list[int] = []
     unresolved: dict[Outpoint, None] = {}
     skipped: list[str] = []
 
@@ -176,10 +194,13 @@ def map_block(
         if (txid, height) in BIP30_OVERWRITTEN:
             skipped.append(txid)
             continue
-        is_coinbase = any("coinbase" in vin for vin in tx["vin"])
+        vins = tx["vin"]
+        is_coinbase = any("coinbase" in vin for vin in vins)
         total_in: int | None = 0
-        for index, vin in enumerate(tx["vin"]):
-            _check_keys(f"input {index} of transaction {txid}", vin, _VIN_KEYS, _PART_IGNORED)
+        for index, vin in enumerate(vins):
+            extra = vin.keys() - _VIN_KEYS if isinstance(vin, Mapping) else None
+            if extra is None or (extra and not extra <= _PART_IGNORED):
+                _check_keys(f"input {index} of transaction {txid}", vin, _VIN_KEYS, _PART_IGNORED)
             prev_txid: str | None = None
             prev_index: int | None = None
             address: str | None = None
@@ -195,32 +216,52 @@ def map_block(
                 total_in = None
             elif total_in is not None and value is not None:
                 total_in += value
-            for column, item in (("chain", chain.key), ("txid", txid), ("index", index), ("prev_txid", prev_txid),
-                                 ("prev_index", prev_index), ("address", address), ("value", value),
-                                 ("source", source)):
-                in_rows[column].append(item)
+            i_txid.append(txid)
+            i_index.append(index)
+            i_prev_txid.append(prev_txid)
+            i_prev_index.append(prev_index)
+            i_address.append(address)
+            i_value.append(value)
         total_out = 0
         for index, vout in enumerate(tx["vout"]):
-            address, script_type, value = in_block[(txid, int(vout.get("n", index)))]
-            total_out += value
-            for column, item in (("chain", chain.key), ("txid", txid), ("index", int(vout.get("n", index))),
-                                 ("address", address), ("script_type", script_type), ("value", value),
-                                 ("source", source)):
-                out_rows[column].append(item)
-        fee = _fee(tx, txid, is_coinbase, total_in, total_out)
-        cell: Any
-        for column, cell in (("chain", chain.key), ("txid", txid), ("block_height", height),
-                             ("block_hash", block_hash), ("position", position), ("timestamp", timestamp),
-                             ("fee", fee), ("is_coinbase", is_coinbase), ("source", source)):
-            tx_rows[column].append(cell)
+            n = int(vout.get("n", index))
+            out_address, script_type, out_value = in_block[(txid, n)]
+            total_out += out_value
+            o_txid.append(txid)
+            o_index.append(n)
+            o_address.append(out_address)
+            o_script.append(script_type)
+            o_value.append(out_value)
+        t_txid.append(txid)
+        t_position.append(position)
+        t_fee.append(_fee(tx, txid, is_coinbase, total_in, total_out))
+        t_coinbase.append(is_coinbase)
 
-    transactions = pl.DataFrame(tx_rows, schema=TRANSACTIONS.polars_schema)
-    if transactions["fee"].null_count() == 0:
+    constants = (pl.lit(chain.key).alias("chain"), pl.lit(source).alias("source"))
+    tx_rows: dict[str, Any] = {
+        "txid": t_txid, "block_height": [height] * len(t_txid), "block_hash": [block_hash] * len(t_txid),
+        "position": t_position, "timestamp": [timestamp] * len(t_txid), "fee": t_fee, "is_coinbase": t_coinbase,
+    }
+    tx_frame = pl.DataFrame(
+        tx_rows, schema={c: t for c, t in TRANSACTIONS.columns.items() if c in tx_rows}
+    ).with_columns(*constants).select(list(TRANSACTIONS.columns))
+    in_rows = {"txid": i_txid, "index": i_index, "prev_txid": i_prev_txid, "prev_index": i_prev_index,
+               "address": i_address, "value": i_value}
+    in_frame = pl.DataFrame(
+        in_rows, schema={c: t for c, t in INPUTS.columns.items() if c in in_rows}
+    ).with_columns(*constants).select(list(INPUTS.columns))
+    out_rows = {"txid": o_txid, "index": o_index, "address": o_address, "script_type": o_script, "value": o_value}
+    out_frame = pl.DataFrame(
+        out_rows, schema={c: t for c, t in OUTPUTS.columns.items() if c in out_rows}
+    ).with_columns(*constants).select(list(OUTPUTS.columns))
+
+    transactions = tx_frame
+    if check and transactions["fee"].null_count() == 0:
         transactions = conform(transactions, TRANSACTIONS)
     return BlockFrames(
         transactions=transactions,
-        inputs=conform(pl.DataFrame(in_rows, schema=INPUTS.polars_schema), INPUTS),
-        outputs=conform(pl.DataFrame(out_rows, schema=OUTPUTS.polars_schema), OUTPUTS),
+        inputs=conform(in_frame, INPUTS) if check else in_frame,
+        outputs=conform(out_frame, OUTPUTS) if check else out_frame,
         unresolved=tuple(unresolved),
         skipped_duplicates=tuple(skipped),
     )
@@ -281,9 +322,11 @@ def _transactions(block: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 def _check_keys(what: str, obj: Mapping[str, Any], known: frozenset[str], ignored: frozenset[str]) -> None:
     if not isinstance(obj, Mapping):
         raise MalformedResponseError(f"{what} is a {type(obj).__name__}, expected a JSON object")
-    unknown = sorted(set(obj) - known - ignored)
-    if unknown:
-        raise SchemaDriftError(f"{what} has unknown key(s) {', '.join(unknown)}: review the node upgrade")
+    extra = obj.keys() - known
+    if not extra or extra <= ignored:  # the common case, without building a message
+        return
+    unknown = sorted(extra - ignored)
+    raise SchemaDriftError(f"{what} has unknown key(s) {', '.join(unknown)}: review the node upgrade")
 
 
 def _amount(value: Any, what: str) -> int:
@@ -300,7 +343,9 @@ def _block_outputs(txs: list[Mapping[str, Any]], chain: Chain) -> dict[Outpoint,
     for tx in txs:
         txid = str(tx["txid"])
         for index, vout in enumerate(tx["vout"]):
-            _check_keys(f"output {index} of transaction {txid}", vout, _VOUT_KEYS, _PART_IGNORED)
+            extra = vout.keys() - _VOUT_KEYS if isinstance(vout, Mapping) else None
+            if extra is None or (extra and not extra <= _PART_IGNORED):
+                _check_keys(f"output {index} of transaction {txid}", vout, _VOUT_KEYS, _PART_IGNORED)
             spk = vout["scriptPubKey"]
             address, script_type = _script(spk, chain, f"output {index} of transaction {txid}")
             value = _amount(vout["value"], f"value of output {index} of transaction {txid}")

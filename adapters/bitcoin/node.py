@@ -18,12 +18,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import polars as pl
+
 from adapters.bitcoin.mappers import BlockFrames, Outpoint, Prevouts, block_outputs, map_block, unresolved_outpoints
 from adapters.errors import MalformedResponseError, RpcError
 from adapters.jsonrpc import Call, JsonRpcClient
 from tracer.chains import Chain
 from tracer.errors import InputError, NotFoundError, SourceUnavailableError
-from tracer.schema import FrameSet
+from tracer.schema import INPUTS, OUTPUTS, TRANSACTIONS, FrameSet, conform
 
 __all__ = [
     "BitcoinNode",
@@ -232,7 +234,7 @@ class BitcoinNode:
             missing = [o for o in missing if o not in found]
         known.update(self.prevouts(missing))
         mapped: list[BlockFrames] = [
-            map_block(b, self.chain, source=self.source, prevouts=known, outputs=outputs)
+            map_block(b, self.chain, source=self.source, prevouts=known, outputs=outputs, check=False)
             for b, outputs in zip(blocks, per_block, strict=True)
         ]
         incomplete = [m for m in mapped if not m.complete]
@@ -241,10 +243,14 @@ class BitcoinNode:
                 f"{self.client.url}: inputs of block at height {incomplete[0].transactions['block_height'][0]} "
                 "could not be resolved"
             )
+        # validated once for the whole batch (the mapper's per-block check is skipped above)
+        frames = FrameSet(
+            transactions=conform(pl.concat([m.transactions for m in mapped], how="vertical"), TRANSACTIONS),
+            inputs=conform(pl.concat([m.inputs for m in mapped], how="vertical"), INPUTS),
+            outputs=conform(pl.concat([m.outputs for m in mapped], how="vertical"), OUTPUTS),
+        )
         return FetchedBlocks(
-            frames=FrameSet.concat(
-                [FrameSet(transactions=m.transactions, inputs=m.inputs, outputs=m.outputs) for m in mapped]
-            ),
+            frames=frames,
             heights=tuple(heights),
             hashes=tuple(hashes),
             parent_hash=blocks[0].get("previousblockhash") if blocks else None,
