@@ -52,7 +52,7 @@ Rules
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -72,6 +72,7 @@ __all__ = [
     "map_block",
     "unresolved_outpoints",
     "block_outputs",
+    "map_blocks",
 ]
 
 Outpoint = tuple[str, int]
@@ -162,17 +163,28 @@ def map_block(
     TypeError
         An amount is a ``float`` (parse the JSON with ``parse_float=Decimal``).
     """
-    _check_keys("block", block, _BLOCK_KEYS, _BLOCK_IGNORED)
-    height = int(block["height"])
-    block_hash = str(block["hash"])
-    timestamp = int(block["time"])
-    txs = _transactions(block)
-    known = prevouts if prevouts is not None else {}
-    in_block = outputs if outputs is not None else _block_outputs(txs, chain)
+    return map_blocks([block], chain, source=source, prevouts=prevouts,
+                      outputs=None if outputs is None else [outputs], check=check)
 
+
+def map_blocks(
+    blocks: Sequence[Mapping[str, Any]],
+    chain: Chain,
+    *,
+    source: str,
+    prevouts: Prevouts | None = None,
+    outputs: Sequence[Mapping[Outpoint, tuple[str | None, str, int]]] | None = None,
+    check: bool = True,
+) -> BlockFrames:
+    """:func:`map_block` for several blocks at once, into one set of frames (one frame build
+    instead of one per block). ``outputs``, when given, holds each block's :func:`block_outputs`."""
+    known = prevouts if prevouts is not None else {}
     # columns as plain lists (chain and source are constant: added once, below)
     t_txid: list[str] = []
+    t_height: list[int] = []
+    t_hash: list[str] = []
     t_position: list[int] = []
+    t_time: list[int] = []
     t_fee: list[Decimal | None] = []
     t_coinbase: list[bool] = []
     i_txid: list[str] = []
@@ -189,58 +201,68 @@ def map_block(
     unresolved: dict[Outpoint, None] = {}
     skipped: list[str] = []
 
-    for position, tx in enumerate(txs):
-        txid = str(tx["txid"])
-        if (txid, height) in BIP30_OVERWRITTEN:
-            skipped.append(txid)
-            continue
-        vins = tx["vin"]
-        is_coinbase = any("coinbase" in vin for vin in vins)
-        total_in: int | None = 0
-        for index, vin in enumerate(vins):
-            extra = vin.keys() - _VIN_KEYS if isinstance(vin, Mapping) else None
-            if extra is None or (extra and not extra <= _PART_IGNORED):
-                _check_keys(f"input {index} of transaction {txid}", vin, _VIN_KEYS, _PART_IGNORED)
-            prev_txid: str | None = None
-            prev_index: int | None = None
-            address: str | None = None
-            value: int | None = None
-            if "coinbase" not in vin:
-                prev_txid, prev_index = str(vin["txid"]), int(vin["vout"])
-                found = _prevout(vin, (prev_txid, prev_index), in_block, known, chain, txid)
-                if found is None:
-                    unresolved[(prev_txid, prev_index)] = None
-                else:
-                    address, value = found
-            if value is None and not is_coinbase:
-                total_in = None
-            elif total_in is not None and value is not None:
-                total_in += value
-            i_txid.append(txid)
-            i_index.append(index)
-            i_prev_txid.append(prev_txid)
-            i_prev_index.append(prev_index)
-            i_address.append(address)
-            i_value.append(value)
-        total_out = 0
-        for index, vout in enumerate(tx["vout"]):
-            n = int(vout.get("n", index))
-            out_address, script_type, out_value = in_block[(txid, n)]
-            total_out += out_value
-            o_txid.append(txid)
-            o_index.append(n)
-            o_address.append(out_address)
-            o_script.append(script_type)
-            o_value.append(out_value)
-        t_txid.append(txid)
-        t_position.append(position)
-        t_fee.append(_fee(tx, txid, is_coinbase, total_in, total_out))
-        t_coinbase.append(is_coinbase)
+    for number, block in enumerate(blocks):
+        _check_keys("block", block, _BLOCK_KEYS, _BLOCK_IGNORED)
+        height = int(block["height"])
+        block_hash = str(block["hash"])
+        timestamp = int(block["time"])
+        txs = _transactions(block)
+        in_block = outputs[number] if outputs is not None else _block_outputs(txs, chain)
+        for position, tx in enumerate(txs):
+            txid = str(tx["txid"])
+            if (txid, height) in BIP30_OVERWRITTEN:
+                skipped.append(txid)
+                continue
+            vins = tx["vin"]
+            is_coinbase = any("coinbase" in vin for vin in vins)
+            total_in: int | None = 0
+            for index, vin in enumerate(vins):
+                extra = vin.keys() - _VIN_KEYS if _is_object(vin) else None
+                if extra is None or (extra and not extra <= _PART_IGNORED):
+                    _check_keys(f"input {index} of transaction {txid}", vin, _VIN_KEYS, _PART_IGNORED)
+                prev_txid: str | None = None
+                prev_index: int | None = None
+                address: str | None = None
+                value: int | None = None
+                if "coinbase" not in vin:
+                    prev_txid, prev_index = str(vin["txid"]), int(vin["vout"])
+                    found = _prevout(vin, (prev_txid, prev_index), in_block, known, chain, txid)
+                    if found is None:
+                        unresolved[(prev_txid, prev_index)] = None
+                    else:
+                        address, value = found
+                if value is None and not is_coinbase:
+                    total_in = None
+                elif total_in is not None and value is not None:
+                    total_in += value
+                i_txid.append(txid)
+                i_index.append(index)
+                i_prev_txid.append(prev_txid)
+                i_prev_index.append(prev_index)
+                i_address.append(address)
+                i_value.append(value)
+            total_out = 0
+            for index, vout in enumerate(tx["vout"]):
+                n = int(vout.get("n", index))
+                out_address, script_type, out_value = in_block[(txid, n)]
+                total_out += out_value
+                o_txid.append(txid)
+                o_index.append(n)
+                o_address.append(out_address)
+                o_script.append(script_type)
+                o_value.append(out_value)
+            t_txid.append(txid)
+            t_height.append(height)
+            t_hash.append(block_hash)
+            t_position.append(position)
+            t_time.append(timestamp)
+            t_fee.append(_fee(tx, txid, is_coinbase, total_in, total_out))
+            t_coinbase.append(is_coinbase)
 
     constants = (pl.lit(chain.key).alias("chain"), pl.lit(source).alias("source"))
     tx_rows: dict[str, Any] = {
-        "txid": t_txid, "block_height": [height] * len(t_txid), "block_hash": [block_hash] * len(t_txid),
-        "position": t_position, "timestamp": [timestamp] * len(t_txid), "fee": t_fee, "is_coinbase": t_coinbase,
+        "txid": t_txid, "block_height": t_height, "block_hash": t_hash, "position": t_position,
+        "timestamp": t_time, "fee": t_fee, "is_coinbase": t_coinbase,
     }
     tx_frame = pl.DataFrame(
         tx_rows, schema={c: t for c, t in TRANSACTIONS.columns.items() if c in tx_rows}
@@ -305,7 +327,7 @@ def _transactions(block: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     txs = block.get("tx")
     if not isinstance(txs, list):
         raise MalformedResponseError(f"block {block.get('hash')} has no transaction list")
-    if any(not isinstance(tx, Mapping) for tx in txs):
+    if any(not _is_object(tx) for tx in txs):
         raise MalformedResponseError(
             f"block {block.get('hash')} lists bare txids: call getblock with verbosity 2, not 1"
         )
@@ -319,8 +341,13 @@ def _transactions(block: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return txs
 
 
+def _is_object(value: Any) -> bool:
+    """A JSON object (decoded JSON gives ``dict``; the ABC check is the slow fallback)."""
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 def _check_keys(what: str, obj: Mapping[str, Any], known: frozenset[str], ignored: frozenset[str]) -> None:
-    if not isinstance(obj, Mapping):
+    if not _is_object(obj):
         raise MalformedResponseError(f"{what} is a {type(obj).__name__}, expected a JSON object")
     extra = obj.keys() - known
     if not extra or extra <= ignored:  # the common case, without building a message
@@ -343,7 +370,7 @@ def _block_outputs(txs: list[Mapping[str, Any]], chain: Chain) -> dict[Outpoint,
     for tx in txs:
         txid = str(tx["txid"])
         for index, vout in enumerate(tx["vout"]):
-            extra = vout.keys() - _VOUT_KEYS if isinstance(vout, Mapping) else None
+            extra = vout.keys() - _VOUT_KEYS if _is_object(vout) else None
             if extra is None or (extra and not extra <= _PART_IGNORED):
                 _check_keys(f"output {index} of transaction {txid}", vout, _VOUT_KEYS, _PART_IGNORED)
             spk = vout["scriptPubKey"]
@@ -399,7 +426,7 @@ def _prevout(
         address, _, value = in_block[outpoint]
         return address, value
     prevout = vin.get("prevout")
-    if isinstance(prevout, Mapping):
+    if prevout is not None and _is_object(prevout):
         what = f"prevout {outpoint[0]}:{outpoint[1]} of transaction {txid}"
         address, _ = _script(prevout["scriptPubKey"], chain, what)
         return address, _amount(prevout["value"], f"value of {what}")

@@ -18,9 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import polars as pl
-
-from adapters.bitcoin.mappers import BlockFrames, Outpoint, Prevouts, block_outputs, map_block, unresolved_outpoints
+from adapters.bitcoin.mappers import Outpoint, Prevouts, block_outputs, map_blocks, unresolved_outpoints
 from adapters.errors import MalformedResponseError, RpcError
 from adapters.jsonrpc import Call, JsonRpcClient
 from tracer.chains import Chain
@@ -233,21 +231,16 @@ class BitcoinNode:
             known.update(found)
             missing = [o for o in missing if o not in found]
         known.update(self.prevouts(missing))
-        mapped: list[BlockFrames] = [
-            map_block(b, self.chain, source=self.source, prevouts=known, outputs=outputs, check=False)
-            for b, outputs in zip(blocks, per_block, strict=True)
-        ]
-        incomplete = [m for m in mapped if not m.complete]
-        if incomplete:  # every outpoint was resolved above, so this is a node that answered inconsistently
+        mapped = map_blocks(blocks, self.chain, source=self.source, prevouts=known, outputs=per_block, check=False)
+        if not mapped.complete:  # every outpoint was resolved above, so the node answered inconsistently
             raise MalformedResponseError(
-                f"{self.client.url}: inputs of block at height {incomplete[0].transactions['block_height'][0]} "
-                "could not be resolved"
+                f"{self.client.url}: inputs of blocks {heights[0]}..{heights[-1]} could not be resolved"
             )
         # validated once for the whole batch (the mapper's per-block check is skipped above)
         frames = FrameSet(
-            transactions=conform(pl.concat([m.transactions for m in mapped], how="vertical"), TRANSACTIONS),
-            inputs=conform(pl.concat([m.inputs for m in mapped], how="vertical"), INPUTS),
-            outputs=conform(pl.concat([m.outputs for m in mapped], how="vertical"), OUTPUTS),
+            transactions=conform(mapped.transactions, TRANSACTIONS),
+            inputs=conform(mapped.inputs, INPUTS),
+            outputs=conform(mapped.outputs, OUTPUTS),
         )
         return FetchedBlocks(
             frames=frames,
@@ -255,7 +248,7 @@ class BitcoinNode:
             hashes=tuple(hashes),
             parent_hash=blocks[0].get("previousblockhash") if blocks else None,
             fetched_prevouts=len(missing),
-            skipped_duplicates=tuple(t for m in mapped for t in m.skipped_duplicates),
+            skipped_duplicates=mapped.skipped_duplicates,
         )
 
     # -- previous outputs ---------------------------------------------------------------------------
