@@ -94,6 +94,9 @@ SCRIPT_TYPES: dict[str, str] = {
     "witness_unknown": "witness_unknown",
 }
 _NO_ADDRESS = frozenset({"nulldata", "nonstandard", "multisig"})
+#: script types whose single ``address`` field is taken as given (fast path of the output mapping)
+_SIMPLE_TYPES = frozenset({"pubkeyhash", "scripthash", "witness_v0_keyhash", "witness_v0_scripthash",
+                           "witness_v1_taproot"})
 
 #: ``(txid, height)`` of the coinbases overwritten under BIP30 (Bitcoin Core ``validation.cpp``).
 BIP30_OVERWRITTEN: frozenset[tuple[str, int]] = frozenset(
@@ -374,8 +377,21 @@ def _block_outputs(txs: list[Mapping[str, Any]], chain: Chain) -> dict[Outpoint,
             if extra is None or (extra and not extra <= _PART_IGNORED):
                 _check_keys(f"output {index} of transaction {txid}", vout, _VOUT_KEYS, _PART_IGNORED)
             spk = vout["scriptPubKey"]
-            address, script_type = _script(spk, chain, f"output {index} of transaction {txid}")
-            value = _amount(vout["value"], f"value of output {index} of transaction {txid}")
+            node_type = spk.get("type")
+            given = spk.get("address")  # Core >= 22; a one-element "addresses" list before
+            if given is None and node_type in _SIMPLE_TYPES:
+                listed = spk.get("addresses")
+                given = listed[0] if type(listed) is list and len(listed) == 1 else None
+            address: str | None
+            if node_type in _SIMPLE_TYPES and given is not None:  # the common case, without the general path
+                address, script_type = str(given), SCRIPT_TYPES[node_type]
+            else:
+                address, script_type = _script(spk, chain, f"output {index} of transaction {txid}")
+            raw = vout["value"]
+            if type(raw) is Decimal:
+                value = to_base_units(raw, 8)
+            else:
+                value = _amount(raw, f"value of output {index} of transaction {txid}")
             outputs[(txid, int(vout.get("n", index)))] = (address, script_type, value)
     return outputs
 
