@@ -27,6 +27,7 @@ import requests
 
 from adapters.errors import MalformedResponseError, NodeAuthError, NodeUnavailableError, RpcError
 from tracer.errors import InputError
+from tracer.redaction import redact_url
 
 __all__ = ["Call", "JsonRpcClient", "redact_url", "split_credentials"]
 
@@ -53,25 +54,6 @@ def split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
     netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
     clean = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
     return clean, (parts.username, parts.password or "")
-
-
-def redact_url(url: str) -> str:
-    """A printable form of ``url``: credentials, API-key paths and queries replaced by ``***``.
-
-    Hosted node providers put API keys in the path (``/v2/KEY``) or the query, and a bare
-    ``TOKEN@host`` is as secret as ``user:password@host``; only Bitcoin Core's ``/wallet/NAME``
-    path is kept, because it helps to know which wallet a message is about.
-    """
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        netloc = ("***@" if parts.username is not None else "") + host + (f":{parts.port}" if parts.port else "")
-        path = parts.path
-        if path not in ("", "/") and not (path.startswith("/wallet/") and path.count("/") == 2):
-            path = "/***"
-        return urlunsplit((parts.scheme, netloc, path, "***" if parts.query else "", ""))
-    except ValueError:
-        return "<unparseable URL>"
 
 
 class JsonRpcClient:

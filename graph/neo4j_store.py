@@ -29,7 +29,6 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import neo4j
 import polars as pl
@@ -46,6 +45,7 @@ from tracer.frontier import (
     TransferFilter,
     apply_transfer_filter,
 )
+from tracer.redaction import redact_url
 from tracer.schema import (
     CLUSTERS,
     INPUTS,
@@ -59,7 +59,7 @@ from tracer.schema import (
 )
 from tracer.units import format_units, join_from_frame, split_for_frame
 
-__all__ = ["Neo4jStore", "caption", "short_text", "amount_caption", "redact_uri"]
+__all__ = ["Neo4jStore", "caption", "short_text", "amount_caption"]
 
 log = logging.getLogger(__name__)
 
@@ -121,20 +121,6 @@ def caption(kind: str, row: Mapping[str, Any], registry: ChainRegistry) -> str:
     if kind == "Case":
         return str(row["name"])
     return kind
-
-
-def redact_uri(uri: str) -> str:
-    """The URI without credentials, query or fragment (safe to print and log)."""
-    try:
-        parts = urlsplit(uri)
-        host = parts.hostname or ""
-        if ":" in host:
-            host = f"[{host}]"
-        port = parts.port
-    except ValueError:
-        return "<invalid URI>"
-    netloc = f"{host}:{port}" if port is not None else host
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 # -- frames <-> records --------------------------------------------------------------------------
@@ -229,7 +215,7 @@ class Neo4jStore:
         connect_timeout: float = 10.0,
     ) -> None:
         self._database = database
-        self.uri = redact_uri(uri)
+        self.uri = redact_url(uri)
         if "@" in uri.split("://", 1)[-1].split("/", 1)[0]:
             raise StoreLocationError(
                 f"the Neo4j URI {self.uri} carries credentials: put them in NEO4J_USER / NEO4J_PASSWORD instead"

@@ -17,8 +17,9 @@ import pytest
 
 from graph.base import GraphStore, StoreLocationError, StoreUnavailableError
 from graph.devserver import ArcadeBoltServer, free_port
-from graph.neo4j_store import Neo4jStore, caption, redact_uri, short_text
+from graph.neo4j_store import Neo4jStore, caption, short_text
 from tracer.chains import default_registry
+from tracer.redaction import redact_url
 from tracer.schema import INPUTS, OUTPUTS, TRANSACTIONS, TRANSFERS, FrameSet, conform
 
 WRONG_PASSWORD = "not-the-password-7f3a"
@@ -94,7 +95,7 @@ def test_an_unknown_database_is_named(arcade: ArcadeBoltServer) -> None:
 
 
 def test_location_never_carries_credentials(arcade: ArcadeBoltServer) -> None:
-    assert redact_uri("bolt://neo4j:s3cret@db.example:7687/x?token=abc") == "bolt://db.example:7687/x"
+    assert redact_url("bolt://neo4j:s3cret@db.example:7687/x?token=abc") == "bolt://***@db.example:7687/***?***"
     with Neo4jStore(arcade.uri, arcade.user, arcade.password, database="smoke") as store:
         assert store.backend == "neo4j"
         assert arcade.password not in store.location and arcade.password not in repr(store)
