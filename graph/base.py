@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import polars as pl
 
@@ -28,12 +28,27 @@ __all__ = [
     "StoreLocationError",
     "ReadOnlyQueryError",
     "DEFAULT_BATCH_ROWS",
+    "block_time_conditions",
 ]
 
 #: rows per write transaction when a backend batches a load (Neo4j: rows per ``UNWIND``). Measured
 #: against ArcadeDB's Bolt listener: a 50,000-row UNWIND fails and the server then hangs on the
 #: driver's RESET; 5,000 rows loads at full speed (Neo4j's own guidance is 1k-10k per batch).
 DEFAULT_BATCH_ROWS = 5_000
+
+
+def block_time_conditions(where: TransferFilter, variable: str) -> tuple[list[str], dict[str, Any]]:
+    """Cypher conditions and parameters for ``where``'s time window on ``variable.timestamp``
+    (parameterized; ``variable`` is a name from the store's own query text, never user input)."""
+    conditions: list[str] = []
+    params: dict[str, Any] = {}
+    if where.since is not None:
+        conditions.append(f"{variable}.timestamp >= $since")
+        params["since"] = int(where.since)
+    if where.until is not None:
+        conditions.append(f"{variable}.timestamp <= $until")
+        params["until"] = int(where.until)
+    return conditions, params
 
 
 class StoreError(TracerError):

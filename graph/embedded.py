@@ -38,9 +38,16 @@ from graph.base import (
     StoreError,
     StoreLocationError,
     StoreUnavailableError,
+    block_time_conditions,
 )
 from graph.model import NO_ADDRESS, REL_ENDPOINTS, GraphTables, check_output_conflicts, graph_tables, rel_key
-from tracer.frontier import ADDRESS_FLOWS_COLUMNS, ADDRESS_OUTPUTS_COLUMNS, Direction, TransferFilter, at_least
+from tracer.frontier import (
+    ADDRESS_FLOWS_COLUMNS,
+    ADDRESS_OUTPUTS_COLUMNS,
+    Direction,
+    TransferFilter,
+    apply_transfer_filter,
+)
 from tracer.schema import (
     CLUSTERS,
     INPUTS,
@@ -764,12 +771,9 @@ class EmbeddedStore:
         rows = self._transfer_rows(
             f"MATCH (a:Address)-[r:TRANSFER]->(b:Address) WHERE {' AND '.join(conditions)}", params
         )
-        if where.since is not None:  # block time lives on the transaction (one column less on TRANSFER)
-            rows = rows.filter(pl.col("timestamp") >= where.since)
-        if where.until is not None:
-            rows = rows.filter(pl.col("timestamp") <= where.until)
-        if where.min_value is not None:
-            rows = rows.filter(at_least(where.min_value))
+        # block time lives on the transaction (one column less on TRANSFER), amounts may overflow
+        # DECIMAL(38): both are filtered here, by the reference rule
+        rows = apply_transfer_filter(rows, where)
         return rows
 
     def spending(self, chain: str, outpoints: pl.DataFrame, where: TransferFilter = TransferFilter()) -> FrameSet:
@@ -781,14 +785,9 @@ class EmbeddedStore:
         ids = keyed.join(self._dictionaries()["Output"], on="uid", how="inner")["id"].to_list()
         if not ids:
             return self.transactions(chain, [])
-        conditions = ["o.id IN $ids"]
-        params: dict[str, Any] = {"ids": ids}
-        if where.since is not None:
-            conditions.append("t.timestamp >= $since")
-            params["since"] = where.since
-        if where.until is not None:
-            conditions.append("t.timestamp <= $until")
-            params["until"] = where.until
+        time_conditions, params = block_time_conditions(where, "t")
+        conditions = ["o.id IN $ids", *time_conditions]
+        params["ids"] = ids
         spenders = self._run(
             f"MATCH (o:Output)-[:SPENT_IN]->(t:`Transaction`) WHERE {' AND '.join(conditions)} "
             "RETURN DISTINCT t.txid AS txid",

@@ -34,7 +34,14 @@ import neo4j
 import polars as pl
 from neo4j import exceptions as neo4j_errors
 
-from graph.base import DEFAULT_BATCH_ROWS, LoadReport, StoreError, StoreLocationError, StoreUnavailableError
+from graph.base import (
+    DEFAULT_BATCH_ROWS,
+    LoadReport,
+    StoreError,
+    StoreLocationError,
+    StoreUnavailableError,
+    block_time_conditions,
+)
 from graph.model import NO_ADDRESS, NODE_LABELS, REL_ENDPOINTS, REL_TYPES, check_output_conflicts, graph_tables
 from tracer.chains import ChainRegistry, default_registry
 from tracer.errors import UnknownChainError
@@ -530,14 +537,8 @@ class Neo4jStore:
             pattern = "UNWIND $uids AS u MATCH (a:Address {uid: u})-[x:TRANSFER]->(b:Address) "
         else:
             pattern = "UNWIND $uids AS u MATCH (b:Address {uid: u})<-[x:TRANSFER]-(a:Address) "
-        conditions = []
-        params: dict[str, Any] = {"uids": uids}
-        if where.since is not None:
-            conditions.append("x.timestamp >= $since")
-            params["since"] = int(where.since)
-        if where.until is not None:
-            conditions.append("x.timestamp <= $until")
-            params["until"] = int(where.until)
+        conditions, params = block_time_conditions(where, "x")
+        params["uids"] = uids
         if where.assets is not None:
             conditions.append("x.asset IN $assets")
             params["assets"] = list(where.assets)
@@ -548,14 +549,8 @@ class Neo4jStore:
 
     def spending(self, chain: str, outpoints: pl.DataFrame, where: TransferFilter = TransferFilter()) -> FrameSet:
         uids = sorted({f"{chain}:{txid}:{index}" for txid, index in outpoints.select("txid", "index").iter_rows()})
-        conditions = []
-        params: dict[str, Any] = {"uids": uids}
-        if where.since is not None:
-            conditions.append("t.timestamp >= $since")
-            params["since"] = int(where.since)
-        if where.until is not None:
-            conditions.append("t.timestamp <= $until")
-            params["until"] = int(where.until)
+        conditions, params = block_time_conditions(where, "t")
+        params["uids"] = uids
         query = "UNWIND $uids AS u MATCH (o:Output {uid: u})-[:SPENT_IN]->(t:Transaction) "
         query += "WHERE " + " AND ".join(conditions) + " " if conditions else ""
         found = self._read(query + "RETURN DISTINCT t.uid AS uid", **params) if uids else []
