@@ -154,6 +154,7 @@ def seeds(
         raise InputError(f"case {case!r} has no seed on a UTXO chain (account-chain seeds: `tracer ingest evm`)")
     third_party = allow_third_party or settings.allow_third_party
     results: list[dict[str, object]] = []
+    table_rows: list[tuple[object, ...]] = []
     store = open_case_store(settings, workspace_case)
     try:
         for chain_key, addresses in sorted(by_chain.items()):
@@ -174,17 +175,17 @@ def seeds(
                 closer()
             results.append({"chain": chain_key, "source": source.source, "seeds": addresses,
                             "hops": [r.as_dict() for r in reports]})
+            table_rows += [(chain_key, r.hop, r.addresses_queried, r.transactions_loaded, r.new_counterparties,
+                            len(r.large_entities) + len(r.stopped_at_tagged) + r.addresses_deferred)
+                           for r in reports]
     finally:
         store.close()
     data = {"case": case, "third_party_allowed": third_party, "chains": results}
     workspace_case.record("ingest.seeds", data, ctx.argv)
 
     def human() -> None:
-        rows = [(r["chain"], h["hop"], h["addresses_queried"], h["transactions_loaded"], h["new_counterparties"],
-                 len(h["large_entities"]) + len(h["stopped_at_tagged"]) + h["addresses_deferred"])
-                for r in results for h in r["hops"]]  # type: ignore[attr-defined]
         stdout.print(table(f"Seeds of {case}", ["chain", "hop", "addresses", "transactions", "next frontier",
-                                                "not expanded"], rows))
+                                                "not expanded"], table_rows))
 
     emit(data, as_json=json_, human=human)
 

@@ -219,24 +219,20 @@ class FrameFrontier:
         times = self.frames.transactions.filter(pl.col("chain") == chain).select(
             "txid", "block_height", "timestamp"
         )
-        received = (
-            self.frames.outputs.filter((pl.col("chain") == chain) & pl.col("address").is_in(wanted))
-            .join(times, on="txid", how="left")
-            .select(
-                "chain", "address", "txid", "block_height", "timestamp",
-                pl.lit("in").alias("flow"), pl.lit("native").alias("asset"),
-                pl.col("value").cast(amount), pl.lit(None, pl.String).alias("value_overflow"),
+
+        def native(frame: pl.DataFrame, flow: str) -> pl.DataFrame:
+            """Outputs received (``in``) or inputs spent (``out``) by the addresses, as flows."""
+            return (
+                frame.filter((pl.col("chain") == chain) & pl.col("address").is_in(wanted))
+                .join(times, on="txid", how="left")
+                .select(
+                    "chain", "address", "txid", "block_height", "timestamp",
+                    pl.lit(flow).alias("flow"), pl.lit("native").alias("asset"),
+                    pl.col("value").cast(amount), pl.lit(None, pl.String).alias("value_overflow"),
+                )
             )
-        )
-        sent = (
-            self.frames.inputs.filter((pl.col("chain") == chain) & pl.col("address").is_in(wanted))
-            .join(times, on="txid", how="left")
-            .select(
-                "chain", "address", "txid", "block_height", "timestamp",
-                pl.lit("out").alias("flow"), pl.lit("native").alias("asset"),
-                pl.col("value").cast(amount), pl.lit(None, pl.String).alias("value_overflow"),
-            )
-        )
+
+        received, sent = native(self.frames.outputs, "in"), native(self.frames.inputs, "out")
         transfers = self.frames.transfers.filter(pl.col("chain") == chain)
         t_out = transfers.filter(pl.col("from_address").is_in(wanted)).select(
             "chain", pl.col("from_address").alias("address"), "txid", "block_height", "timestamp",
