@@ -1,0 +1,129 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Build small, hand-checkable chains as canonical frames for the tracing tests.
+
+``UtxoChain`` adds transactions in chain order (each call is one transaction in a new block);
+``AccountChain`` adds transfers. Both produce a :class:`~tracer.schema.FrameSet` that the
+reference :class:`~tracer.frontier.FrameFrontier` serves, exactly as a store would.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import polars as pl
+
+from tracer.schema import FRAMES, FrameSet, conform
+from tracer.units import split_for_frame
+
+T0 = 1_700_000_000
+
+
+def _frame(name: str, rows: list[dict[str, Any]]) -> pl.DataFrame:
+    schema = FRAMES[name]
+    return conform(pl.DataFrame(rows, schema=schema.polars_schema, orient="row") if rows else
+                   pl.DataFrame(schema=schema.polars_schema), schema)
+
+
+class UtxoChain:
+    """Transactions one per block: ``tx("b", spends=[("a", 0)], pays=[("P", 900)], fee=100)``."""
+
+    def __init__(self, chain: str = "btc-regtest") -> None:
+        self.chain = chain
+        self.height = 0
+        self.txs: list[dict[str, Any]] = []
+        self.inputs: list[dict[str, Any]] = []
+        self.outputs: list[dict[str, Any]] = []
+        self.values: dict[tuple[str, int], tuple[str | None, int]] = {}
+        self.tags: list[dict[str, Any]] = []
+
+    @staticmethod
+    def txid(name: str) -> str:
+        return name.encode().hex().ljust(64, "0")[:64]
+
+    def coinbase(self, name: str, pays: list[tuple[str | None, int]]) -> str:
+        return self.tx(name, [], pays, coinbase=True)
+
+    def tx(self, name: str, spends: list[tuple[str, int]], pays: list[tuple[str | None, int]],
+           *, coinbase: bool = False, same_block: bool = False) -> str:
+        txid = self.txid(name)
+        if not same_block:
+            self.height += 1
+        in_value = 0
+        for i, (prev, index) in enumerate(spends):
+            prev_txid = self.txid(prev)
+            address, value = self.values[(prev_txid, index)]
+            in_value += value
+            self.inputs.append({"chain": self.chain, "txid": txid, "index": i, "prev_txid": prev_txid,
+                                "prev_index": index, "address": address, "value": value, "source": "test"})
+        out_value = 0
+        for i, (address, value) in enumerate(pays):
+            out_value += value
+            self.values[(txid, i)] = (address, value)
+            self.outputs.append({"chain": self.chain, "txid": txid, "index": i, "address": address,
+                                 "script_type": "witness_v0_keyhash" if address else "nulldata", "value": value,
+                                 "source": "test"})
+        fee = 0 if coinbase else in_value - out_value
+        assert fee >= 0, f"{name}: outputs exceed inputs"
+        position = sum(1 for t in self.txs if t["block_height"] == self.height)
+        self.txs.append({"chain": self.chain, "txid": txid, "block_height": self.height,
+                         "block_hash": f"{self.height:064x}", "position": position,
+                         "timestamp": T0 + 600 * self.height, "fee": Decimal(fee), "is_coinbase": coinbase,
+                         "source": "test"})
+        return txid
+
+    def tag(self, address: str, label: str, category: str, confidence: int = 90) -> None:
+        self.tags.append({"chain": self.chain, "address": address, "label": label, "category": category,
+                          "confidence": confidence, "tagpack": "test", "source": "test"})
+
+    def frames(self) -> FrameSet:
+        return FrameSet(
+            transactions=_frame("transactions", self.txs), inputs=_frame("inputs", self.inputs),
+            outputs=_frame("outputs", self.outputs), tags=_frame("tags", self.tags),
+        )
+
+
+class AccountChain:
+    """Transfers one transaction per block: ``send("S", "A", 4)``; ``fee("S", 1)``; tokens via ``asset=``."""
+
+    def __init__(self, chain: str = "eth") -> None:
+        self.chain = chain
+        self.height = 0
+        self.rows: list[dict[str, Any]] = []
+        self.txs: list[dict[str, Any]] = []
+        self.tags: list[dict[str, Any]] = []
+
+    def send(self, sender: str, recipient: str | None, value: int, *, asset: str = "native", kind: str | None = None,
+             fee: int = 0, same_tx: bool = False, trace_path: str | None = None) -> str:
+        if not same_tx:
+            self.height += 1
+            txid = "0x" + f"{self.height:064x}"
+            self.txs.append({"chain": self.chain, "txid": txid, "block_height": self.height,
+                             "block_hash": "0x" + f"{self.height:064x}", "position": 0,
+                             "timestamp": T0 + 12 * self.height, "fee": Decimal(fee), "is_coinbase": False,
+                             "source": "test"})
+            if fee:
+                self._row(txid, "fee", sender, None, fee, "native", None, "fee")
+        txid = self.txs[-1]["txid"]
+        kind = kind or ("native" if asset == "native" else "token")
+        log_index = sum(1 for r in self.rows if r["txid"] == txid and r["kind"] == "token") if kind == "token" else None
+        self._row(txid, kind, sender, recipient, value, asset, log_index, trace_path)
+        return txid
+
+    def _row(self, txid: str, kind: str, sender: str, recipient: str | None, value: int, asset: str,
+             log_index: int | None, trace_path: str | None) -> None:
+        amount, overflow = split_for_frame(value)
+        self.rows.append({
+            "chain": self.chain, "txid": txid, "block_height": self.height, "block_hash": "0x" + f"{self.height:064x}",
+            "tx_index": 0, "timestamp": T0 + 12 * self.height, "kind": kind, "log_index": log_index,
+            "trace_path": trace_path, "asset": asset, "token_id": None, "from_address": sender,
+            "to_address": recipient, "value": amount, "value_overflow": overflow, "source": "test",
+        })
+
+    def tag(self, address: str, label: str, category: str) -> None:
+        self.tags.append({"chain": self.chain, "address": address, "label": label, "category": category,
+                          "confidence": 90, "tagpack": "test", "source": "test"})
+
+    def frames(self) -> FrameSet:
+        return FrameSet(transactions=_frame("transactions", self.txs), transfers=_frame("transfers", self.rows),
+                        tags=_frame("tags", self.tags))
