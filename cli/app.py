@@ -11,7 +11,8 @@ import typer
 from typer._click.exceptions import ClickException
 from typer.core import TyperGroup
 
-from cli import case, chains, config, graph, ingest
+from cli import case, chains, cluster, config, graph, ingest, tags
+from cli.trace import trace_command
 from cli.context import AppContext, current, set_context
 from cli.errors import EXIT_CODES_HELP, EXIT_FAILURE, EXIT_INTERRUPTED, exit_code_for
 from cli.output import error, stderr
@@ -58,9 +59,12 @@ app = typer.Typer(
 )
 app.add_typer(case.app, name="case")
 app.add_typer(chains.app, name="chains")
+app.add_typer(cluster.app, name="cluster")
 app.add_typer(config.app, name="config")
 app.add_typer(graph.app, name="graph")
 app.add_typer(ingest.app, name="ingest")
+app.add_typer(tags.app, name="tags")
+app.command("trace")(trace_command)
 
 
 def _version(value: bool) -> None:

@@ -29,6 +29,7 @@ __all__ = [
     "ReadOnlyQueryError",
     "DEFAULT_BATCH_ROWS",
     "block_time_conditions",
+    "check_cluster_rows",
 ]
 
 #: rows per write transaction when a backend batches a load (Neo4j: rows per ``UNWIND``). Measured
@@ -49,6 +50,17 @@ def block_time_conditions(where: TransferFilter, variable: str) -> tuple[list[st
         conditions.append(f"{variable}.timestamp <= $until")
         params["until"] = int(where.until)
     return conditions, params
+
+
+def check_cluster_rows(chain: str, clusters: pl.DataFrame) -> None:
+    """Before :meth:`GraphStore.replace_clusters` deletes anything: ``clusters`` must be canonical
+    ``CLUSTERS`` rows, all of ``chain`` (raises :class:`~tracer.errors.SchemaError` / ``InputError``)."""
+    FrameSet(clusters=clusters).validate()
+    others = clusters.filter(pl.col("chain") != chain)
+    if others.height:
+        raise InputError(
+            f"replace_clusters({chain!r}) was given {others.height} row(s) of chain {others['chain'][0]!r}"
+        )
 
 
 class StoreError(TracerError):
@@ -139,5 +151,12 @@ class GraphStore(Protocol):
     def tags(self, chain: str, addresses: Collection[str]) -> pl.DataFrame: ...
 
     def cluster(self, chain: str, address: str) -> pl.DataFrame: ...
+
+    def replace_clusters(self, chain: str, clusters: pl.DataFrame) -> int:
+        """Make ``clusters`` (canonical ``CLUSTERS`` rows, all of ``chain``) the chain's whole clustering:
+        every stored :Cluster of ``chain`` and its ``IN_CLUSTER`` memberships are removed, then the rows
+        loaded. A plain :meth:`load` only adds, so an address whose cluster id changed would sit in two
+        clusters. Returns the number of memberships stored. Rows are checked before anything is deleted."""
+        ...
 
     def close(self) -> None: ...

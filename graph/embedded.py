@@ -39,6 +39,7 @@ from graph.base import (
     StoreLocationError,
     StoreUnavailableError,
     block_time_conditions,
+    check_cluster_rows,
 )
 from graph.model import NO_ADDRESS, REL_ENDPOINTS, GraphTables, check_output_conflicts, graph_tables, rel_key
 from tracer.frontier import (
@@ -870,6 +871,17 @@ class EmbeddedStore:
             {"ids": ids},
         )
         return _typed(frame, CLUSTERS.columns, ()).sort(["chain", "cluster_id", "address"], nulls_last=True)
+
+    def replace_clusters(self, chain: str, clusters: pl.DataFrame) -> int:
+        """See :meth:`graph.base.GraphStore.replace_clusters`; delete and load run in one transaction."""
+        self._writable()
+        check_cluster_rows(chain, clusters)
+        with self._transaction():
+            self._exec("MATCH (c:Cluster) WHERE c.chain = $chain DETACH DELETE c", {"chain": chain})
+            self._ids = None  # Cluster ids were deleted: re-read the dictionaries and row counts
+            self._rows = {}
+            self.load(FrameSet(clusters=clusters))
+        return clusters.height
 
 
 def _typed(frame: pl.DataFrame, columns: Any, key: Collection[str]) -> pl.DataFrame:

@@ -41,6 +41,7 @@ from graph.base import (
     StoreLocationError,
     StoreUnavailableError,
     block_time_conditions,
+    check_cluster_rows,
 )
 from graph.model import NO_ADDRESS, NODE_LABELS, REL_ENDPOINTS, REL_TYPES, check_output_conflicts, graph_tables
 from tracer.chains import ChainRegistry, default_registry
@@ -618,3 +619,11 @@ class Neo4jStore:
             uid=f"{chain}:{address}",
         )
         return _frame(records, CLUSTERS.columns).sort(["chain", "cluster_id", "address"], nulls_last=True)
+
+    def replace_clusters(self, chain: str, clusters: pl.DataFrame) -> int:
+        """See :meth:`graph.base.GraphStore.replace_clusters`. Not atomic over Bolt (delete, then the
+        batched load): a run cut short leaves the chain with fewer clusters; running it again repairs it."""
+        check_cluster_rows(chain, clusters)
+        self._write("MATCH (k:Cluster) WHERE k.chain = $chain DETACH DELETE k", chain=chain)
+        self.load(FrameSet(clusters=clusters))
+        return clusters.height

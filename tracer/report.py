@@ -1,0 +1,116 @@
+# SPDX-License-Identifier: Apache-2.0
+"""What a trace found, as plain data: ranked endings with shares, reconciled totals, evidence paths.
+
+Pure functions over a :class:`~tracer.trace.TraceResult`. Shares are computed with integers
+(basis points, rounded down) so the report never passes an amount through a float; amounts are
+shown in coin units by exact decimal shifting (:func:`tracer.units.format_units`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import polars as pl
+
+from tracer.trace import UNRESOLVED, Ending, TraceResult
+
+__all__ = ["share_text", "evidence_path", "summary", "compare_models", "GROUPS"]
+
+#: How endings are grouped in the reconciliation (the issue's words): traced to an entity, fees,
+#: below the minimum value, still unspent / held, unresolved, and the rest by name.
+GROUPS: dict[str, tuple[Ending, ...]] = {
+    "reached_entities": (Ending.ENTITY,),
+    "fees": (Ending.FEE,),
+    "below_min_value": (Ending.BELOW_MIN,),
+    "held_unspent": (Ending.HELD,),
+    "unresolved": tuple(sorted(UNRESOLVED)),
+    "returned_to_seed": (Ending.SEED,),
+    "mined": (Ending.MINED,),
+    "rounding": (Ending.ROUNDING,),
+}
+
+
+def share_text(part: int, whole: int) -> str:
+    """``part/whole`` as a percentage with two decimals, rounded down, computed exactly."""
+    if whole <= 0:
+        return "-"
+    basis_points = part * 10_000 // whole
+    return f"{basis_points // 100}.{basis_points % 100:02d}%"
+
+
+def evidence_path(hops: pl.DataFrame, hop_id: int | None) -> list[dict[str, Any]]:
+    """The chain of hops that carried the most taint into ``hop_id``, from the seed side first."""
+    if hop_id is None or hops.height == 0:
+        return []
+    by_id = {row["hop_id"]: row for row in hops.iter_rows(named=True)}
+    path: list[dict[str, Any]] = []
+    seen: set[int] = set()
+    current: int | None = hop_id
+    while current is not None and current in by_id and current not in seen:
+        seen.add(current)
+        row = by_id[current]
+        path.append(row)
+        current = row["previous_hop"]
+    return list(reversed(path))
+
+
+def summary(result: TraceResult, *, top: int = 25, paths: int = 10) -> dict[str, Any]:
+    """JSON-ready findings: parameters, per-asset reconciliation, ranked endings with shares and paths."""
+    totals: dict[str, Any] = {}
+    for asset, row in result.totals.items():
+        seed = row["seed"]
+        groups = {name: sum(row[str(k)] for k in kinds) for name, kinds in GROUPS.items()}
+        totals[asset] = {
+            "seed_value": str(seed),
+            **{name: str(value) for name, value in groups.items()},
+            "by_ending": {k: str(v) for k, v in row.items() if k not in ("seed", "ended") and v},
+            "ended": str(row["ended"]),
+            "difference": str(row["ended"] - seed),
+            "reconciled": row["ended"] == seed,
+        }
+    endings = []
+    for index, ending in enumerate(result.endings.iter_rows(named=True)):
+        if index >= top:
+            break
+        seed_value = result.totals[ending["asset"]]["seed"] if ending["asset"] in result.totals else 0
+        item: dict[str, Any] = dict(ending)
+        item["share_of_seed"] = share_text(int(ending["amount"]), seed_value)
+        if index < paths:
+            item["path"] = [_hop_brief(h) for h in evidence_path(result.hops, ending["hop_id"])]
+        endings.append(item)
+    return {
+        "parameters": result.spec.parameters(),
+        "model_conserves_value": result.conserving,
+        "totals": totals,
+        "endings": endings,
+        "endings_total": result.endings.height,
+        "hops_total": result.hops.height,
+        "store_queries": result.queries,
+        "notes": list(result.notes),
+    }
+
+
+def _hop_brief(row: Mapping[str, Any]) -> dict[str, Any]:
+    keys = ("hop_id", "depth", "txid", "block_height", "timestamp", "kind", "asset", "from_address", "to_address",
+            "position", "value", "taint", "model", "source")
+    return {k: row[k] for k in keys}
+
+
+def compare_models(results: Mapping[str, TraceResult]) -> pl.DataFrame:
+    """Endings side by side: one row per (ending, address, asset), one exact amount column per model."""
+    models = list(results)
+    table: dict[tuple[str, str | None, str | None, str], dict[str, int]] = {}
+    for model, result in results.items():
+        for row in result.endings.iter_rows(named=True):
+            key = (row["ending"], row["address"], row["label"], row["asset"])
+            cell = table.setdefault(key, {})
+            cell[model] = cell.get(model, 0) + int(row["amount"])
+    schema: dict[str, pl.DataType] = {"ending": pl.String(), "address": pl.String(), "label": pl.String(),
+                                      "asset": pl.String(), **{m: pl.String() for m in models}}
+    rows = [
+        {"ending": k[0], "address": k[1], "label": k[2], "asset": k[3],
+         **{m: str(cells.get(m, 0)) for m in models}}
+        for k, cells in sorted(table.items(), key=lambda kv: (kv[0][3], kv[0][0], kv[0][1] or "", kv[0][2] or ""))
+    ]
+    return pl.DataFrame(rows, schema=schema) if rows else pl.DataFrame(schema=schema)
