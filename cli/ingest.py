@@ -12,9 +12,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from adapters.bitcoin.esplora import EsploraSource
 from adapters.bitcoin.node import BitcoinNode
+from adapters.evm.node import EvmNode
+from adapters.evm.tokens import TokenMetadata
 from cli.checkpoints import Checkpoint
 from cli.context import app_context
-from cli.options import ChainOpt, JsonOpt
+from cli.csv_ingest import load_csv_frames, read_csv_file
+from cli.evm_ingest import EvmIngestSummary, ingest_evm_range, verify_balances
+from cli.options import CaseArg, ChainOpt, JsonOpt
 from cli.output import emit, stderr, stdout, table
 from cli.seed_ingest import AddressTxSource, StoreTxSource, expand_seeds
 from cli.settings import Settings
@@ -117,6 +121,125 @@ def utxo(
     if workspace_case is not None:
         workspace_case.record("ingest.utxo", summary.as_dict(), ctx.argv)
     emit(summary.as_dict(), as_json=json_, human=lambda: _print_summary(summary))
+
+
+@app.command("evm")
+def evm(
+    chain: ChainOpt,
+    from_height: Annotated[int, typer.Option("--from", help="First block height.", min=0)],
+    to_height: Annotated[int | None, typer.Option("--to", help="Last block height (default: the latest).")] = None,
+    node: NodeOpt = None,
+    case: CaseOpt = None,
+    batch_blocks: Annotated[
+        int, typer.Option("--batch-blocks", help="At most this many blocks per fetch and load.", min=1)
+    ] = 50,
+    allow_missing_traces: Annotated[
+        bool,
+        typer.Option("--allow-missing-traces",
+                     help="Load from a node without trace_block / debug tracing (internal transfers missing)."),
+    ] = False,
+    check_balances: Annotated[
+        bool, typer.Option("--check-balances", help="Then compare every touched balance with eth_getBalance.")
+    ] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Ingest a block range of an EVM chain: native, token (ERC-20/721), internal and fee transfers.
+
+    Example: tracer ingest evm --chain eth --node http://127.0.0.1:8545 --from 19000000 --to 19000100 --case op-harbor
+    """
+    ctx = app_context()
+    settings = ctx.settings
+    chain_info = settings.chains.get(chain)
+    if chain_info.family is not Family.ACCOUNT:
+        raise InputError(f"{chain_info.key} is a UTXO chain: use `tracer ingest utxo`")
+    workspace_case: Case | None = ctx.workspace.open(case) if case else None
+    with EvmNode(_node_url(chain_info.key, node), chain_info) as source:
+        last = to_height if to_height is not None else source.tip_height()
+        store = open_case_store(settings, workspace_case)
+        try:
+            cp_path = checkpoint_path(settings, workspace_case, chain_info.key)
+            checkpoint = Checkpoint.load(cp_path, chain_info.key)
+            tokens = TokenMetadata(source.client, chain_info, cp_path.with_name(f"tokens-{chain_info.key}.json"))
+            todo = len(checkpoint.missing(from_height, last)) if last >= from_height else 0
+            with _Progress(todo, enabled=not json_ and stderr.is_terminal) as bar:
+                summary = ingest_evm_range(source, store, checkpoint, from_height, last, batch_blocks=batch_blocks,
+                                           allow_missing_traces=allow_missing_traces, tokens=tokens,
+                                           progress=bar.advance)
+            if check_balances:
+                summary.balance_check = verify_balances(source, store, from_height, last)
+        except BaseException as exc:
+            _record_failure(workspace_case, "ingest.evm", exc, ctx.argv,
+                            {"chain": chain_info.key, "source": source.source, "from": from_height, "to": last})
+            raise
+        finally:
+            store.close()
+    if workspace_case is not None:
+        workspace_case.record("ingest.evm", summary.as_dict(), ctx.argv)
+    emit(summary.as_dict(), as_json=json_, human=lambda: _print_evm_summary(summary))
+
+
+def _print_evm_summary(summary: EvmIngestSummary) -> None:
+    rows: list[tuple[str, object]] = [
+        ("chain", summary.chain), ("source", summary.source), ("node", summary.node.get("client", "")),
+        ("traces", summary.node.get("traces") or "none: internal transfers missing"),
+        ("blocks", f"{summary.from_height}..{summary.to_height}"),
+        ("blocks loaded", summary.blocks_loaded), ("blocks already in the store", summary.blocks_already_done),
+        ("transactions", summary.transactions),
+        ("transfers", ", ".join(f"{k} {v}" for k, v in summary.transfers.items()) or "0"),
+        ("tokens", ", ".join(f"{t['symbol'] or '?'} ({t['decimals'] if t['decimals'] is not None else '?'} dec)"
+                             for t in summary.tokens) or "none"),
+        ("rate", f"{summary.blocks_per_s:,.1f} blocks/s, {summary.tx_per_s:,.0f} tx/s"),
+    ]
+    for reorg in summary.reorgs:
+        rows.append(("reorg repaired", f"from height {reorg['fork_height']}: "
+                                       f"{reorg['removed_transactions']} orphaned transactions removed"))
+    if summary.balance_check is not None:
+        check = summary.balance_check
+        rows.append(("balance check", f"{check['addresses']} addresses, {len(check['mismatches'])} mismatches"))
+    stdout.print(table("Ingest", ["", ""], rows))
+
+
+@app.command("csv")
+def csv_(
+    case: CaseArg,
+    file: Annotated[Path, typer.Argument(help="CSV file of transfers.", show_default=False)],
+    chain: ChainOpt,
+    column_map: Annotated[
+        str | None,
+        typer.Option("--map", help="Columns: from=…,to=…,value=…,txid=…[,asset=…,decimals=…,time=…,block=…]."),
+    ] = None,
+    preset: Annotated[
+        str | None, typer.Option("--preset", help="A known export format: etherscan (transactions or tokens).")
+    ] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Load transfers from a CSV (exchange answer, explorer export); a bad row rejects the whole file.
+
+    Example: tracer ingest csv op-harbor export.csv --chain eth --preset etherscan
+    """
+    ctx = app_context()
+    settings = ctx.settings
+    chain_info = settings.chains.get(chain)
+    if column_map is None and preset is None:
+        raise InputError("say how to read the file: --map from=…,to=…,value=…,txid=… or --preset etherscan")
+    workspace_case = ctx.workspace.open(case)
+    # the whole file is read and checked before the store is opened: a bad row writes nothing
+    frames, digest, source = read_csv_file(file, chain_info, column_map, preset)
+    store = open_case_store(settings, workspace_case)
+    try:
+        summary = load_csv_frames(store, frames, file, chain_info, digest, source)
+    finally:
+        store.close()
+    workspace_case.record("ingest.csv", summary.as_dict(), ctx.argv)
+
+    def human() -> None:
+        stdout.print(table("CSV import", ["", ""], [
+            ("file", summary.file), ("sha256", summary.sha256), ("chain", summary.chain),
+            ("transactions", summary.transactions),
+            ("transfers", ", ".join(f"{k} {v}" for k, v in summary.transfers.items()) or "0"),
+        ]))
+
+    emit(summary.as_dict(), as_json=json_, human=human)
 
 
 @app.command("seeds")

@@ -7,6 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ANVIL_VERSION="${ANVIL_VERSION:-1.7.1}"
+# solc-js compiles fixtures/contracts/*.sol (only to re-create the committed bytecode; tests do not need it)
+SOLC_VERSION="${SOLC_VERSION:-0.8.37}"
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
@@ -26,6 +28,13 @@ if [ ! -x "$ANVIL_BIN" ] && ! command -v anvil >/dev/null 2>&1; then
     echo "installing anvil ${ANVIL_VERSION} (npm)..." >&2
     mkdir -p .nodes
     (cd .nodes && npm install --silent --no-audit --no-fund "@foundry-rs/anvil-linux-amd64@${ANVIL_VERSION}" >/dev/null)
+fi
+
+SOLCJS_BIN=".nodes/node_modules/.bin/solcjs"
+if [ ! -x "$SOLCJS_BIN" ] && command -v npm >/dev/null 2>&1; then
+    echo "installing solc-js ${SOLC_VERSION} (npm)..." >&2
+    mkdir -p .nodes
+    (cd .nodes && npm install --silent --no-audit --no-fund "solc@${SOLC_VERSION}" >/dev/null)
 fi
 
 echo "litecoind: $(command -v litecoind)" >&2
