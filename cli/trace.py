@@ -34,11 +34,12 @@ from cli.stores import open_case_store
 from cli.tag_library import TagLibrary
 from cli.trace_fetch import FetchingFrontier
 from cli.workspace import Case
-from graph.base import GraphStore
+from graph.base import TRACE_REACHED_COLUMNS, TRACE_TRACED_COLUMNS, GraphStore, TraceRecord
 from tracer.chains import Chain
 from tracer.errors import InputError
 from tracer.frontier import Direction, Frontier
 from tracer.manifest import ReadDigest, build_manifest, canonical_json, frame_digest, sha256_hex
+from tracer.peel_chains import PEEL_CHAIN_COLUMNS, peel_chains
 from tracer.report import compare_models, evidence_path, share_text, summary
 from tracer.schema import TAGS
 from tracer.taint import MODELS, parse_model
@@ -150,11 +151,13 @@ def run_trace(settings: Settings, case: Case, spec: TraceSpec, store: GraphStore
     digest = ReadDigest(fetch if fetch is not None else store)
     tags = _TagRecorder(library or TagLibrary.for_home(settings.home), store, spec.chain)
     result = trace(spec, digest, tags)
+    peels = _peel_chains(result, digest)
     consulted = tags.rows()
     ident = sha256_hex(canonical_json(spec.parameters()))[:12]
     out_dir = case.dir / TRACES_DIR / f"{spec.direction}-{spec.model}-{ident}"
     out_dir.mkdir(parents=True, exist_ok=True)
     findings = summary(result)
+    findings["peel_chains"] = peels.to_dicts()
     files = {
         "seeds.parquet": _write_parquet(result.seeds, out_dir / "seeds.parquet"),
         "hops.parquet": _write_parquet(result.hops, out_dir / "hops.parquet"),
@@ -173,6 +176,7 @@ def run_trace(settings: Settings, case: Case, spec: TraceSpec, store: GraphStore
     )
     manifest_bytes = canonical_json(manifest)
     _write_atomic(out_dir / "manifest.json", manifest_bytes)
+    store.save_trace(_trace_record(result, case.name, f"trace:{case.name}:{out_dir.name}", sha256_hex(manifest_bytes)))
     return {
         "result": result,
         "summary": findings,
@@ -180,6 +184,41 @@ def run_trace(settings: Settings, case: Case, spec: TraceSpec, store: GraphStore
         "manifest_sha256": sha256_hex(manifest_bytes),
         "files": files,
     }
+
+
+def _peel_chains(result: TraceResult, frontier: Frontier) -> pl.DataFrame:
+    """Peel chains among the transactions a UTXO trace traversed (Meiklejohn et al. 2013; Kappos et al. 2022)."""
+    if result.spec.account_model or result.hops.height == 0:
+        return pl.DataFrame(schema=PEEL_CHAIN_COLUMNS)
+    frames = frontier.transactions(result.spec.chain, sorted(set(result.hops["txid"].to_list())))
+    return peel_chains(frames.transactions, frames.inputs, frames.outputs)
+
+
+def _trace_record(result: TraceResult, case: str, uid: str, manifest_sha256: str) -> TraceRecord:
+    """The trace as graph rows: endings per address, and the transactions that carried value."""
+    reached: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for row in result.endings.iter_rows(named=True):
+        if row["address"] is None:
+            continue
+        key = (row["address"], row["ending"], row["asset"])
+        item = reached.setdefault(key, {"address": key[0], "ending": key[1], "asset": key[2], "amount": 0,
+                                        "depth": row["depth"], "label": row["label"]})
+        item["amount"] += int(row["amount"])
+    traced: dict[str, dict[str, Any]] = {}
+    for row in result.hops.iter_rows(named=True):
+        item = traced.setdefault(row["txid"], {"txid": row["txid"], "depth": row["depth"], "taint": 0, "hops": 0})
+        item["taint"] += int(row["taint"])
+        item["hops"] += 1
+    reached_rows = [{**r, "amount": str(r["amount"])} for _, r in sorted(reached.items())]
+    traced_rows = [{**r, "taint": str(r["taint"])} for _, r in sorted(traced.items())]
+    spec = result.spec
+    return TraceRecord(
+        uid=uid, case=case, chain=spec.chain, direction=str(spec.direction), model=str(spec.model),
+        parameters=canonical_json(spec.parameters()).decode(), manifest_sha256=manifest_sha256,
+        seed_value=canonical_json({a: str(t["seed"]) for a, t in result.totals.items()}).decode(),
+        reached=pl.DataFrame(reached_rows, schema=TRACE_REACHED_COLUMNS),
+        traced=pl.DataFrame(traced_rows, schema=TRACE_TRACED_COLUMNS),
+    )
 
 
 def trace_command(
@@ -271,6 +310,7 @@ def trace_command(
     def human() -> None:
         if len(runs) == 1:
             _print_result(runs[0]["result"], chain_info, top)
+            _print_peels(runs[0]["summary"]["peel_chains"], chain_info)
             notice(f"files: {runs[0]['directory']} (manifest sha256 {runs[0]['manifest_sha256'][:16]}…)")
         else:
             _print_comparison(runs, chain_info)
@@ -335,6 +375,16 @@ def _print_result(result: TraceResult, chain: Chain, top: int) -> None:
                        f"tx {hop['txid']} block {hop['block_height']} "
                        f"{_iso(hop['timestamp'])} [{hop['model']}, {hop['source']}]")
     stdout.print(tree)
+
+
+def _print_peels(peels: list[dict[str, Any]], chain: Chain) -> None:
+    if not peels:
+        return
+    rows = [(p["chain_id"].split(":")[-1][:16] + "…", p["length"], _coin(p["total_peeled"], chain, "native"),
+             ", ".join(_coin(v, chain, "native") for v in p["peeled"][:8]) + (" …" if len(p["peeled"]) > 8 else ""),
+             f"{p['start_height']}..{p['end_height']}") for p in peels]
+    stdout.print(table("Peel chains on the traced paths", ["first tx", "steps", "peeled in total",
+                                                           "peeled at each step", "blocks"], rows))
 
 
 def _iso(timestamp: int | None) -> str:

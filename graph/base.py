@@ -30,12 +30,53 @@ __all__ = [
     "DEFAULT_BATCH_ROWS",
     "block_time_conditions",
     "check_cluster_rows",
+    "TraceRecord",
+    "TRACE_REACHED_COLUMNS",
+    "TRACE_TRACED_COLUMNS",
 ]
 
 #: rows per write transaction when a backend batches a load (Neo4j: rows per ``UNWIND``). Measured
 #: against ArcadeDB's Bolt listener: a 50,000-row UNWIND fails and the server then hangs on the
 #: driver's RESET; 5,000 rows loads at full speed (Neo4j's own guidance is 1k-10k per batch).
 DEFAULT_BATCH_ROWS = 5_000
+
+
+#: ``TraceRecord.reached``: one row per (address, ending, asset) the trace ended at
+TRACE_REACHED_COLUMNS: dict[str, pl.DataType] = {
+    "address": pl.String(), "ending": pl.String(), "asset": pl.String(), "amount": pl.String(),
+    "depth": pl.Int64(), "label": pl.String(),
+}
+#: ``TraceRecord.traced``: one row per transaction that carried traced value
+TRACE_TRACED_COLUMNS: dict[str, pl.DataType] = {
+    "txid": pl.String(), "depth": pl.Int64(), "taint": pl.String(), "hops": pl.Int64(),
+}
+
+
+@dataclass(frozen=True)
+class TraceRecord:
+    """A trace result written back to the graph as ``(:Case)-[:RAN]->(:Trace)``, with
+    ``(:Trace)-[:REACHED]->(:Address)`` for its endings and ``(:Trace)-[:TRACED]->(:Transaction)``
+    for the transactions that carried the value, so Neo4j Browser shows what a trace found.
+
+    ``uid`` identifies the trace (case, direction, model, parameters): saving the same trace again
+    replaces it. Amounts are decimal text (exact); addresses and txids not in the store are skipped.
+    """
+
+    uid: str
+    case: str
+    chain: str
+    direction: str
+    model: str
+    parameters: str  # canonical JSON
+    manifest_sha256: str
+    seed_value: str  # JSON object asset -> decimal text
+    reached: pl.DataFrame  # TRACE_REACHED_COLUMNS
+    traced: pl.DataFrame  # TRACE_TRACED_COLUMNS
+
+    def properties(self) -> dict[str, str]:
+        return {"uid": self.uid, "case_name": self.case, "chain": self.chain, "direction": self.direction,
+                "model": self.model, "parameters": self.parameters, "manifest_sha256": self.manifest_sha256,
+                "seed_value": self.seed_value}
 
 
 def block_time_conditions(where: TransferFilter, variable: str) -> tuple[list[str], dict[str, Any]]:
@@ -157,6 +198,11 @@ class GraphStore(Protocol):
         every stored :Cluster of ``chain`` and its ``IN_CLUSTER`` memberships are removed, then the rows
         loaded. A plain :meth:`load` only adds, so an address whose cluster id changed would sit in two
         clusters. Returns the number of memberships stored. Rows are checked before anything is deleted."""
+        ...
+
+    def save_trace(self, record: TraceRecord) -> None:
+        """Write a trace result into the graph (see :class:`TraceRecord`), replacing an earlier save
+        of the same trace."""
         ...
 
     def close(self) -> None: ...

@@ -33,11 +33,13 @@ import polars as pl
 
 from graph.base import (
     DEFAULT_BATCH_ROWS,
+    TRACE_REACHED_COLUMNS,
     LoadReport,
     ReadOnlyQueryError,
     StoreError,
     StoreLocationError,
     StoreUnavailableError,
+    TraceRecord,
     block_time_conditions,
     check_cluster_rows,
 )
@@ -104,6 +106,18 @@ _REL_DDL: dict[str, dict[str, str]] = {
 _INTERNAL_DDL: dict[str, dict[str, str]] = {
     "Source": {"name": "STRING"},
     "TransferDetail": {"trace_path": "STRING", "token_id": "STRING", "value_overflow": "STRING"},
+}
+# Trace results written back (graph.base.TraceRecord): outside the frames model, created if missing
+# so stores written before they existed gain them without a schema-version change.
+_TRACE_NODE_DDL = {
+    "uid": "STRING", "case_name": "STRING", "chain": "STRING", "direction": "STRING", "model": "STRING",
+    "parameters": "STRING", "manifest_sha256": "STRING", "seed_value": "STRING",
+}
+_TRACE_REL_DDL: dict[str, tuple[str, str, dict[str, str]]] = {
+    "REACHED": ("Trace", "Address", {"ending": "STRING", "asset": "STRING", "amount": "STRING", "depth": "INT64",
+                                     "label": "STRING"}),
+    "TRACED": ("Trace", "Transaction", {"depth": "INT64", "taint": "STRING", "hops": "INT64"}),
+    "RAN": ("Case", "Trace", {}),
 }
 #: TRANSFER.kind codes; TRANSFER.asset is 0 for the native coin, else the token contract's Address id
 _KIND_CODES = {"native": 0, "token": 1, "internal": 2, "fee": 3}
@@ -333,6 +347,11 @@ class EmbeddedStore:
             start, end = REL_ENDPOINTS[rel]
             cols = ", ".join(f"{_q(c)} {t}" for c, t in columns.items())
             self._exec(f"CREATE REL TABLE IF NOT EXISTS {_q(rel)}(FROM {_q(start)} TO {_q(end)}, {cols})")
+        cols = ", ".join(f"{_q(c)} {t}" for c, t in _TRACE_NODE_DDL.items())
+        self._exec(f"CREATE NODE TABLE IF NOT EXISTS Trace(id INT64 PRIMARY KEY, {cols})")
+        for rel, (start, end, rel_columns) in _TRACE_REL_DDL.items():
+            cols = "".join(f", {_q(c)} {t}" for c, t in rel_columns.items())
+            self._exec(f"CREATE REL TABLE IF NOT EXISTS {_q(rel)}(FROM {_q(start)} TO {_q(end)}{cols})")
 
     # -- uid <-> id dictionaries ------------------------------------------------------------------
     def _dictionaries(self) -> dict[str, pl.DataFrame]:
@@ -882,6 +901,50 @@ class EmbeddedStore:
             self._rows = {}
             self.load(FrameSet(clusters=clusters))
         return clusters.height
+
+    def save_trace(self, record: TraceRecord) -> None:
+        """See :meth:`graph.base.GraphStore.save_trace`; replace and write run in one transaction."""
+        self._writable()
+        dictionaries = self._dictionaries()
+        reached = record.reached.with_columns(
+            pl.concat_str([pl.lit(record.chain), pl.col("address")], separator=":").alias("uid")
+        ).join(dictionaries["Address"], on="uid", how="inner")
+        traced = record.traced.with_columns(
+            pl.concat_str([pl.lit(record.chain), pl.col("txid")], separator=":").alias("uid")
+        ).join(dictionaries["Transaction"], on="uid", how="inner")
+        case_ids = dictionaries["Case"].filter(pl.col("uid") == record.case)["id"].to_list()
+        with self._transaction():
+            self._exec("MATCH (t:Trace) WHERE t.uid = $uid DETACH DELETE t", {"uid": record.uid})
+            trace_id = self._next_id("Trace")
+            props = ", ".join(f"{_q(k)}: ${k}" for k in _TRACE_NODE_DDL)
+            self._exec(f"CREATE (:Trace {{id: $id, {props}}})", {"id": trace_id, **record.properties()})
+            if reached.height:
+                self._exec(
+                    "UNWIND $rows AS r MATCH (t:Trace {id: $trace}), (a:Address {id: r.id}) "
+                    "CREATE (t)-[:REACHED {ending: r.ending, asset: r.asset, amount: r.amount, depth: r.depth, "
+                    "label: r.label}]->(a)",
+                    {"trace": trace_id, "rows": reached.select("id", *TRACE_REACHED_COLUMNS).drop("address")
+                     .to_dicts()},
+                )
+            if traced.height:
+                self._exec(
+                    "UNWIND $rows AS r MATCH (t:Trace {id: $trace}), (x:`Transaction` {id: r.id}) "
+                    "CREATE (t)-[:TRACED {depth: r.depth, taint: r.taint, hops: r.hops}]->(x)",
+                    {"trace": trace_id, "rows": traced.select("id", "depth", "taint", "hops").to_dicts()},
+                )
+            for case_id in case_ids:
+                self._exec("MATCH (c:`Case` {id: $case_id}), (t:Trace {id: $trace}) CREATE (c)-[:RAN]->(t)",
+                           {"case_id": case_id, "trace": trace_id})
+
+    def traces(self, case: str | None = None) -> pl.DataFrame:
+        """Saved traces (uid, case, chain, direction, model, manifest hash) and their ending counts."""
+        frame = self._run(
+            "MATCH (t:Trace) WHERE $case_name IS NULL OR t.case_name = $case_name OPTIONAL MATCH (t)-[r:REACHED]->() "
+            "RETURN t.uid AS uid, t.case_name AS case_name, t.chain AS chain, t.direction AS direction, "
+            "t.model AS model, t.manifest_sha256 AS manifest_sha256, count(r) AS reached",
+            {"case_name": case},
+        )
+        return frame.sort("uid") if frame.height else frame
 
 
 def _typed(frame: pl.DataFrame, columns: Any, key: Collection[str]) -> pl.DataFrame:

@@ -40,6 +40,7 @@ from graph.base import (
     StoreError,
     StoreLocationError,
     StoreUnavailableError,
+    TraceRecord,
     block_time_conditions,
     check_cluster_rows,
 )
@@ -306,7 +307,7 @@ class Neo4jStore:
     def ensure_schema(self) -> None:
         statements = [
             f"CREATE CONSTRAINT {label.lower()}_uid IF NOT EXISTS FOR (n:{label}) REQUIRE n.uid IS UNIQUE"
-            for label in NODE_LABELS
+            for label in (*NODE_LABELS, "Trace")
         ]
         statements += [
             "CREATE INDEX transaction_height IF NOT EXISTS FOR (n:Transaction) ON (n.chain, n.block_height)",
@@ -627,3 +628,44 @@ class Neo4jStore:
         self._write("MATCH (k:Cluster) WHERE k.chain = $chain DETACH DELETE k", chain=chain)
         self.load(FrameSet(clusters=clusters))
         return clusters.height
+
+    def save_trace(self, record: TraceRecord) -> None:
+        """See :meth:`graph.base.GraphStore.save_trace`: one write transaction (replace, then create)."""
+        reached = record.reached.with_columns(
+            pl.concat_str([pl.lit(record.chain), pl.col("address")], separator=":").alias("uid")
+        ).drop("address").to_dicts()
+        traced = record.traced.with_columns(
+            pl.concat_str([pl.lit(record.chain), pl.col("txid")], separator=":").alias("uid")
+        ).drop("txid").to_dicts()
+
+        def work(tx: neo4j.ManagedTransaction) -> None:
+            tx.run("MATCH (t:Trace {uid: $uid}) DETACH DELETE t", uid=record.uid).consume()
+            tx.run("CREATE (t:Trace) SET t = $props", props=record.properties()).consume()
+            tx.run("MATCH (c:Case {uid: $case_uid}), (t:Trace {uid: $uid}) CREATE (c)-[:RAN]->(t)",
+                   case_uid=record.case, uid=record.uid).consume()
+            for start in range(0, len(reached), DEFAULT_BATCH_ROWS):
+                tx.run(
+                    "MATCH (t:Trace {uid: $uid}) UNWIND $rows AS r MATCH (a:Address {uid: r.uid}) "
+                    "CREATE (t)-[:REACHED {ending: r.ending, asset: r.asset, amount: r.amount, depth: r.depth, "
+                    "label: r.label}]->(a)",
+                    uid=record.uid, rows=reached[start:start + DEFAULT_BATCH_ROWS],
+                ).consume()
+            for start in range(0, len(traced), DEFAULT_BATCH_ROWS):
+                tx.run(
+                    "MATCH (t:Trace {uid: $uid}) UNWIND $rows AS r MATCH (x:Transaction {uid: r.uid}) "
+                    "CREATE (t)-[:TRACED {depth: r.depth, taint: r.taint, hops: r.hops}]->(x)",
+                    uid=record.uid, rows=traced[start:start + DEFAULT_BATCH_ROWS],
+                ).consume()
+
+        with self._guard(), self._session() as session:
+            session.execute_write(work)
+
+    def traces(self, case: str | None = None) -> pl.DataFrame:
+        """Saved traces (uid, case, chain, direction, model, manifest hash) and their ending counts."""
+        records = self._read(
+            "MATCH (t:Trace) WHERE $case_name IS NULL OR t.case_name = $case_name OPTIONAL MATCH (t)-[r:REACHED]->() "
+            "RETURN t.uid AS uid, t.case_name AS case_name, t.chain AS chain, t.direction AS direction, "
+            "t.model AS model, t.manifest_sha256 AS manifest_sha256, count(r) AS reached ORDER BY uid",
+            case_name=case,
+        )
+        return pl.DataFrame(records) if records else pl.DataFrame()
