@@ -12,10 +12,10 @@ from typer._click.exceptions import ClickException
 from typer.core import TyperGroup
 
 from cli import case, chains, cluster, config, graph, ingest, tags
-from cli.trace import trace_command
 from cli.context import AppContext, current, set_context
 from cli.errors import EXIT_CODES_HELP, EXIT_FAILURE, EXIT_INTERRUPTED, exit_code_for
 from cli.output import error, stderr
+from cli.trace import trace_command
 from tracer import __version__
 from tracer.errors import TracerError
 

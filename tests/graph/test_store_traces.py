@@ -11,7 +11,7 @@ from __future__ import annotations
 import polars as pl
 
 from graph.base import TRACE_REACHED_COLUMNS, TRACE_TRACED_COLUMNS, GraphStore, TraceRecord
-from tests.graph.fixture_frames import A, B, BTC, CASE, CB_TXID, SPEND_TXID, sample_frames
+from tests.graph.fixture_frames import BTC, CASE, CB_TXID, SPEND_TXID, A, B, sample_frames
 
 
 def record(amount_to_b: str = "90000", uid: str = "trace:forward-haircut-1") -> TraceRecord:
