@@ -129,3 +129,26 @@ def test_bad_input_exits_2_and_writes_nothing(cli: Cli, case: str, tracer_home: 
 def test_unknown_case_exits_2(cli: Cli) -> None:
     result = cli("trace", "no-such-case")
     assert result.exit_code == 2 and "no-such-case" in result.stderr
+
+
+def test_fetch_fills_an_empty_case_store_from_a_chain_store(cli: Cli, tracer_home: Path, tmp_path: Path) -> None:
+    chain = UtxoChain(CHAIN)
+    chain.coinbase("a", [(ADDR["S"], 100_000)])
+    chain.coinbase("x", [(ADDR["U"], 50_000)])
+    chain.tx("b", [("a", 0), ("x", 0)], [(ADDR["P"], 90_000), (ADDR["Q"], 59_000)])
+    chain.tx("c", [("b", 0)], [(ADDR["E"], 80_000), (ADDR["R"], 9_500)])
+    chain_store = tmp_path / "chain.lbug"
+    with EmbeddedStore.open(chain_store) as store:
+        store.ensure_schema()
+        store.load(chain.frames())
+    cli("case", "create", "op-f")
+    cli("case", "seed", "add", "op-f", ADDR["S"], "--chain", CHAIN)
+    without = cli("trace", "op-f")
+    assert without.exit_code == 2 and "no transactions in the store" in without.stderr
+    data = cli.json("trace", "op-f", "--fetch", "--from-store", str(chain_store))
+    held = {e["address"]: e["amount"] for e in data["endings"] if e["ending"] == "held"}
+    assert held == {ADDR["E"]: "53333", ADDR["Q"]: "39333", ADDR["R"]: "6333"}  # E is not tagged here
+    assert data["totals"]["native"]["reconciled"] is True
+    # what was fetched is now in the case's store: the same trace runs without --fetch
+    again = cli.json("trace", "op-f")
+    assert again["totals"] == data["totals"]
