@@ -1,0 +1,108 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The main job's case, traced: the fixture chain made on real regtest/anvil nodes, through the CLI.
+
+An analyst loads ``fixtures/op-fixture`` (frames checked against ``SHA256SUMS``), imports the
+exchange's TagPack, and traces the vendor's proceeds. Every expectation comes from the story the
+generator recorded (``story.json``): the peels that went straight to Exchange Alpha arrive whole
+under every model; the coins that went through the CoinJoin reach the exchange's third deposit
+address fully under poison and not at all under the exact models (the vendor's coins are units of
+other participants' outputs there); the totals always reconcile with the 10.5 LTC of sales.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Cli
+
+FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "op-fixture"
+LTC, ETH = "ltc-regtest", "eth-devnet"
+
+
+@pytest.fixture()
+def story() -> dict[str, Any]:
+    return dict(json.loads((FIXTURE / "story.json").read_text()))
+
+
+@pytest.fixture()
+def case(cli: Cli) -> str:
+    spec = json.loads((FIXTURE / "case.json").read_text())
+    assert cli("case", "create", "op-fixture").exit_code == 0
+    for seed in spec["seeds"]:
+        result = cli("case", "seed", "add", "op-fixture", seed["address"], "--chain", seed["chain"])
+        assert result.exit_code == 0, result.output
+    loaded = cli.json("ingest", "frames", str(FIXTURE / "frames"), "--case", "op-fixture")
+    assert loaded["checksums_verified"]
+    tags = cli("tags", "import", str(FIXTURE / "exchange-tagpack.yaml"))
+    assert tags.exit_code == 0, tags.output
+    return "op-fixture"
+
+
+def _entities(data: dict[str, Any]) -> dict[str, int]:
+    return {e["address"]: int(e["amount"]) for e in data["endings"] if e["ending"] == "entity"}
+
+
+def test_every_model_sees_the_direct_peels_reach_the_exchange(cli: Cli, case: str, story: dict[str, Any]) -> None:
+    deposits = story["ltc"]["roles"]["exchange_deposits"]
+    peeled = story["ltc"]["totals"]["peeled_by_recipient"]
+    comparison = cli.json("trace", case, "--chain", LTC, "--model", "all", "--hops", "12")["comparison"]
+    reached = {(r["address"]): r for r in comparison if r["ending"] == "entity"}
+    for models in (reached[deposits[0]], reached[deposits[1]]):
+        assert len({models[m] for m in ("poison", "haircut", "fifo", "lifo", "tiho")}) == 1
+    assert int(reached[deposits[0]]["fifo"]) == peeled["exchange-deposit-1"]
+    assert int(reached[deposits[1]]["fifo"]) == peeled["exchange-deposit-2"]
+    mixed = reached[deposits[2]]
+    # poison: the whole deposit after the CoinJoin (529,990,000) is "tainted"; exact models: only the peel
+    assert int(mixed["poison"]) == story["ltc"]["totals"]["exchange_deposits"][deposits[2]]
+    assert int(mixed["fifo"]) == int(mixed["lifo"]) == int(mixed["tiho"]) == peeled["exchange-deposit-3"]
+    assert peeled["exchange-deposit-3"] < int(mixed["haircut"]) < int(mixed["poison"])
+
+
+@pytest.mark.parametrize("model", ["haircut", "fifo", "lifo", "tiho"])
+def test_forward_totals_reconcile_with_the_sales(cli: Cli, case: str, story: dict[str, Any], model: str) -> None:
+    data = cli.json("trace", case, "--chain", LTC, "--model", model, "--hops", "12")
+    totals = data["totals"]["native"]
+    assert int(totals["seed_value"]) == story["ltc"]["totals"]["sales"]
+    assert totals["reconciled"] is True
+    assert sum(int(v) for v in totals["by_ending"].values()) == story["ltc"]["totals"]["sales"]
+    (peel,) = data["peel_chains"]
+    assert peel["length"] == 6
+    assert peel["total_peeled"] == story["ltc"]["totals"]["peeled"]
+
+
+def test_ethereum_leg_token_and_ether_reach_the_exchange(cli: Cli, case: str, story: dict[str, Any]) -> None:
+    data = cli.json("trace", case, "--chain", ETH, "--model", "fifo", "--hops", "4")
+    deposit = story["eth"]["roles"]["exchange-deposit"]
+    token = story["eth"]["token"]["address"]
+    reached = {(e["address"], e["asset"]): int(e["amount"]) for e in data["endings"] if e["ending"] == "entity"}
+    assert reached == {(deposit, token): story["eth"]["totals"]["exchange_token"],
+                       (deposit, "native"): story["eth"]["totals"]["exchange_wei"]}
+    assert int(data["totals"][token]["seed_value"]) == story["eth"]["totals"]["sale_token"]
+    assert int(data["totals"]["native"]["seed_value"]) == story["eth"]["totals"]["sale_wei"]
+    assert all(t["reconciled"] for t in data["totals"].values())
+
+
+def test_backward_from_the_deposit_after_the_coinjoin(cli: Cli, case: str, story: dict[str, Any]) -> None:
+    deposit = story["ltc"]["exchange_deposit"]
+    data = cli.json("trace", case, "--chain", LTC, "--seed", deposit["address"], "--direction", "backward",
+                    "--model", "haircut", "--hops", "12")
+    totals = data["totals"]["native"]
+    # everything the address received: the 0.3 LTC peel and the 4.9999 LTC from the CoinJoin
+    assert int(totals["seed_value"]) == story["ltc"]["totals"]["exchange_deposits"][deposit["address"]]
+    assert totals["reconciled"] is True
+    # the CoinJoin spreads the deposit's origin over all five participants' inputs: one of them is the vendor
+    hops = {h["to_address"] for e in data["endings"] for h in e.get("path", [])}
+    assert story["ltc"]["roles"]["vendor_coinjoin_mix"] in hops
+
+
+def test_the_main_job_trace_is_reproducible_byte_for_byte(cli: Cli, case: str) -> None:
+    first = cli.json("trace", case, "--chain", LTC, "--model", "haircut", "--hops", "12")
+    again = cli.json("trace", case, "--chain", LTC, "--model", "haircut", "--hops", "12")
+    assert again["manifest_sha256"] == first["manifest_sha256"]
+    manifest = json.loads((Path(first["directory"]) / "manifest.json").read_text())
+    assert [s["name"] for s in manifest["tags"]["sources"]] == ["Exchange Alpha deposit addresses (op-fixture)"]
+    assert manifest["store"]["queries"] >= 10  # one batched query per hop, not one per address
