@@ -1,0 +1,80 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Bulk exposure (screening): haircut shares of what wallets received from / sent to tagged categories.
+
+The numbers are worked out by hand in the comments.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from tracer.exposure import EDGE_COLUMNS, ExposureGraph, Side, exposures, utxo_address_edges
+from tracer.schema import INPUTS, OUTPUTS
+
+TAGS = pl.DataFrame(
+    [{"address": "X", "category": "ransomware", "label": "Crew X"},
+     {"address": "R", "category": "ransomware", "label": "Crew R"},
+     {"address": "E", "category": "exchange", "label": "Exchange E"}],
+)
+
+
+def _edges(rows: list[tuple[str, str, int]]) -> pl.DataFrame:
+    return pl.DataFrame([{"src": s, "dst": d, "asset": "native", "amount": str(a), "txid": f"t-{s}-{d}"}
+                         for s, d, a in rows], schema=EDGE_COLUMNS)
+
+
+def _received() -> ExposureGraph:
+    graph = ExposureGraph(Side.RECEIVED)
+    # W1 received 100 from X (tagged) and 300 from Y; Y received 50 from R (tagged) and 150 from Z
+    graph.add(_edges([("X", "W1", 100), ("Y", "W1", 300), ("Z", "W2", 10)]))
+    graph.add(_edges([("R", "Y", 50), ("Z", "Y", 150)]))
+    return graph
+
+
+def test_one_hop_is_the_tagged_senders_amount() -> None:
+    (found,) = exposures(_received(), ["W1", "W2"], 1, TAGS)
+    assert (found.wallet, found.category, found.amount, found.total) == ("W1", "ransomware", 100, 400)
+    assert found.path == ("W1", "X") and found.txids == ("t-X-W1",) and found.labels == ("Crew X",)
+
+
+def test_two_hops_add_the_haircut_share_of_an_untagged_sender() -> None:
+    (found,) = exposures(_received(), ["W1", "W2"], 2, TAGS)
+    # 100 direct + floor(300 * 50 / 200) = 75 through Y
+    assert found.amount == 175 and found.total == 400
+    assert found.hops == 1  # the strongest evidence is the direct 100 from X
+
+
+def test_sent_side_follows_where_the_value_went() -> None:
+    graph = ExposureGraph(Side.SENT)
+    # W1 sent 40 to E (exchange) and 60 to V; V sent 30 to E and 70 to K
+    graph.add(_edges([("W1", "E", 40), ("W1", "V", 60)]))
+    graph.add(_edges([("V", "E", 30), ("V", "K", 70)]))
+    (found,) = exposures(graph, ["W1"], 2, TAGS)
+    assert (found.side, found.category, found.amount, found.total) == (Side.SENT, "exchange", 58, 100)
+    only_exchange = exposures(graph, ["W1"], 2, TAGS, categories=["ransomware"])
+    assert only_exchange == []
+
+
+def test_a_tagged_address_stops_the_propagation() -> None:
+    graph = ExposureGraph(Side.RECEIVED)
+    graph.add(_edges([("E", "W1", 10)]))
+    graph.add(_edges([("X", "E", 1_000)]))  # the exchange received ransomware money: W1 is not exposed to it
+    assert [(e.category, e.amount) for e in exposures(graph, ["W1"], 3, TAGS)] == [("exchange", 10)]
+
+
+def test_utxo_transactions_become_haircut_address_edges() -> None:
+    inputs = pl.DataFrame([
+        {"chain": "c", "txid": "t1", "index": 0, "prev_txid": "p", "prev_index": 0, "address": "A", "value": 60,
+         "source": "s"},
+        {"chain": "c", "txid": "t1", "index": 1, "prev_txid": "p", "prev_index": 1, "address": "B", "value": 40,
+         "source": "s"},
+    ], schema=INPUTS.polars_schema)
+    outputs = pl.DataFrame([
+        {"chain": "c", "txid": "t1", "index": 0, "address": "C", "script_type": "p2wpkh", "value": 70, "source": "s"},
+        {"chain": "c", "txid": "t1", "index": 1, "address": None, "script_type": "nulldata", "value": 0,
+         "source": "s"},
+        {"chain": "c", "txid": "t1", "index": 2, "address": "A", "script_type": "p2wpkh", "value": 25, "source": "s"},
+    ], schema=OUTPUTS.polars_schema)
+    edges = utxo_address_edges(inputs, outputs)
+    # A->C 60*70//100 = 42, B->C 40*70//100 = 28, B->A 40*25//100 = 10 (A->A is not an edge)
+    assert edges.select("src", "dst", "amount").rows() == [("A", "C", "42"), ("B", "A", "10"), ("B", "C", "28")]
