@@ -10,6 +10,8 @@ from rich.table import Table
 from rich.text import Text
 
 from adapters.addresses import parse_address
+from cli.case_index import links as case_links
+from cli.case_index import workspace_index
 from cli.context import app_context
 from cli.errors import EXIT_FAILURE
 from cli.options import CaseArg, ChainOpt, JsonOpt
@@ -118,6 +120,43 @@ def verify(name: CaseArg, json_: JsonOpt = False) -> None:
         if not json_:
             error(f"case {name!r} failed verification")
         raise typer.Exit(EXIT_FAILURE)
+
+
+@app.command("links")
+def links(name: CaseArg, json_: JsonOpt = False) -> None:
+    """Addresses and clusters this case shares with other cases, with each case's role (seed, hop,
+    terminal) — how two units working the same organisation find each other. Exit 0 with or
+    without links; the look-up is recorded in the case's audit log.
+
+    Example: tracer case links op-harbor
+    """
+    ctx = app_context()
+    case = ctx.workspace.open(name)
+    skipped: list[str] = []
+    index = workspace_index(ctx.workspace, ctx.settings.home / "index", skipped=skipped)
+    for problem in skipped:
+        notice(f"warning: case {problem} — left out of the comparison")
+    rows = case_links(index, name).to_dicts()
+    other = sorted({r["other_case"] for r in rows})
+    with case.locked():
+        case.record("case.links", {"links": len(rows), "cases": other,
+                                   "cases_indexed": index["case"].n_unique(), "skipped": skipped}, ctx.argv)
+    data = {"case": name, "links": rows, "cases": other, "skipped": skipped}
+
+    def human() -> None:
+        if not rows:
+            stdout.print(f"{name} shares no address or cluster with another case", highlight=False)
+            return
+        stdout.print(table(
+            f"Links of {name} to other cases",
+            ["matched on", "chain", "address", "cluster", f"role in {name}", "other case", "role there",
+             "their addresses"],
+            [(r["matched_on"], r["chain"], r["address"], r["cluster_id"], ", ".join(r["this_case_roles"]),
+              r["other_case"], ", ".join(r["other_case_roles"]),
+              "" if r["matched_on"] == "address" else ", ".join(r["other_addresses"])) for r in rows]))
+        notice(f"{len(rows)} link(s) to {len(other)} case(s): {', '.join(other)}")
+
+    emit(data, as_json=json_, human=human)
 
 
 @seed_app.command("add")

@@ -25,6 +25,7 @@ import typer
 from rich.tree import Tree
 
 from adapters.addresses import parse_address
+from cli.case_index import notice_text, other_case_notices, touched_addresses
 from cli.context import app_context
 from cli.ingest import _address_source
 from cli.options import CaseArg, JsonOpt
@@ -307,6 +308,12 @@ def trace_command(
                 "runs": [{"model": str(r["result"].spec.model), "directory": str(r["directory"]),
                           "manifest_sha256": r["manifest_sha256"], "totals": r["summary"]["totals"]} for r in runs]}
 
+    # deconfliction: does this trace touch addresses of other cases? (cli/case_index.py)
+    data["other_cases"] = other_case_notices(ctx.workspace, settings.home / "index", case, chain_info.key,
+                                             touched_addresses(r["result"] for r in runs))
+    for other in data["other_cases"]:
+        notice(notice_text(other, case))
+
     def human() -> None:
         if len(runs) == 1:
             _print_result(runs[0]["result"], chain_info, top)
@@ -366,7 +373,10 @@ def _print_result(result: TraceResult, chain: Chain, top: int) -> None:
                                            " (poison does not conserve value: endings exceed the seeds)"),
                        ["asset", "ending", "amount", "share"], total_rows))
     tree = Tree("Evidence paths (the hops that carried the most value)")
-    for row in result.endings.head(min(top, 5)).iter_rows(named=True):
+    # entities first (where legal process can be served), then the largest other endings; at most 5
+    ranked = result.endings.with_row_index("_rank").sort(
+        [pl.col("ending") != "entity", pl.col("_rank")]).head(min(top, 5))
+    for row in ranked.iter_rows(named=True):
         branch = tree.add(f"{row['ending']} {row['address'] or ''} {row['label'] or ''}: "
                           f"{_coin(row['amount'], chain, row['asset'])}")
         for hop in evidence_path(result.hops, row["hop_id"]):

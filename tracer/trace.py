@@ -35,6 +35,7 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from operator import itemgetter
 from typing import Any
 
 import polars as pl
@@ -638,6 +639,7 @@ class _UtxoTrace:
 # ---------------------------------------------------------------------------------------------
 
 _KIND_ORDER = {"fee": 0, "native": 1, "internal": 2, "token": 3}
+_ORDER = itemgetter("_order")  # a transfer's place in chain order, computed once when fetched
 
 
 def _path_key(path: str | None) -> tuple[int, ...]:
@@ -652,90 +654,109 @@ class _AccountTrace:
         self.seeds = {s.address for s in spec.seeds if s.address is not None}
         self.collected: dict[str, int] = {a: 0 for a in self.seeds}  # address -> depth
         self.rows: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self.ordered: list[dict[str, Any]] = []  # self.rows' values in chain order (see _fetch)
         self.queries = 0
         self.where = TransferFilter(since=spec.since, until=spec.until, assets=spec.assets)
         self.limited: dict[tuple[str, str], Ending] = {}
 
     def _fetch(self, addresses: list[str]) -> None:
+        big = 1 << 62
+        kind_order = _KIND_ORDER
+        added: list[dict[str, Any]] = []
         for direction in (Direction.FORWARD, Direction.BACKWARD):
             frame = self.frontier.transfers(self.spec.chain, addresses, direction, self.where)
             self.queries += 1
-            for row in frame.iter_rows(named=True):
-                key = (row["txid"], row["kind"], row["log_index"], row["trace_path"])
-                value = int(row["value"]) if row["value"] is not None else int(row["value_overflow"])
-                row["amount"] = value
+            if frame.height == 0:
+                continue
+            # columnar: exact amounts as Python ints straight from polars (DECIMAL(38,0) -> Int128),
+            # rows as plain dicts built from tuples (much cheaper than iter_rows(named=True))
+            amounts = frame["value"].cast(pl.Int128).to_list()
+            overflows = frame["value_overflow"].to_list()
+            columns = frame.columns
+            at = [columns.index(c) for c in ("txid", "kind", "log_index", "trace_path", "block_height", "tx_index")]
+            for values, value, overflow in zip(frame.iter_rows(), amounts, overflows, strict=True):
+                txid, kind, log_index, path, block, position = (values[i] for i in at)
+                key = (txid, kind, log_index, path)
+                if key in self.rows:  # the same transfer, seen from its other end
+                    continue
+                row = dict(zip(columns, values, strict=True))
+                row["amount"] = value if value is not None else int(overflow)
+                row["_order"] = (
+                    block if block is not None else big, position if position is not None else big, txid,
+                    kind_order[kind], _path_key(path) if path else (), log_index if log_index is not None else -1,
+                )
                 self.rows[key] = row
+                added.append(row)
+        if added:
+            # the events stay sorted: append the new ones and let timsort merge the two sorted runs
+            added.sort(key=_ORDER)
+            self.ordered.extend(added)
+            self.ordered.sort(key=_ORDER)
 
     def _events(self) -> list[dict[str, Any]]:
-        big = 1 << 62
-        events = sorted(
-            self.rows.values(),
-            key=lambda r: (
-                r["block_height"] if r["block_height"] is not None else big,
-                r["tx_index"] if r["tx_index"] is not None else big,
-                r["txid"], _KIND_ORDER[r["kind"]], _path_key(r["trace_path"]),
-                r["log_index"] if r["log_index"] is not None else -1,
-            ),
-        )
-        return events if self.forward else list(reversed(events))
+        return self.ordered if self.forward else self.ordered[::-1]
 
     def _propagate(self) -> tuple[list[tuple[dict[str, Any], int]], dict[tuple[str, str], Pool],
                                   dict[tuple[str, str], int], dict[tuple[str, str], int]]:
         """One pass over every transfer of the collected addresses, in time order (backward: reversed).
 
         Returns the tainted events (row, taint), the pools, value injected per (seed, asset) and
-        value that flowed back into seeds per (seed, asset).
+        value that flowed back into seeds per (seed, asset). The loop is the engine's hot path
+        (it runs once per hop over every event collected so far): names are bound locally.
         """
         model = self.spec.model
         pools: dict[tuple[str, str], Pool] = {}
         injected: dict[tuple[str, str], int] = defaultdict(int)
         overlap: dict[tuple[str, str], int] = defaultdict(int)
         moved: list[tuple[dict[str, Any], int]] = []
+        collected, seeds, forward = self.collected, self.seeds, self.forward
+        get_pool, record = pools.get, moved.append
 
         def pool(address: str, asset: str) -> Pool:
             key = (address, asset)
-            if key not in pools:
-                pools[key] = Pool(model)
-            return pools[key]
+            found = get_pool(key)
+            if found is None:
+                found = pools[key] = Pool(model)
+            return found
 
         for row in self._events():
             value, asset, kind = row["amount"], row["asset"], row["kind"]
-            if self.forward:  # value leaves the sender for the recipient
+            if forward:  # value leaves the sender for the recipient
                 source, target = row["from_address"], row["to_address"]
-                carried: Taint = pool(source, asset).pay(value) if source in self.collected else 0
+                carried: Taint = pool(source, asset).pay(value) if source in collected else 0
                 if kind == "fee" or target is None:  # a sink: paid to the validator or burned
                     if amount(carried):
-                        moved.append((row, amount(carried)))
+                        record((row, amount(carried)))
                     continue
-                if target in self.seeds:  # everything a seed receives is seed value
+                if target in seeds:  # everything a seed receives is seed value
                     pool(target, asset).receive(value, full(model, value))
                     injected[(target, asset)] += value
                     if amount(carried):
                         overlap[(target, asset)] += amount(carried)
-                        moved.append((row, amount(carried)))
+                        record((row, amount(carried)))
                     continue
             else:  # backward: demand runs from the recipient back to the sender
                 source, target = row["to_address"], row["from_address"]
                 if kind == "fee":  # a fee its sender paid is spending that carries no target value
-                    if target in self.collected and target not in self.seeds:
+                    if target in collected and target not in seeds:
                         pool(target, asset).receive(value, none(model, value))
                     continue
-                if source in self.seeds:  # everything a seed received is target value
+                if source in seeds:  # everything a seed received is target value
                     carried = full(model, value)
                     injected[(source, asset)] += value
-                elif source in self.collected:
+                elif source in collected:
                     carried = pool(source, asset).pay(value)
                 else:
                     carried = 0
-                if target in self.seeds:
+                if target in seeds:
                     if amount(carried):
                         overlap[(target, asset)] += amount(carried)
-                        moved.append((row, amount(carried)))
+                        record((row, amount(carried)))
                     continue
-            if target in self.collected:
+            if target in collected:
                 pool(target, asset).receive(value, carried)
             if amount(carried):
-                moved.append((row, amount(carried)))
+                record((row, amount(carried)))
         return moved, pools, injected, overlap
 
     def _arrivals(self, moved: list[tuple[dict[str, Any], int]]) -> dict[tuple[str, str], tuple[int, int, str]]:
@@ -792,8 +813,9 @@ class _AccountTrace:
             frontier = self._next(arrivals)
             if not frontier:
                 break
+            depths = self._depths(arrivals)
             for address in frontier:
-                self.collected[address] = self._depth_of(address, arrivals)
+                self.collected[address] = depths[address]
             self._fetch(frontier)
         moved, pools, injected, overlap = self._propagate()
         arrivals = self._arrivals(moved)
@@ -801,8 +823,13 @@ class _AccountTrace:
         return self._result(moved, pools, injected, overlap, arrivals)
 
     @staticmethod
-    def _depth_of(address: str, arrivals: Mapping[tuple[str, str], tuple[int, int, str]]) -> int:
-        return min(d for (a, _), (_, d, _) in arrivals.items() if a == address)
+    def _depths(arrivals: Mapping[tuple[str, str], tuple[int, int, str]]) -> dict[str, int]:
+        """The smallest depth at which each address was reached (over its assets)."""
+        out: dict[str, int] = {}
+        for (address, _), (_, depth, _) in arrivals.items():
+            if depth < out.get(address, depth + 1):
+                out[address] = depth
+        return out
 
     def _result(self, moved: list[tuple[dict[str, Any], int]], pools: dict[tuple[str, str], Pool],
                 injected: dict[tuple[str, str], int], overlap: dict[tuple[str, str], int],
