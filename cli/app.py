@@ -15,6 +15,7 @@ from cli import case, chains, cluster, config, graph, ingest, tags
 from cli.context import AppContext, current, set_context
 from cli.errors import EXIT_CODES_HELP, EXIT_FAILURE, EXIT_INTERRUPTED, exit_code_for
 from cli.output import error, stderr
+from cli.screen import screen_command
 from cli.trace import trace_command
 from tracer import __version__
 from tracer.errors import TracerError
@@ -65,6 +66,7 @@ app.add_typer(graph.app, name="graph")
 app.add_typer(ingest.app, name="ingest")
 app.add_typer(tags.app, name="tags")
 app.command("trace")(trace_command)
+app.command("screen")(screen_command)
 
 
 def _version(value: bool) -> None:
