@@ -250,6 +250,10 @@ def screen_command(
             tmp = progress_file.with_name(".progress.json.tmp")
             tmp.write_bytes(canonical_json({"run": run_id, "done": sorted(done)}))
             os.replace(tmp, progress_file)
+            # fault injection for the resume tests: stop as Ctrl-C would after N batches
+            stop_after = os.environ.get("TRACER_FAULT_SCREEN_STOP_AFTER")
+            if stop_after and len(done) >= int(stop_after) and len(done) < len(batches):
+                raise KeyboardInterrupt
         else:
             results[index] = (wallet_rows, exposure_rows)
         progress.advance(task, wallet_rows.height)

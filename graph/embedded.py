@@ -691,7 +691,8 @@ class EmbeddedStore:
         dictionaries = self._dictionaries()
         wanted = pl.concat([raw["from_id"], raw["to_id"], raw["asset"]]).unique()
         # only the addresses this answer names: joins against a few thousand rows, not the whole store
-        addresses = dictionaries["Address"].select("id", "chain", "address").filter(pl.col("id").is_in(wanted))
+        addresses = dictionaries["Address"].select("id", "chain", "address").filter(
+            pl.col("id").is_in(wanted.implode()))
         tx = self._run(
             "UNWIND $ids AS i MATCH (t:`Transaction` {id: i}) RETURN t.id AS tx, t.txid AS txid, "
             "t.block_height AS block_height, t.block_hash AS block_hash, t.position AS tx_index, "
