@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """``tracer screen``: a list of flagged wallets screened against real sanctions data on a real chain.
 
-On a real ``anvil`` node, real OFAC-sanctioned Ethereum addresses (``../shared/data/sanctions``,
+On a real ``anvil`` node running with Ethereum mainnet's chain id (so the tags of real mainnet
+addresses apply), real OFAC-sanctioned Ethereum addresses (``../shared/data/sanctions``,
 impersonated: anvil lets a test spend from any address) pay wallets whose exposure is known
 exactly: one is itself sanctioned (direct), one received from a sanctioned address (1 hop), one
 received from a middleman half of whose funds came from one (2 hops: a quarter of what it
@@ -22,9 +23,10 @@ import polars as pl
 import pytest
 
 from adapters.devnodes import Anvil
+from adapters.evm.devcontracts import receipt
 from tests.conftest import Cli
 
-CHAIN = "eth-devnet"
+CHAIN = "eth"  # anvil started with --chain-id 1
 ETH = 10**18
 W1 = "0x1111111111111111111111111111111111111111"
 W2 = "0x2222222222222222222222222222222222222222"
@@ -40,7 +42,8 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         pytest.skip(f"third-party sanctions list not present at {sanctions}")
     listed = [line.strip() for line in sanctions.read_text().splitlines() if line.strip().startswith("0x")]
     s1, s2 = listed[0], listed[1]
-    node = Anvil.start()
+    exchange = "0xc96c1609a1a45ccc667b2b7fa6508e29617f7b69"  # first tag of etherscan-wordcloud-exchange.yaml
+    node = Anvil.start(extra_args=("--chain-id", "1"))
     try:
         with node.rpc() as rpc:
             clean = rpc.call("eth_accounts")[0]
@@ -51,7 +54,7 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
             def send(sender: str, to: str, value: int) -> None:
                 txid = rpc.call("eth_sendTransaction", {"from": sender, "to": to, "value": hex(value)})
-                assert rpc.call("eth_getTransactionReceipt", txid)["status"] == "0x1"
+                assert receipt(rpc, txid)["status"] == "0x1"  # waits: anvil answers before it mines
 
             send(s1, W1, 10 * ETH)  # W1: 1 hop from a sanctioned address, all it received
             send(s1, MIDDLEMAN, 4 * ETH)  # the middleman: half of its 8 ETH from a sanctioned address
@@ -60,8 +63,12 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             send(clean, W2, 2 * ETH)
             send(clean, W0, 1 * ETH)  # W0: clean money only
             send(clean, s2, 1 * ETH)  # s2 is itself sanctioned (direct exposure)
+            rpc.call("anvil_impersonateAccount", W1)
+            send(W1, exchange, 3 * ETH)  # W1 cashes out 3 of its 10 ETH at an exchange
             last = int(rpc.call("eth_blockNumber"), 16)
-        yield {"url": node.url, "first": first, "last": last, "s1": s1, "s2": s2, "sanctions": sanctions}
+        yield {"url": node.url, "first": first, "last": last, "s1": s1, "s2": s2, "sanctions": sanctions,
+               "tagpack": sanctions.parents[1] / "tagpacks" / "etherscan-wordcloud-exchange.yaml",
+               "exchange": exchange}
     finally:
         node.stop()
 
@@ -75,6 +82,8 @@ def case(cli: Cli, chain: dict[str, Any]) -> str:
     tags = cli("tags", "import", str(chain["sanctions"]), "--format", "list", "--chain", CHAIN,
                "--label", "OFAC SDN list", "--category", "sanctioned", "--source", "OFAC 2024-09-27")
     assert tags.exit_code == 0, tags.output
+    pack = cli("tags", "import", str(chain["tagpack"]))
+    assert pack.exit_code == 0, pack.output
     return "op-s"
 
 
@@ -113,6 +122,8 @@ def test_direct_one_hop_two_hop_and_clean_wallets(cli: Cli, case: str, chain: di
     assert (two["amount"], two["total"], two["share"], two["hops"]) == (str(ETH), str(4 * ETH), "25.00%", "2")
     assert two["path"].lower() == f"{W2} -> {MIDDLEMAN} -> {chain['s1'].lower()}"
     assert not any(w == W0 for w, _, _ in exposures)
+    cash_out = exposures[(W1, "sent_to", "exchange")]
+    assert (cash_out["amount"], cash_out["share"], cash_out["labels"]) == (str(3 * ETH), "100.00%", "2GT_token (2GT)")
     rejects = _csv(tmp_path / "screened.rejects.csv")
     assert [(r["line"], r["value"][:10]) for r in rejects] == [("6", "0x11111111")]
     assert "invalid" in rejects[0]["reason"]
@@ -164,6 +175,19 @@ def test_an_interrupted_run_resumes_to_the_same_bytes(cli: Cli, case: str, chain
     other = cli("screen", str(wallets), "--chain", CHAIN, "--case", case, "--batch-size", "2",
                 "--out", str(resumed), "--resume")
     assert other.exit_code == 2 and "another input or other options" in other.stderr
+
+
+def test_two_workers_write_the_same_bytes_as_one(cli: Cli, case: str, chain: dict[str, Any], tmp_path: Path) -> None:
+    wallets = _wallet_file(tmp_path / "flagged.csv", chain)
+    outputs = []
+    for workers in ("1", "2"):
+        out = tmp_path / f"w{workers}" / "out.parquet"
+        out.parent.mkdir()
+        result = cli("screen", str(wallets), "--chain", CHAIN, "--case", case, "--batch-size", "2",
+                     "--workers", workers, "--out", str(out))
+        assert result.exit_code == 3, result.output
+        outputs.append((out.read_bytes(), (out.parent / "out.exposures.parquet").read_bytes()))
+    assert outputs[0] == outputs[1]
 
 
 @pytest.mark.parametrize(
