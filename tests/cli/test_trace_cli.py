@@ -152,3 +152,16 @@ def test_fetch_fills_an_empty_case_store_from_a_chain_store(cli: Cli, tracer_hom
     # what was fetched is now in the case's store: the same trace runs without --fetch
     again = cli.json("trace", "op-f")
     assert again["totals"] == data["totals"]
+
+
+def test_cluster_level_trace_starts_from_every_member_of_the_seeds_cluster(cli: Cli, case: str) -> None:
+    # S and U are spent together in one transaction: common-input ownership puts them in one cluster
+    clustered = cli.json("cluster", "run", case)
+    assert clustered
+    data = cli.json("trace", case, "--by", "cluster", "--model", "haircut")
+    assert sorted(data["parameters"]["seeds"]) == sorted([ADDR["S"], ADDR["U"]])
+    totals = data["totals"]["native"]
+    # all 150,000 of b's inputs are the cluster's: E gets 80,000, Q 59,000 and R 9,500 held, fees 1,500
+    assert (totals["seed_value"], totals["reached_entities"], totals["held_unspent"], totals["fees"]) == (
+        "150000", "80000", "68500", "1500")
+    assert totals["reconciled"] is True
