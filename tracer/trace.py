@@ -229,7 +229,8 @@ class _Tags:
         if rows.height:
             best = (
                 rows.filter(pl.col("category").is_in(list(self.stop)))
-                .sort(["address", "confidence", "label"], descending=[False, True, False], nulls_last=True)
+                .sort(["address", "confidence", "label", "category", "tagpack", "source"],
+                      descending=[False, True, False, False, False, False], nulls_last=True)
                 .unique("address", keep="first", maintain_order=True)
             )
             for row in best.iter_rows(named=True):
@@ -289,6 +290,31 @@ def _transactions(frames: FrameSet) -> dict[str, _Tx]:
     return out
 
 
+def _chain_order(txs: Mapping[str, _Tx]) -> list[_Tx]:
+    """Transactions in chain order: confirmed ones by (height, position); unconfirmed ones after
+    them, parents before children (Kahn's algorithm over the inputs, ties by txid), because the
+    mempool has no order of its own."""
+    confirmed = sorted((t for t in txs.values() if t.block_height is not None), key=lambda t: t.order)
+    pending = {t.txid: t for t in txs.values() if t.block_height is None}
+    if not pending:
+        return confirmed
+    parents = {txid: {p for p, _, _, _ in t.inputs if p in pending and p != txid} for txid, t in pending.items()}
+    ready = sorted(txid for txid, ps in parents.items() if not ps)
+    out: list[_Tx] = []
+    while ready:
+        txid = ready.pop(0)
+        out.append(pending[txid])
+        for child, ps in parents.items():
+            if txid in ps:
+                ps.discard(txid)
+                if not ps and pending[child] not in out and child not in ready:
+                    ready.append(child)
+                    ready.sort()
+    if len(out) != len(pending):
+        raise InputError("unconfirmed transactions in the store spend each other in a cycle: the data is damaged")
+    return confirmed + out
+
+
 class _UtxoTrace:
     def __init__(self, spec: TraceSpec, frontier: Frontier, tags: TagLookup) -> None:
         self.spec, self.frontier = spec, frontier
@@ -340,6 +366,8 @@ class _UtxoTrace:
             tx = made.get(txid)
             if tx is not None and not self._in_window(tx):
                 continue
+            if (txid, index) in self.seed_outputs:
+                continue  # the same output named twice (its address and its txid:vout): counted once
             self.seed_outputs[(txid, index)] = (address, value)
             self.seed_rows.append({
                 "chain": chain, "seed": seed, "asset": "native", "address": address, "txid": txid,
@@ -370,7 +398,9 @@ class _UtxoTrace:
         for point, (_, value) in self.seed_outputs.items():
             taint[point] = full(model, value)
             parent[point] = None
-        order = sorted(self.txs.values(), key=lambda t: t.order, reverse=not self.forward)
+        order = _chain_order(self.txs)
+        if not self.forward:
+            order.reverse()
         for tx in order:
             if self.forward:
                 ins = []
@@ -509,13 +539,16 @@ class _UtxoTrace:
     def run(self) -> TraceResult:
         self._load_seeds()
         self._index_addresses()
-        for hop in range(1, self.spec.hops + 1):
+        # until nothing is left to follow: an output whose taint rises above --min-value only when a
+        # later hop adds another path to it is followed then (depth still bounds every path)
+        while True:
             taint, _, _, _ = self._propagate()
             self.tags.resolve({a for p in taint if (a := self._address_of(p)) is not None})
             points = self._frontier(taint)
             if not points:
                 break
             self.expanded.update(points)
+            point_depth = {p: self._outpoint_depth(p) for p in points}
             if self.forward:
                 frame = pl.DataFrame({"txid": [p[0] for p in points], "index": [p[1] for p in points]},
                                      schema={"txid": pl.String(), "index": pl.Int64()})
@@ -535,7 +568,13 @@ class _UtxoTrace:
                         self.outside_window.update((txid, index) for index, _, _ in tx.outputs)
                     continue
                 self.txs[txid] = tx
-                self.depth[txid] = hop
+                if self.forward:  # one hop beyond the shallowest followed output it spends
+                    spent = [point_depth[(p, i)] for p, i, _, _ in tx.inputs
+                             if p is not None and i is not None and (p, i) in point_depth]
+                    self.depth[txid] = 1 + min(spent) if spent else self.spec.hops
+                else:  # the transaction that created followed inputs: at their depth
+                    made = [point_depth[(txid, i)] for i, _, _ in tx.outputs if (txid, i) in point_depth]
+                    self.depth[txid] = min(made) if made else self.spec.hops
             self._index_addresses()
         taint, sink, overlap, parent = self._propagate()
         self.tags.resolve({a for p in taint if (a := self._address_of(p)) is not None})
@@ -550,7 +589,9 @@ class _UtxoTrace:
         spent = self._spent_by()
         hop_ids: dict[tuple[str, int], int] = {}
         hops: list[dict[str, Any]] = []
-        ordered = sorted(self.txs.values(), key=lambda t: t.order, reverse=not self.forward)
+        ordered = _chain_order(self.txs)
+        if not self.forward:
+            ordered.reverse()
         values = {(tx.txid, i): v for tx in self.txs.values() for i, _, v in tx.outputs}
         for tx in ordered:
             if self.forward:
@@ -656,7 +697,10 @@ class _AccountTrace:
         self.rows: dict[tuple[Any, ...], dict[str, Any]] = {}
         self.ordered: list[dict[str, Any]] = []  # self.rows' values in chain order (see _fetch)
         self.queries = 0
-        self.where = TransferFilter(since=spec.since, until=spec.until, assets=spec.assets)
+        # transfers are fetched without the time window, which is applied here: a pool whose value
+        # moved on outside the window ends as TIME_WINDOW, not as held or of unknown origin
+        self.where = TransferFilter(assets=spec.assets)
+        self.outside: set[tuple[str, str]] = set()  # (address, asset) with value moving outside the window
         self.limited: dict[tuple[str, str], Ending] = {}
 
     def _fetch(self, addresses: list[str]) -> None:
@@ -680,6 +724,9 @@ class _AccountTrace:
                 if key in self.rows:  # the same transfer, seen from its other end
                     continue
                 row = dict(zip(columns, values, strict=True))
+                if not self._in_window(row):
+                    self._note_outside(row)
+                    continue
                 row["amount"] = value if value is not None else int(overflow)
                 row["_order"] = (
                     block if block is not None else big, position if position is not None else big, txid,
@@ -692,6 +739,21 @@ class _AccountTrace:
             added.sort(key=_ORDER)
             self.ordered.extend(added)
             self.ordered.sort(key=_ORDER)
+
+    def _in_window(self, row: Mapping[str, Any]) -> bool:
+        stamp, since, until = row["timestamp"], self.spec.since, self.spec.until
+        if stamp is None:
+            return until is None
+        return (since is None or stamp >= since) and (until is None or stamp <= until)
+
+    def _note_outside(self, row: Mapping[str, Any]) -> None:
+        """Forward: a payment after --until moved value on; backward: a receipt before --since funded it."""
+        stamp = row["timestamp"]
+        if self.forward and (stamp is None or (self.spec.until is not None and stamp > self.spec.until)):
+            self.outside.add((row["from_address"], row["asset"]))
+        if not self.forward and stamp is not None and self.spec.since is not None and stamp < self.spec.since:
+            if row["to_address"] is not None:
+                self.outside.add((row["to_address"], row["asset"]))
 
     def _events(self) -> list[dict[str, Any]]:
         return self.ordered if self.forward else self.ordered[::-1]
@@ -802,12 +864,14 @@ class _AccountTrace:
 
     def run(self) -> TraceResult:
         self._fetch(sorted(self.seeds))
+        if not self.rows and self.outside:
+            raise InputError("every transfer of the seed address(es) lies outside the --since/--until window")
         if not any(r["to_address"] in self.seeds or r["from_address"] in self.seeds for r in self.rows.values()):
             raise InputError(
                 f"seed address(es) with no transfers in the store: {', '.join(sorted(self.seeds))} "
                 "(ingest their blocks, run `tracer ingest seeds`, or use --fetch)"
             )
-        for _hop in range(1, self.spec.hops + 1):
+        while True:  # until nothing is left to follow (depth bounds it: see _next)
             moved, _, _, _ = self._propagate()
             arrivals = self._arrivals(moved)
             frontier = self._next(arrivals)
@@ -883,8 +947,11 @@ class _AccountTrace:
             if address in self.seeds and not self.forward:
                 continue
             if p.tainted:
-                end(Ending.HELD if self.forward else Ending.UNKNOWN_ORIGIN, address, asset, p.tainted,
-                    self.collected.get(address), hop_id=last_hop.get((address, asset)))
+                kind = Ending.HELD if self.forward else Ending.UNKNOWN_ORIGIN
+                if (address, asset) in self.outside:
+                    kind = Ending.TIME_WINDOW
+                end(kind, address, asset, p.tainted, self.collected.get(address),
+                    hop_id=last_hop.get((address, asset)))
         for (address, asset), (value, depth, _) in sorted(arrivals.items()):
             if self.tags.stops(address):
                 kind = Ending.ENTITY

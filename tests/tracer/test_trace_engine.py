@@ -13,6 +13,7 @@ import pytest
 from tests.tracer.chain_builder import AccountChain, UtxoChain
 from tracer.errors import InputError
 from tracer.frontier import Direction, FrameFrontier
+from tracer.schema import FrameSet
 from tracer.taint import MODELS, Model
 from tracer.trace import Seed, TraceResult, TraceSpec, reconcile, trace
 
@@ -228,3 +229,55 @@ def test_account_backward_from_an_exchange_deposit(account: AccountChain) -> Non
     result = _run(account, seeds=["E"], model=Model.FIFO, direction=Direction.BACKWARD, hops=2)
     endings = {(r["ending"], r["address"], r["asset"]): int(r["amount"]) for r in result.endings.iter_rows(named=True)}
     assert endings == {("hop_limit", "F", "native"): 5_000, ("hop_limit", "F", "0xtoken"): 600}
+
+
+def test_a_seed_named_twice_is_counted_once(utxo: UtxoChain) -> None:
+    result = _run(utxo, seeds=["S", f"{UtxoChain.txid('a')}:0"], model=Model.HAIRCUT)
+    assert result.seeds["value"].to_list() == ["100000"]
+    assert reconcile(result) == {"native": 0}
+
+
+def test_unconfirmed_parents_are_processed_before_their_children() -> None:
+    # a parent and child in the mempool: no block order, and the child's txid sorts first
+    c = UtxoChain()
+    c.coinbase("a", [("S", 1_000)])
+    c.tx("zz", [("a", 0)], [("A", 990)])
+    c.tx("bb", [("zz", 0)], [("B", 980)])
+    frames = c.frames()
+    pending = pl.col("txid").is_in([UtxoChain.txid("zz"), UtxoChain.txid("bb")])
+    txs = frames.transactions.with_columns(
+        *(pl.when(pending).then(None).otherwise(pl.col(col)).alias(col)
+          for col in ("block_height", "position", "block_hash")))
+    frontier = FrameFrontier(FrameSet(transactions=txs, inputs=frames.inputs, outputs=frames.outputs))
+    for direction, seed in ((Direction.FORWARD, "S"), (Direction.BACKWARD, "B")):
+        spec = TraceSpec(chain=c.chain, account_model=False, seeds=(Seed(address=seed),), direction=direction)
+        result = trace(spec, frontier, frontier.tags)
+        assert reconcile(result) == {"native": 0}, direction
+    forward = trace(TraceSpec(chain=c.chain, account_model=False, seeds=(Seed(address="S"),)), frontier, frontier.tags)
+    assert _endings(forward) == {("held", "B"): 980, ("fee", None): 20}
+
+
+def test_account_value_moved_after_the_window_is_a_time_window_ending() -> None:
+    c = AccountChain()
+    c.send("F", "S", 1_000)  # block 1
+    c.send("S", "A", 600)  # block 2
+    c.send("A", "B", 600)  # block 3: after --until
+    c.send("S", "C", 400)  # block 4: after --until
+    result = _run(c, seeds=["S"], model=Model.FIFO, until=1_700_000_000 + 12 * 2)
+    assert _endings(result) == {("time_window", "A"): 600, ("time_window", "S"): 400}
+    assert _endings(_run(c, seeds=["S"], model=Model.FIFO)) == {("held", "B"): 600, ("held", "C"): 400}
+
+
+def test_an_address_whose_taint_rises_late_is_still_followed() -> None:
+    # X first gets 10 (below --min-value 50) directly, then 300 more two hops later through A and B
+    c = AccountChain()
+    c.send("F", "S", 1_000)
+    c.send("S", "X", 10)
+    c.send("S", "A", 500)
+    c.send("A", "B", 400)
+    c.send("B", "X", 300)
+    c.send("X", "Y", 200)
+    result = _run(c, seeds=["S"], model=Model.FIFO, hops=3, min_value=50)
+    endings = _endings(result)
+    assert ("not_in_store", "Y") not in endings
+    assert reconcile(result) == {"native": 0}
