@@ -82,11 +82,21 @@ def read_wallets(path: Path, registry: ChainRegistry, *, address_column: str, ch
         except (OSError, UnicodeDecodeError) as exc:
             raise InputError(f"{path} cannot be read as UTF-8 text: {exc}") from None
         reader = csv.DictReader(io.StringIO(text))
-        columns = list(reader.fieldnames or [])
+        try:
+            columns = list(reader.fieldnames or [])
+        except csv.Error as exc:
+            raise InputError(f"{path}, line 1: not a readable CSV header: {exc}") from None
+        repeated = sorted({c for c in columns if columns.count(c) > 1})
+        if repeated:
+            raise InputError(f"{path}: column(s) {', '.join(repeated)} appear more than once in the header")
 
         def rows() -> Iterator[tuple[int, dict[str, Any]]]:
-            for row in reader:
-                yield reader.line_num, row
+            try:
+                for row in reader:
+                    yield reader.line_num, row
+            except csv.Error as exc:
+                raise InputError(f"{path}, line {reader.line_num}: not readable as CSV ({exc}); "
+                                 "nothing was screened") from None
 
         records = rows()
     if address_column not in columns:
@@ -212,18 +222,22 @@ def screen_command(
         "input": hashlib.sha256(file.read_bytes()).hexdigest(), "address_column": address_column,
         "chain_column": chain_column, "chain": chain, "hops": hops, "categories": wanted,
         "rules": [r.__dict__ | {"categories": sorted(r.categories)} for r in rule_set], "batch_size": batch_size,
-        "max_edges": max_edges, "tags": library.sources(),
+        "max_edges": max_edges, "tags": library.sources(), "case": case, "store": str(store_path.resolve()),
     }))
     parts = out.with_name(out.name + ".parts") if out is not None else None
     progress_file = parts / "progress.json" if parts else None
     done: set[int] = set()
     if parts is not None and progress_file is not None:
         if resume and progress_file.exists():
-            state = json.loads(progress_file.read_text())
+            try:
+                state = json.loads(progress_file.read_text())
+                done_batches = [int(i) for i in state["done"]]
+            except (OSError, ValueError, KeyError, TypeError):
+                raise InputError(f"{progress_file} is damaged: run without --resume to start again") from None
             if state.get("run") != run_id:
                 raise InputError(f"{parts} holds a run of another input or other options: run without --resume "
                                  "to start again")
-            done = set(state["done"])
+            done = set(done_batches)
         elif parts.exists():
             shutil.rmtree(parts)
         parts.mkdir(parents=True, exist_ok=True)
@@ -305,7 +319,8 @@ def screen_command(
     data: dict[str, Any] = {
         "input": str(file), "rows_read": wallets.read, "wallets": len(wallets.rows), "rejected": wallets.rejects.height,
         "duplicates": wallets.duplicates, "hops": hops, "hit_level": hit_level, "hits": hits.height,
-        "levels": levels, "wallets_per_min": round(len(todo and wallets.rows) / seconds * 60) if seconds else None,
+        "levels": levels,
+        "wallets_per_min": round(sum(len(batches[i][1]) for i in todo) / seconds * 60) if seconds else None,
         "store_queries": queries, "large_entities_not_expanded": sorted(large), "files": files,
         "resumed_batches": len(batches) - len(todo),
     }

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from collections.abc import Collection
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,7 +58,7 @@ def parse_time(text: str | None, option: str) -> int | None:
     if text is None:
         return None
     value = text.strip()
-    if value.isdigit():
+    if re.fullmatch(r"[0-9]+", value):
         return int(value)
     try:
         moment = datetime.fromisoformat(value)
@@ -69,13 +70,18 @@ def parse_time(text: str | None, option: str) -> int | None:
 
 
 def parse_min_value(text: str | None, chain: Chain) -> int:
-    """``1234`` = base units; ``0.001`` (with a point) = coin units of the chain's own asset, converted exactly."""
+    """``1234`` = base units; ``0.001`` (with a point) = coin units of the chain's own asset, converted exactly.
+
+    Anything else (``1_000``, ``1e5``, ``1,5``) is refused rather than guessed: a misread minimum
+    would silently drop or keep whole branches of a trace."""
     if text is None:
         return 1
     value = text.strip()
-    if value.isdigit():
+    if re.fullmatch(r"[0-9]+", value):
         return max(int(value), 1)
-    return max(to_base_units(value, chain.decimals), 1)
+    if re.fullmatch(r"[0-9]*\.[0-9]+|[0-9]+\.", value):
+        return max(to_base_units(value, chain.decimals), 1)
+    raise InputError(f"--min-value {text!r}: give base units (1234) or {chain.symbol} with a decimal point (0.001)")
 
 
 def _seeds(settings: Settings, case: Case, given: list[str], chain_key: str | None) -> tuple[Chain, tuple[Seed, ...]]:
@@ -277,6 +283,12 @@ def trace_command(
                   min_value=parse_min_value(min_value, chain_info), max_fanout=max_fanout, stop_categories=stops)
         for m in models
     ]
+    if stop_at:
+        known = set(TagLibrary.for_home(settings.home).current([chain_info.key])["category"].drop_nulls().to_list())
+        unknown = [c for c in stops if c not in known]
+        if unknown:
+            notice(f"note: no tag in the library has category {', '.join(unknown)} (a typo?): "
+                   "a trail cannot stop there unless the case's store has such tags")
     store = open_case_store(settings, workspace_case)
     closer = None
     try:

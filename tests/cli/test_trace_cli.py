@@ -116,6 +116,9 @@ def test_backward_trace_from_the_exchange_deposit(cli: Cli, case: str) -> None:
         (["--seed", "rltc1qw508d6qejxtdg4y5r3zarvary0c5xw7kmx7v6j"], "invalid"),
         (["--seed", NOT_IN_STORE], "no transactions in the store"),
         (["--since", "yesterday"], "neither UTC seconds nor an ISO date"),
+        (["--since", "²"], "neither UTC seconds nor an ISO date"),
+        (["--min-value", "1_000"], "give base units (1234)"),
+        (["--min-value", "1e5"], "give base units (1234)"),
     ],
 )
 def test_bad_input_exits_2_and_writes_nothing(cli: Cli, case: str, tracer_home: Path, args: list[str],
