@@ -356,16 +356,23 @@ class EmbeddedStore:
 
     # -- uid <-> id dictionaries ------------------------------------------------------------------
     def _dictionaries(self) -> dict[str, pl.DataFrame]:
+        """uid -> id per label, each read from the store the first time it is needed.
+
+        Lazily, label by label: a trace or a screening of an account chain needs only Address and
+        Source, and on a 1M-transfer store the Transaction dictionary alone is ~130 MB. A label
+        read after a load simply includes the load's rows (load() extends only the labels read)."""
         if self._ids is None:
-            ids: dict[str, pl.DataFrame] = {}
-            for label, parts in _UID_PARTS.items():
-                cols = ", ".join(f"n.{_q(p)} AS {_q(p)}" for p in parts)
-                frame = self._run(f"MATCH (n:{_q(label)}) RETURN n.id AS id, {cols}")
-                ids[label] = frame.select(_uid_expr(parts), pl.col("id").cast(pl.Int64), *_dict_extra(label))
-            sources = self._run("MATCH (s:Source) RETURN s.id AS id, s.name AS name")
-            ids["Source"] = sources.select(pl.col("name").cast(pl.String).alias("uid"), pl.col("id").cast(pl.Int64))
-            self._ids = ids
+            self._ids = _LazyIds(self._read_dictionary)
         return self._ids
+
+    def _read_dictionary(self, label: str) -> pl.DataFrame:
+        if label == "Source":
+            sources = self._run("MATCH (s:Source) RETURN s.id AS id, s.name AS name")
+            return sources.select(pl.col("name").cast(pl.String).alias("uid"), pl.col("id").cast(pl.Int64))
+        parts = _UID_PARTS[label]
+        cols = ", ".join(f"n.{_q(p)} AS {_q(p)}" for p in parts)
+        frame = self._run(f"MATCH (n:{_q(label)}) RETURN n.id AS id, {cols}")
+        return frame.select(_uid_expr(parts), pl.col("id").cast(pl.Int64), *_dict_extra(label))
 
     # -- load -------------------------------------------------------------------------------------
     def load(self, frames: FrameSet, batch_rows: int = DEFAULT_BATCH_ROWS) -> LoadReport:
@@ -960,6 +967,19 @@ class EmbeddedStore:
             {"case_name": case},
         )
         return frame.sort("uid") if frame.height else frame
+
+
+class _LazyIds(dict[str, pl.DataFrame]):
+    """The uid -> id dictionaries, each label read on first access (see EmbeddedStore._dictionaries)."""
+
+    def __init__(self, read: Any) -> None:
+        super().__init__()
+        self._read = read
+
+    def __missing__(self, label: str) -> pl.DataFrame:
+        frame: pl.DataFrame = self._read(label)
+        self[label] = frame
+        return frame
 
 
 def _typed(frame: pl.DataFrame, columns: Any, key: Collection[str]) -> pl.DataFrame:

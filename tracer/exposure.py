@@ -25,6 +25,7 @@ the one multiply-and-floor per edge runs on Python integers over the (sparse) se
 
 from __future__ import annotations
 
+import sys
 from collections import defaultdict
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
@@ -54,7 +55,7 @@ class Side(StrEnum):
     SENT = "sent_to"  # where the value it sent went (forward)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Edge:
     src: str
     dst: str
@@ -76,8 +77,10 @@ class ExposureGraph:
     def add(self, edges: pl.DataFrame) -> set[str]:
         """Add fetched edges; returns the far-end addresses (the next frontier candidates)."""
         far: set[str] = set()
+        intern = sys.intern  # a batch's neighbourhood names each address many times: store it once
         for src, dst, asset, amount, txid in edges.select(list(EDGE_COLUMNS)).iter_rows():
-            edge = Edge(src, dst, asset, int(amount), txid)
+            src, dst = intern(src), intern(dst)
+            edge = Edge(src, dst, intern(asset), int(amount), txid)
             near, other = (dst, src) if self.side is Side.RECEIVED else (src, dst)
             self.by_near[near].append(edge)
             far.add(other)
