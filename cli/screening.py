@@ -62,9 +62,9 @@ class ScreenParams:
 
 def with_sanctions_category(tags: pl.DataFrame) -> pl.DataFrame:
     """Tags plus a ``sanctioned`` row for every tag from a sanctions source (OFAC TagPacks and lists)."""
+    # the list or TagPack and its stated source only: a free-text label ("non-sanctioned") proves nothing
     hit = (pl.col("tagpack").fill_null("").str.contains(_SANCTIONS.pattern)
-           | pl.col("source").fill_null("").str.contains(_SANCTIONS.pattern)
-           | pl.col("label").fill_null("").str.contains(_SANCTIONS.pattern))
+           | pl.col("source").fill_null("").str.contains(_SANCTIONS.pattern))
     extra = tags.filter(hit & (pl.col("category").fill_null("") != SANCTIONED)).with_columns(
         pl.lit(SANCTIONED).alias("category"))
     return pl.concat([tags, extra], how="vertical").unique(keep="first", maintain_order=True)
@@ -174,7 +174,7 @@ def screen_batch(frontier: Frontier, params: ScreenParams, wallets: Sequence[tup
     hood = _fetch(frontier, params, addresses, tagged)
     found: list[Exposure] = []
     for graph in hood.graphs.values():
-        found += exposures(graph, addresses, params.hops, tag_rows, params.categories)
+        found += exposures(graph, addresses, params.hops, tag_rows, params.categories, large=hood.large)
     by_wallet: dict[str, list[Exposure]] = {}
     for item in found:
         by_wallet.setdefault(item.wallet, []).append(item)

@@ -120,8 +120,13 @@ def exposures(
     hops: int,
     tags: pl.DataFrame,
     categories: Collection[str] | None = None,
+    large: Collection[str] = (),
 ) -> list[Exposure]:
     """Indirect (and one-hop) exposure of ``wallets`` within ``hops`` hops on ``graph.side``.
+
+    ``large`` are addresses not expanded beyond their own edges (large entities): only their tagged
+    neighbours count through them, whatever else the graph holds, so a wallet's result does not
+    depend on which other wallets were screened with it.
 
     ``X_h(x)`` is the exposure of ``x``'s value looking ``h`` hops out: over every edge between
     ``x`` and a neighbour ``y``, the whole amount if ``y`` is tagged with a category, else
@@ -137,13 +142,15 @@ def exposures(
         tagged[address].add(category)
         labels[(address, category)].add(label)
     totals = _totals(graph)
+    screened = set(wallets) if not isinstance(wallets, set) else wallets
+    stop = set(large)
     # levels[h][x] = {(category, asset): amount}; only nodes whose edges were fetched have one
     levels: list[dict[str, dict[tuple[str, str], int]]] = [{}]
     for _ in range(hops):
         previous = levels[-1]
         current: dict[str, dict[tuple[str, str], int]] = {}
         for near, edges in graph.by_near.items():
-            if near in tagged:
+            if near in tagged and near not in screened:
                 continue  # a tagged address is where value stops: it is not itself screened through
             acc: dict[tuple[str, str], int] = defaultdict(int)
             for edge in edges:
@@ -152,6 +159,8 @@ def exposures(
                     for category in tagged[other]:
                         acc[(category, edge.asset)] += edge.amount
                     continue
+                if near in stop:
+                    continue  # a large entity's untagged neighbours are not followed
                 inner = previous.get(other)
                 if not inner:
                     continue
@@ -165,10 +174,10 @@ def exposures(
                 current[near] = {k: v for k, v in acc.items() if v > 0}
         levels.append(current)
     out: list[Exposure] = []
-    for wallet in sorted(set(wallets)):
+    for wallet in sorted(screened):
         found = levels[hops].get(wallet, {})
         for (category, asset), amount in sorted(found.items()):
-            path, txids = _evidence(graph, levels, tagged, totals, wallet, category, asset, hops)
+            path, txids = _evidence(graph, levels, tagged, totals, wallet, category, asset, hops, stop)
             end = path[-1]
             out.append(Exposure(
                 wallet=wallet, side=graph.side, category=category, asset=asset, amount=amount,
@@ -180,7 +189,7 @@ def exposures(
 
 def _evidence(graph: ExposureGraph, levels: list[dict[str, dict[tuple[str, str], int]]],
               tagged: dict[str, set[str]], totals: dict[tuple[str, str], int], wallet: str, category: str,
-              asset: str, hops: int) -> tuple[list[str], list[str]]:
+              asset: str, hops: int, stop: Collection[str] = ()) -> tuple[list[str], list[str]]:
     """The path that carried the most exposure: at each address, the edge contributing most
     (a direct tagged neighbour beats an indirect one of equal amount; ties by address)."""
     path, txids = [wallet], []
@@ -193,7 +202,7 @@ def _evidence(graph: ExposureGraph, levels: list[dict[str, dict[tuple[str, str],
             other = graph.far(edge)
             if category in tagged.get(other, ()):
                 score, direct = edge.amount, 1
-            elif other in tagged:
+            elif other in tagged or current in stop:
                 continue
             else:
                 inner = levels[remaining - 1].get(other, {}).get((category, asset), 0)

@@ -78,3 +78,34 @@ def test_utxo_transactions_become_haircut_address_edges() -> None:
     edges = utxo_address_edges(inputs, outputs)
     # A->C 60*70//100 = 42, B->C 40*70//100 = 28, B->A 40*25//100 = 10 (A->A is not an edge)
     assert edges.select("src", "dst", "amount").rows() == [("A", "C", "42"), ("B", "A", "10"), ("B", "C", "28")]
+
+
+def test_a_large_entity_passes_on_only_its_tagged_neighbours() -> None:
+    # L is a large entity (not expanded); Z behind it received from X (tagged). Whether or not Z was
+    # expanded for another wallet of the batch, W1's exposure through L must be the same: none.
+    graph = ExposureGraph(Side.RECEIVED)
+    graph.add(_edges([("L", "W1", 400), ("Z", "W2", 10)]))
+    graph.add(_edges([("Z", "L", 1_000), ("A1", "L", 1_000)]))
+    alone = exposures(graph, ["W1"], 3, TAGS, large=["L"])
+    graph.add(_edges([("X", "Z", 1_000)]))  # Z expanded because W2 was in the batch
+    batched = exposures(graph, ["W1", "W2"], 3, TAGS, large=["L"])
+    assert alone == [] and [e.wallet for e in batched] == ["W2"]
+
+
+def test_a_tagged_wallet_keeps_its_indirect_exposure() -> None:
+    tags = pl.concat([TAGS, pl.DataFrame([{"address": "W1", "category": "gambling", "label": "Casino"}])])
+    (found,) = exposures(_received(), ["W1"], 1, tags)
+    assert (found.wallet, found.category, found.amount) == ("W1", "ransomware", 100)
+
+
+def test_only_sanctions_sources_make_a_tag_sanctioned() -> None:
+    from cli.screening import with_sanctions_category
+
+    tags = pl.DataFrame([
+        {"chain": "eth", "address": "A", "label": "Kraken (non-sanctioned, KYC'd)", "category": "exchange",
+         "confidence": 50, "tagpack": "exchanges", "source": "web"},
+        {"chain": "eth", "address": "B", "label": "SDN entry", "category": "user", "confidence": 100,
+         "tagpack": "OFAC sanctioned addresses", "source": "https://ofac.treasury.gov"},
+    ])
+    out = with_sanctions_category(tags)
+    assert sorted(out.filter(pl.col("category") == "sanctioned")["address"].to_list()) == ["B"]
