@@ -54,7 +54,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
 
 import polars as pl
@@ -120,6 +120,8 @@ _TX_IGNORED = frozenset(
 _VIN_KEYS = frozenset({"txid", "vout", "scriptSig", "txinwitness", "sequence", "coinbase", "prevout"})
 _VOUT_KEYS = frozenset({"value", "n", "scriptPubKey"})
 _PART_IGNORED = frozenset({"ismweb"})  # Litecoin MWEB marker on inputs/outputs
+_VIN_ACCEPTED = _VIN_KEYS | _PART_IGNORED
+_VOUT_ACCEPTED = _VOUT_KEYS | _PART_IGNORED
 
 
 @dataclass(frozen=True)
@@ -180,7 +182,8 @@ def map_blocks(
     check: bool = True,
 ) -> BlockFrames:
     """:func:`map_block` for several blocks at once, into one set of frames (one frame build
-    instead of one per block). ``outputs``, when given, holds each block's :func:`block_outputs`."""
+    instead of one per block). ``outputs``, when given, holds each block's :func:`block_outputs`
+    (which already checked the block's transaction list, so it is not checked again)."""
     known = prevouts if prevouts is not None else {}
     # columns as plain lists (chain and source are constant: added once, below)
     t_txid: list[str] = []
@@ -209,8 +212,11 @@ def map_blocks(
         height = int(block["height"])
         block_hash = str(block["hash"])
         timestamp = int(block["time"])
-        txs = _transactions(block)
-        in_block = outputs[number] if outputs is not None else _block_outputs(txs, chain)
+        if outputs is not None:
+            txs, in_block = block["tx"], outputs[number]
+        else:
+            txs = _transactions(block)
+            in_block = _block_outputs(txs, chain)
         for position, tx in enumerate(txs):
             txid = str(tx["txid"])
             if (txid, height) in BIP30_OVERWRITTEN:
@@ -220,8 +226,7 @@ def map_blocks(
             is_coinbase = any("coinbase" in vin for vin in vins)
             total_in: int | None = 0
             for index, vin in enumerate(vins):
-                extra = vin.keys() - _VIN_KEYS if _is_object(vin) else None
-                if extra is None or (extra and not extra <= _PART_IGNORED):
+                if type(vin) is not dict or not vin.keys() <= _VIN_ACCEPTED:  # the common case: a plain input
                     _check_keys(f"input {index} of transaction {txid}", vin, _VIN_KEYS, _PART_IGNORED)
                 prev_txid: str | None = None
                 prev_index: int | None = None
@@ -229,11 +234,19 @@ def map_blocks(
                 value: int | None = None
                 if "coinbase" not in vin:
                     prev_txid, prev_index = str(vin["txid"]), int(vin["vout"])
-                    found = _prevout(vin, (prev_txid, prev_index), in_block, known, chain, txid)
-                    if found is None:
-                        unresolved[(prev_txid, prev_index)] = None
+                    outpoint = (prev_txid, prev_index)
+                    spent = in_block.get(outpoint)
+                    given = None if spent is not None or "prevout" in vin else known.get(outpoint)
+                    if spent is not None:  # fast paths of _prevout: an output of this block ...
+                        address, value = spent[0], spent[2]
+                    elif given is not None and type(given[1]) is int:  # ... or a resolved prevout
+                        address, value = given
                     else:
-                        address, value = found
+                        found = _prevout(vin, outpoint, in_block, known, chain, txid)
+                        if found is None:
+                            unresolved[outpoint] = None
+                        else:
+                            address, value = found
                 if value is None and not is_coinbase:
                     total_in = None
                 elif total_in is not None and value is not None:
@@ -352,11 +365,30 @@ def _is_object(value: Any) -> bool:
 def _check_keys(what: str, obj: Mapping[str, Any], known: frozenset[str], ignored: frozenset[str]) -> None:
     if not _is_object(obj):
         raise MalformedResponseError(f"{what} is a {type(obj).__name__}, expected a JSON object")
+    if obj.keys() <= known:  # the common case, without building a set
+        return
     extra = obj.keys() - known
-    if not extra or extra <= ignored:  # the common case, without building a message
+    if extra <= ignored:
         return
     unknown = sorted(extra - ignored)
     raise SchemaDriftError(f"{what} has unknown key(s) {', '.join(unknown)}: review the node upgrade")
+
+
+_COIN = Decimal(100_000_000)
+_FAST_LIMIT = Decimal(10**12)
+#: its own context, so the product below is exact whatever the calling thread's context is
+_EXACT = Context(prec=40)
+
+
+def _base_units(amount: Decimal) -> int:
+    """:func:`tracer.units.to_base_units` (8 decimals) of a node amount, exactly: the fast path
+    only takes amounts with at most 8 decimal places below 10**12 coins (at most 20 digits once
+    scaled, exact in a 40-digit context); anything else (too many decimals, negative, huge, not
+    finite) goes through ``to_base_units``, which converts or refuses it."""
+    exponent = amount.as_tuple().exponent
+    if type(exponent) is int and exponent >= -8 and 0 <= amount < _FAST_LIMIT:
+        return int(_EXACT.multiply(amount, _COIN))
+    return to_base_units(amount, 8)
 
 
 def _amount(value: Any, what: str) -> int:
@@ -373,8 +405,7 @@ def _block_outputs(txs: list[Mapping[str, Any]], chain: Chain) -> dict[Outpoint,
     for tx in txs:
         txid = str(tx["txid"])
         for index, vout in enumerate(tx["vout"]):
-            extra = vout.keys() - _VOUT_KEYS if _is_object(vout) else None
-            if extra is None or (extra and not extra <= _PART_IGNORED):
+            if type(vout) is not dict or not vout.keys() <= _VOUT_ACCEPTED:  # the common case: a plain output
                 _check_keys(f"output {index} of transaction {txid}", vout, _VOUT_KEYS, _PART_IGNORED)
             spk = vout["scriptPubKey"]
             node_type = spk.get("type")
@@ -389,7 +420,7 @@ def _block_outputs(txs: list[Mapping[str, Any]], chain: Chain) -> dict[Outpoint,
                 address, script_type = _script(spk, chain, f"output {index} of transaction {txid}")
             raw = vout["value"]
             if type(raw) is Decimal:
-                value = to_base_units(raw, 8)
+                value = _base_units(raw)
             else:
                 value = _amount(raw, f"value of output {index} of transaction {txid}")
             outputs[(txid, int(vout.get("n", index)))] = (address, script_type, value)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from adapters.bitcoin.mappers import Outpoint, Prevouts, block_outputs, map_blocks, unresolved_outpoints
+from adapters.bitcoin.mappers import BIP30_OVERWRITTEN, Outpoint, Prevouts, block_outputs, map_blocks
 from adapters.errors import MalformedResponseError, RpcError
 from adapters.jsonrpc import Call, JsonRpcClient
 from tracer.chains import Chain
@@ -211,8 +211,15 @@ class BitcoinNode:
         twin._verbosity = self._verbosity
         return twin
 
-    def frames_of(self, blocks: Sequence[Mapping[str, Any]], lookup: PrevoutLookup | None = None) -> FetchedBlocks:
-        """Map fetched blocks to canonical frames, resolving every input's previous output."""
+    def frames_of(self, blocks: Sequence[Mapping[str, Any]], lookup: PrevoutLookup | None = None, *,
+                  check: bool = True) -> FetchedBlocks:
+        """Map fetched blocks to canonical frames, resolving every input's previous output.
+
+        ``check=False`` skips :func:`~tracer.schema.conform` of the frames (the mapper builds them
+        with the canonical columns and types either way), for a caller that hands them to
+        :meth:`GraphStore.load`, which validates what it is given before writing anything; the
+        ingest does, after joining several fetches into one load.
+        """
         heights = [int(b["height"]) for b in blocks]
         hashes = [str(b["hash"]) for b in blocks]
         batch_outputs: dict[Outpoint, tuple[str | None, int]] = {}
@@ -220,10 +227,18 @@ class BitcoinNode:
         for outputs in per_block:
             for outpoint, (address, _, value) in outputs.items():
                 batch_outputs[outpoint] = (address, value)
-        wanted: dict[Outpoint, None] = {}
+        wanted: dict[Outpoint, None] = {}  # what unresolved_outpoints gives, for the whole batch at once
         for block in blocks:
-            for outpoint in unresolved_outpoints(block, batch_outputs):
-                wanted[outpoint] = None
+            height = int(block["height"])
+            for tx in block["tx"]:  # checked by block_outputs
+                if (tx["txid"], height) in BIP30_OVERWRITTEN:
+                    continue
+                for vin in tx["vin"]:
+                    if "coinbase" in vin or "prevout" in vin:
+                        continue
+                    outpoint = (str(vin["txid"]), int(vin["vout"]))
+                    if outpoint not in batch_outputs:
+                        wanted[outpoint] = None
         known: dict[Outpoint, tuple[str | None, int]] = dict(batch_outputs)
         missing = list(wanted)
         if missing and lookup is not None:
@@ -238,9 +253,9 @@ class BitcoinNode:
             )
         # validated once for the whole batch (the mapper's per-block check is skipped above)
         frames = FrameSet(
-            transactions=conform(mapped.transactions, TRANSACTIONS),
-            inputs=conform(mapped.inputs, INPUTS),
-            outputs=conform(mapped.outputs, OUTPUTS),
+            transactions=conform(mapped.transactions, TRANSACTIONS) if check else mapped.transactions,
+            inputs=conform(mapped.inputs, INPUTS) if check else mapped.inputs,
+            outputs=conform(mapped.outputs, OUTPUTS) if check else mapped.outputs,
         )
         return FetchedBlocks(
             frames=frames,

@@ -21,6 +21,7 @@ import pytest
 from adapters.bitcoin.mappers import BlockFrames, map_block, unresolved_outpoints
 from adapters.errors import MalformedResponseError, SchemaDriftError
 from tracer.chains import Chain, Family, default_registry
+from tracer.errors import TracerError
 from tracer.schema import INPUTS, OUTPUTS, TRANSACTIONS, validate
 
 BTC = default_registry().get("btc")
@@ -295,3 +296,29 @@ def test_verbosity_1_block_is_refused(shared_data: Path) -> None:
     [path] = (root / "dogecoin/block_without_transactions").glob("rpc_response_getblock_*_True.json")
     with pytest.raises(MalformedResponseError, match="verbosity 2"):
         map_block(_load(path), DOGE, source=SOURCE)
+
+
+@pytest.mark.parametrize(
+    ("text", "units"),
+    [
+        ("0.00000001", 1), ("21000000", 2_100_000_000_000_000), ("99999999999.99999999", 9_999_999_999_999_999_999),
+        ("100000000000.00000001", 10_000_000_000_000_000_001), ("1E+2", 10_000_000_000), ("0", 0),
+    ],
+)
+def test_node_amounts_convert_exactly_on_the_fast_path_and_beyond_it(text: str, units: int) -> None:
+    from decimal import Decimal, localcontext
+
+    from adapters.bitcoin.mappers import _base_units
+
+    with localcontext() as context:
+        context.prec = 5  # a caller's narrow decimal context must not round the conversion
+        assert _base_units(Decimal(text)) == units
+
+
+def test_node_amounts_with_more_than_eight_decimals_are_refused() -> None:
+    from decimal import Decimal
+
+    from adapters.bitcoin.mappers import _base_units
+
+    with pytest.raises(TracerError):
+        _base_units(Decimal("0.000000001"))
