@@ -33,14 +33,14 @@ from adapters.evm.completeness import check_balances, touched_addresses
 from adapters.evm.node import ChainChangedError, EvmNode, FetchedBlocks, HeightPastTipError
 from adapters.evm.tokens import TokenMetadata
 from cli.checkpoints import Checkpoint
-from cli.utxo_ingest import REORG_WINDOW, _Batches, _Loader, _Prefetch
+from cli.utxo_ingest import REORG_WINDOW, _Batches, _Loader, _Prefetch, load_with_reorg_repair
+from cli.utxo_ingest import ChainMoved as _ChainMoved
 from graph.base import GraphStore
 from tracer.errors import InputError, SourceUnavailableError
 
 __all__ = ["EvmIngestSummary", "ingest_evm_range", "repair_evm_reorg", "verify_balances", "DEFAULT_BATCH_BLOCKS"]
 
 DEFAULT_BATCH_BLOCKS = 50
-_MAX_REPAIRS = 3
 
 
 @dataclass
@@ -157,24 +157,12 @@ def ingest_evm_range(
     loaded: dict[int, _Loaded] = {}
     contracts: set[str] = set()
     fetcher = node.twin()
-    repairs = 0
     try:
-        while True:
-            try:
-                _load_batches(node, fetcher, store, checkpoint, summary, loaded, contracts,
-                              checkpoint.missing(from_height, to_height), batch_blocks, progress)
-                break
-            except _ChainMoved as moved:
-                repairs += 1
-                if repairs > _MAX_REPAIRS:
-                    raise InputError(
-                        f"the node's chain keeps changing near height {moved.height}; try again later"
-                    ) from None
-                repair = repair_evm_reorg(node, store, checkpoint, moved.height - REORG_WINDOW)
-                if repair:
-                    summary.reorgs.append(repair)
-                    for height in [h for h in loaded if h >= repair["fork_height"]]:
-                        del loaded[height]
+        load_with_reorg_repair(
+            lambda: _load_batches(node, fetcher, store, checkpoint, summary, loaded, contracts,
+                                  checkpoint.missing(from_height, to_height), batch_blocks, progress),
+            lambda below: repair_evm_reorg(node, store, checkpoint, below), summary.reorgs, loaded,
+        )
     finally:
         fetcher.close()
     if tokens is not None and contracts:
@@ -204,12 +192,6 @@ class _Loaded:
     transfers: dict[str, int] = field(default_factory=dict)
     skipped_logs: int = 0
     reverted_traces: int = 0
-
-
-class _ChainMoved(Exception):
-    def __init__(self, height: int) -> None:
-        super().__init__(height)
-        self.height = height
 
 
 def _load_batches(

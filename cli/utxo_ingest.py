@@ -222,24 +222,12 @@ def ingest_block_range(
     summary.blocks_already_done = (to_height - from_height + 1) - len(checkpoint.missing(from_height, to_height))
     loaded: dict[int, _Loaded] = {}
     fetcher = node.twin()
-    repairs = 0
     try:
-        while True:
-            try:
-                _load_batches(node, fetcher, store, checkpoint, lookup, summary, loaded,
-                              checkpoint.missing(from_height, to_height), batch_blocks, progress)
-                break
-            except _ChainMoved as moved:
-                repairs += 1
-                if repairs > _MAX_REPAIRS:
-                    raise InputError(
-                        f"the node's chain keeps changing near height {moved.height}; try again later"
-                    ) from None
-                repair = repair_reorg(node, store, checkpoint, moved.height - REORG_WINDOW)
-                if repair:
-                    summary.reorgs.append(repair)
-                    for height in [h for h in loaded if h >= repair["fork_height"]]:
-                        del loaded[height]  # counted again when loaded from the new chain
+        load_with_reorg_repair(
+            lambda: _load_batches(node, fetcher, store, checkpoint, lookup, summary, loaded,
+                                  checkpoint.missing(from_height, to_height), batch_blocks, progress),
+            lambda below: repair_reorg(node, store, checkpoint, below), summary.reorgs, loaded,
+        )
     finally:
         fetcher.close()
     summary.blocks_loaded = len(loaded)
@@ -485,7 +473,35 @@ def _record(loaded: dict[int, _Loaded], frames: FrameSet, prevouts_from_node: in
     loaded[heights[0]].prevouts_from_node = prevouts_from_node
 
 
-class _ChainMoved(Exception):
+class ChainMoved(Exception):
+    """The node's chain changed under a running ingest, at ``height``."""
+
     def __init__(self, height: int) -> None:
         super().__init__(height)
         self.height = height
+
+
+_ChainMoved = ChainMoved
+
+
+def load_with_reorg_repair(load: Callable[[], None], repair: Callable[[int], dict[str, Any] | None],
+                           reorgs: list[dict[str, Any]], loaded: dict[int, Any]) -> None:
+    """Run ``load`` to the end; when the node's chain moves under it (:class:`ChainMoved`), repair from
+    ``REORG_WINDOW`` blocks below that height and run it again, at most ``_MAX_REPAIRS`` times.
+    Heights at or above a repaired fork are dropped from ``loaded`` (they are loaded again from the
+    new chain). Shared by the UTXO and the EVM block-range ingest."""
+    repairs = 0
+    while True:
+        try:
+            load()
+            return
+        except ChainMoved as moved:
+            repairs += 1
+            if repairs > _MAX_REPAIRS:
+                raise InputError(f"the node's chain keeps changing near height {moved.height}; try again later") \
+                    from None
+            repaired = repair(moved.height - REORG_WINDOW)
+            if repaired:
+                reorgs.append(repaired)
+                for height in [h for h in loaded if h >= repaired["fork_height"]]:
+                    del loaded[height]
