@@ -114,7 +114,14 @@ def skewed_transfers(
         pl.lit(None, pl.String).alias("value_overflow"),
         pl.lit("benchmark").alias("source"),
     )
-    transactions = (
+    transactions = transactions_of(transfers)
+    return FrameSet(transactions=conform(transactions, TRANSACTIONS), transfers=conform(transfers, TRANSFERS))
+
+
+def transactions_of(transfers: pl.DataFrame) -> pl.DataFrame:
+    """One ``transactions`` row per txid of synthetic ``transfers`` (block fields from its first
+    transfer, a fixed fee): shared by the benchmarks' generators."""
+    return (
         transfers.group_by("txid", maintain_order=True)
         .agg(pl.col("block_height").first(), pl.col("block_hash").first(), pl.col("tx_index").first(),
              pl.col("timestamp").first())
@@ -125,7 +132,6 @@ def skewed_transfers(
             pl.lit("benchmark").alias("source"),
         )
     )
-    return FrameSet(transactions=conform(transactions, TRANSACTIONS), transfers=conform(transfers, TRANSFERS))
 
 
 def hub_tags(n_hubs: int) -> pl.DataFrame:

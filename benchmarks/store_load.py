@@ -34,6 +34,9 @@ from typing import Any
 import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _synthetic import transactions_of  # noqa: E402
 
 from graph.embedded import EmbeddedStore  # noqa: E402
 from tracer.frontier import Direction  # noqa: E402
@@ -80,17 +83,7 @@ def synthetic_transfers(n_transfers: int, n_addresses: int, seed: int = 7, offse
         pl.lit(None, pl.String).alias("value_overflow"),
         pl.lit("benchmark").alias("source"),
     )
-    transactions = (
-        transfers.group_by("txid", maintain_order=True)
-        .agg(pl.col("block_height").first(), pl.col("block_hash").first(), pl.col("tx_index").first(),
-             pl.col("timestamp").first())
-        .select(
-            pl.lit(CHAIN).alias("chain"), "txid", "block_height", "block_hash",
-            pl.col("tx_index").alias("position"), "timestamp",
-            pl.lit(21_000 * 10**9).cast(pl.Decimal(38, 0)).alias("fee"), pl.lit(False).alias("is_coinbase"),
-            pl.lit("benchmark").alias("source"),
-        )
-    )
+    transactions = transactions_of(transfers)
     assert transactions.height <= n_tx + 1
     return FrameSet(transactions=conform(transactions, TRANSACTIONS), transfers=conform(transfers, TRANSFERS))
 
