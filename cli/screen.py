@@ -37,11 +37,13 @@ from adapters.addresses import parse_address
 from cli.case_index import notice_text, other_case_notices
 from cli.context import app_context
 from cli.errors import EXIT_HITS
+from cli.ingest import _address_source
 from cli.options import JsonOpt
 from cli.output import emit, notice, stderr, stdout, table
 from cli.screening import EXPOSURE_COLUMNS, WALLET_COLUMNS, ScreenParams, screen_batch, with_sanctions_category
 from cli.settings import Settings
 from cli.tag_library import TagLibrary
+from cli.trace_fetch import FetchingFrontier
 from graph.embedded import EmbeddedStore
 from tracer.chains import ChainRegistry
 from tracer.errors import InputError, TracerError
@@ -191,6 +193,14 @@ def screen_command(
                                                                "(exit 3).")] = "medium",
     max_edges: Annotated[int, typer.Option("--max-edges", help="Above this many edges an untagged address is "
                                                                "a large entity: not expanded.", min=1)] = 10_000,
+    fetch: Annotated[bool, typer.Option(
+        "--fetch", help="Pull the histories of wallets (and neighbours) the store lacks from a source (UTXO; "
+                        "see `ingest seeds`); loads them into the store. One worker.")] = False,
+    esplora: Annotated[str | None, typer.Option("--esplora", help="Esplora URL for --fetch.")] = None,
+    from_store: Annotated[Path | None, typer.Option("--from-store", help="Chain store to --fetch from.")] = None,
+    allow_third_party: Annotated[bool, typer.Option(
+        "--allow-third-party", help="Allow --fetch from a public explorer (it sees every wallet screened).")]
+    = False,
     json_: JsonOpt = False,
 ) -> None:
     """Screen a list of wallets: direct tags, indirect exposure within N hops, a risk level, evidence.
@@ -215,8 +225,15 @@ def screen_command(
     if settings.store_backend != "embedded":
         raise InputError("screening reads the embedded store; set store.backend = embedded (Neo4j: push from it)")
     store_path = settings.embedded_store_path(workspace_case.dir if workspace_case else None)
-    if not store_path.exists():
-        raise InputError(f"no store at {store_path}: ingest chain data first")
+    if fetch:
+        if any(settings.chains.get(c).is_account for c, _, _ in wallets.rows):
+            raise InputError("--fetch works for UTXO chains; fill an account chain's store with `tracer ingest evm`")
+        if workers > 1:
+            raise InputError("--fetch writes what it pulls into the store: use one worker")
+        with EmbeddedStore.open(store_path) as created:  # create it if missing
+            created.ensure_schema()
+    elif not store_path.exists():
+        raise InputError(f"no store at {store_path}: ingest chain data first, or use --fetch")
     library = TagLibrary.for_home(settings.home)
     run_id = sha256_hex(canonical_json({
         "input": hashlib.sha256(file.read_bytes()).hexdigest(), "address_column": address_column,
@@ -246,6 +263,7 @@ def screen_command(
     started = time.perf_counter()
     results: dict[int, tuple[pl.DataFrame, pl.DataFrame]] = {}
     large: set[str] = set()
+    fetched: list[dict[str, Any]] = []
     queries = 0
     todo = [i for i in range(len(batches)) if i not in done]
     progress = Progress(TextColumn("screening"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
@@ -275,7 +293,21 @@ def screen_command(
         progress.update(task, rate=f"{progress.tasks[0].completed / elapsed:,.0f} wallets/s" if elapsed else "")
 
     with progress:
-        if workers == 1 or len(todo) <= 1:
+        if fetch:
+            with EmbeddedStore.open(store_path) as store:
+                for index in todo:
+                    chain_key, members = batches[index]
+                    params = _params(settings, chain_key, hops, wanted, rule_set, max_edges)
+                    source, closer = _address_source(settings, settings.chains.get(chain_key), esplora, from_store,
+                                                     allow_third_party or settings.allow_third_party,
+                                                     workspace_case.dir if workspace_case else settings.home)
+                    try:
+                        fetcher = FetchingFrontier(store, source, chain_key)
+                        finished(index, *screen_batch(fetcher, params, members, tags_by_chain[chain_key]))
+                        fetched.append(fetcher.report())
+                    finally:
+                        closer()
+        elif workers == 1 or len(todo) <= 1:
             with EmbeddedStore.open(store_path, read_only=True) as store:
                 for index in todo:
                     chain_key, members = batches[index]
@@ -322,7 +354,7 @@ def screen_command(
         "levels": levels,
         "wallets_per_min": round(sum(len(batches[i][1]) for i in todo) / seconds * 60) if seconds else None,
         "store_queries": queries, "large_entities_not_expanded": sorted(large), "files": files,
-        "resumed_batches": len(batches) - len(todo),
+        "resumed_batches": len(batches) - len(todo), "fetched": fetched or None,
     }
     other_cases: list[dict[str, Any]] = []
     for chain_key in sorted({w[0] for w in wallets.rows}):
