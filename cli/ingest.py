@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from adapters.bitcoin.esplora import EsploraSource
 from adapters.bitcoin.node import BitcoinNode
+from adapters.evm.address_source import EvmAddressSource
 from adapters.evm.node import EvmNode
 from adapters.evm.tokens import TokenMetadata
 from cli.checkpoints import Checkpoint
@@ -260,9 +261,18 @@ def seeds(
     max_txs: Annotated[
         int, typer.Option("--max-txs-per-address", help="Above this, an address is an entity: not expanded.", min=1)
     ] = 1_000,
+    node: Annotated[
+        str | None, typer.Option("--node", help="EVM seeds: node RPC URL (default: [nodes] in the config).")
+    ] = None,
+    from_block: Annotated[
+        int, typer.Option("--from-block", help="EVM seeds: first block searched.", min=0)
+    ] = 0,
     json_: JsonOpt = False,
 ) -> None:
-    """Load the transactions of a case's seed addresses (UTXO chains), and with --hops their counterparties.
+    """Load the transactions of a case's seed addresses, and with --hops their counterparties.
+
+    UTXO seeds come from Esplora or a chain store; EVM seeds from your node (token transfers through
+    eth_getLogs, native and internal ones through the Otterscan API or trace_filter).
 
     Example: tracer ingest seeds op-harbor --hops 1 --esplora http://127.0.0.1:3002
     """
@@ -271,10 +281,9 @@ def seeds(
     workspace_case = ctx.workspace.open(case)
     by_chain: dict[str, list[str]] = {}
     for seed in workspace_case.seeds():
-        if settings.chains.get(seed.chain).family is Family.UTXO:
-            by_chain.setdefault(seed.chain, []).append(seed.address)
+        by_chain.setdefault(seed.chain, []).append(seed.address)
     if not by_chain:
-        raise InputError(f"case {case!r} has no seed on a UTXO chain (account-chain seeds: `tracer ingest evm`)")
+        raise InputError(f"case {case!r} has no seeds: add them with `tracer case seed add`")
     third_party = allow_third_party or settings.allow_third_party
     results: list[dict[str, object]] = []
     table_rows: list[tuple[object, ...]] = []
@@ -282,8 +291,13 @@ def seeds(
     try:
         for chain_key, addresses in sorted(by_chain.items()):
             chain_info = settings.chains.get(chain_key)
-            source, closer = _address_source(settings, chain_info, esplora, from_store, third_party,
-                                             workspace_case.dir)
+            source: AddressTxSource
+            if chain_info.family is Family.ACCOUNT:
+                evm_source = EvmAddressSource(EvmNode(_node_url(chain_key, node), chain_info), from_height=from_block)
+                source, closer = evm_source, evm_source.close
+            else:
+                source, closer = _address_source(settings, chain_info, esplora, from_store, third_party,
+                                                 workspace_case.dir)
             try:
                 with _Progress(None, enabled=not json_ and stderr.is_terminal, unit="addresses") as bar:
                     reports = expand_seeds(source, store, chain_key, addresses, hops=hops,

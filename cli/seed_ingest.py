@@ -124,8 +124,11 @@ def expand_seeds(
         visited.update(queried)
         if loaded:
             batch = FrameSet.concat(loaded)
+            moved = batch.transfers.filter(pl.col("kind") != "fee")  # account chains; a fee goes to the miner
             counterparts = pl.concat(
-                [batch.inputs.select("address"), batch.outputs.select("address")], how="vertical"
+                [batch.inputs.select("address"), batch.outputs.select("address"),
+                 moved.select(pl.col("from_address").alias("address")),
+                 moved.select(pl.col("to_address").alias("address"))], how="vertical"
             ).drop_nulls()["address"].unique().sort().to_list()
         else:
             counterparts = []
