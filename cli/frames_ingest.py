@@ -12,6 +12,7 @@ loaded. Every frame is checked against its canonical schema (``tracer/schema.py`
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ import polars as pl
 from tracer.errors import InputError, NotFoundError, SchemaError
 from tracer.schema import FRAMES, FrameSet, conform
 
-__all__ = ["read_frame_dir", "FRAME_FILES"]
+__all__ = ["read_frame_dir", "read_token_files", "FRAME_FILES"]
 
 #: the frames a directory may hold (seeds belong to cases, not to chain data)
 FRAME_FILES = ("transactions", "inputs", "outputs", "transfers", "tags", "clusters")
@@ -70,6 +71,30 @@ def read_frame_dir(directory: Path, *, verify: bool = True) -> tuple[FrameSet, d
             parts[path.stem].append(conform(frame, FRAMES[path.stem]))
         except SchemaError as exc:
             raise SchemaError(f"{relative}: {exc}") from None
+    for listed in sorted(set(sums) - set(read)):  # e.g. tokens.json: listed files must match too
+        path = directory / listed
+        if not path.is_file():
+            raise InputError(f"{listed} is listed in SHA256SUMS but missing")
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest != sums[listed]:
+            raise InputError(f"{listed} does not match its SHA-256 in SHA256SUMS: the file was changed")
+        read[listed] = digest
     frames = FrameSet(**{name: pl.concat(p, how="vertical") if p else FrameSet().frames()[name]
                          for name, p in parts.items()})
     return frames.validate(), read
+
+
+def read_token_files(directory: Path) -> dict[str, dict[str, Any]]:
+    """Token metadata shipped with the frames: ``<chain>/tokens.json`` in the format of the EVM
+    ingest's token cache (``{"chain": ..., "tokens": {contract: {"symbol", "name", "decimals"}}}``)."""
+    out: dict[str, dict[str, Any]] = {}
+    for path in sorted(directory.glob("*/tokens.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            tokens = data["tokens"]
+            if not isinstance(tokens, dict) or data.get("chain") != path.parent.name:
+                raise ValueError("unexpected layout")
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise InputError(f"{path.relative_to(directory)}: not a token metadata file ({exc})") from None
+        out[path.parent.name] = tokens
+    return out

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -386,17 +388,26 @@ def frames(
 
     Example: tracer ingest frames fixtures/op-fixture/frames --case op-fixture
     """
-    from cli.frames_ingest import read_frame_dir
+    from cli.frames_ingest import read_frame_dir, read_token_files
 
     ctx = app_context()
     settings = ctx.settings
     workspace_case = ctx.workspace.open(case) if case else None
     loaded, files = read_frame_dir(directory, verify=not no_checksums)
+    token_files = read_token_files(directory)
     store = open_case_store(settings, workspace_case)
     try:
         report = store.load(loaded)
     finally:
         store.close()
+    for chain_key, tokens in token_files.items():  # next to the store, where `ingest evm` keeps its cache
+        cache = checkpoint_path(settings, workspace_case, chain_key).with_name(f"tokens-{chain_key}.json")
+        known = json.loads(cache.read_text(encoding="utf-8")).get("tokens", {}) if cache.is_file() else {}
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(cache.name + ".tmp")
+        tmp.write_text(json.dumps({"chain": chain_key, "tokens": {**known, **tokens}}, indent=1, sort_keys=True)
+                       + "\n", encoding="utf-8")
+        os.replace(tmp, cache)
     rows = {name: frame.height for name, frame in loaded.frames().items() if frame.height}
     data = {"directory": str(directory), "files": files, "checksums_verified": not no_checksums,
             "rows": rows, "load": report.as_dict()}

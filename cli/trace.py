@@ -14,6 +14,7 @@ the store holds the same data.
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 from collections.abc import Collection
@@ -32,7 +33,7 @@ from cli.ingest import _address_source
 from cli.options import CaseArg, JsonOpt
 from cli.output import emit, notice, stdout, table
 from cli.settings import Settings
-from cli.stores import open_case_store
+from cli.stores import checkpoint_path, open_case_store
 from cli.tag_library import TagLibrary
 from cli.trace_fetch import FetchingFrontier
 from cli.workspace import Case
@@ -326,13 +327,15 @@ def trace_command(
     for other in data["other_cases"]:
         notice(notice_text(other, case))
 
+    money = _Money(chain_info, _token_metadata(settings, workspace_case, chain_info.key))
+
     def human() -> None:
         if len(runs) == 1:
-            _print_result(runs[0]["result"], chain_info, top)
-            _print_peels(runs[0]["summary"]["peel_chains"], chain_info)
+            _print_result(runs[0]["result"], chain_info, top, money)
+            _print_peels(runs[0]["summary"]["peel_chains"], chain_info, money)
             notice(f"files: {runs[0]['directory']} (manifest sha256 {runs[0]['manifest_sha256'][:16]}…)")
         else:
-            _print_comparison(runs, chain_info)
+            _print_comparison(runs, chain_info, money)
 
     emit(data, as_json=json_, human=human)
 
@@ -350,13 +353,34 @@ def _cluster_spec(spec: TraceSpec, store: GraphStore) -> TraceSpec:
     return TraceSpec(**{**spec.__dict__, "seeds": tuple(dict.fromkeys(members))})
 
 
-def _coin(value: str | int, chain: Chain, asset: str) -> str:
-    if asset != "native":
+class _Money:
+    """Amounts for people: the chain's coin, or a token with the symbol and decimals the EVM ingest
+    cached next to the store (``tokens-<chain>.json``); base units when the token is unknown."""
+
+    def __init__(self, chain: Chain, tokens: dict[str, Any]) -> None:
+        self.chain = chain
+        self.tokens = tokens
+
+    def __call__(self, value: str | int, asset: str) -> str:
+        if asset == "native":
+            return f"{format_units(int(value), self.chain.decimals)} {self.chain.symbol}"
+        info = self.tokens.get(asset) or {}
+        if isinstance(info.get("decimals"), int) and info.get("symbol"):
+            return f"{format_units(int(value), info['decimals'])} {info['symbol']}"
         return f"{value} (base units)"
-    return f"{format_units(int(value), chain.decimals)} {chain.symbol}"
 
 
-def _print_result(result: TraceResult, chain: Chain, top: int) -> None:
+def _token_metadata(settings: Settings, case: Case, chain: str) -> dict[str, Any]:
+    cache = checkpoint_path(settings, case, chain).with_name(f"tokens-{chain}.json")
+    try:
+        data = json.loads(cache.read_text(encoding="utf-8"))
+        tokens = data.get("tokens", {}) if data.get("chain") == chain else {}
+        return tokens if isinstance(tokens, dict) else {}
+    except (OSError, ValueError, AttributeError):
+        return {}  # only a display aid: amounts are then shown in base units
+
+
+def _print_result(result: TraceResult, chain: Chain, top: int, money: _Money) -> None:
     spec = result.spec
     stdout.print(f"{spec.direction} trace, {spec.model} model, {len(spec.seeds)} seed(s) on {chain.key}, "
                  f"up to {spec.hops} hops")
@@ -367,7 +391,7 @@ def _print_result(result: TraceResult, chain: Chain, top: int) -> None:
         seed_value = result.totals[row["asset"]]["seed"]
         who = row["label"] or ""
         rows.append((row["ending"], row["address"] or "", who, row["category"] or "",
-                     _coin(row["amount"], chain, row["asset"]), share_text(int(row["amount"]), seed_value),
+                     money(row["amount"], row["asset"]), share_text(int(row["amount"]), seed_value),
                      row["depth"] if row["depth"] is not None else ""))
     stdout.print(table("Where the value ended (largest first)",
                        ["ending", "address", "entity", "category", "amount", "share", "hop"], rows))
@@ -377,10 +401,10 @@ def _print_result(result: TraceResult, chain: Chain, top: int) -> None:
     for asset, totals in result.totals.items():
         for key, value in totals.items():
             if value and key not in ("seed", "ended"):
-                total_rows.append((asset, key, _coin(value, chain, asset), share_text(value, totals["seed"])))
-        total_rows.append((asset, "= sum of endings", _coin(totals["ended"], chain, asset),
+                total_rows.append((asset, key, money(value, asset), share_text(value, totals["seed"])))
+        total_rows.append((asset, "= sum of endings", money(totals["ended"], asset),
                            share_text(totals["ended"], totals["seed"])))
-        total_rows.append((asset, "seed value", _coin(totals["seed"], chain, asset), "100.00%"))
+        total_rows.append((asset, "seed value", money(totals["seed"], asset), "100.00%"))
     stdout.print(table("Reconciliation" + ("" if result.conserving else
                                            " (poison does not conserve value: endings exceed the seeds)"),
                        ["asset", "ending", "amount", "share"], total_rows))
@@ -390,20 +414,20 @@ def _print_result(result: TraceResult, chain: Chain, top: int) -> None:
         [pl.col("ending") != "entity", pl.col("_rank")]).head(min(top, 5))
     for row in ranked.iter_rows(named=True):
         branch = tree.add(f"{row['ending']} {row['address'] or ''} {row['label'] or ''}: "
-                          f"{_coin(row['amount'], chain, row['asset'])}")
+                          f"{money(row['amount'], row['asset'])}")
         for hop in evidence_path(result.hops, row["hop_id"]):
             branch.add(f"hop {hop['depth']}: {hop['from_address']} -> {hop['to_address']}  "
-                       f"{_coin(hop['taint'], chain, hop['asset'])} of {_coin(hop['value'], chain, hop['asset'])}  "
+                       f"{money(hop['taint'], hop['asset'])} of {money(hop['value'], hop['asset'])}  "
                        f"tx {hop['txid']} block {hop['block_height']} "
                        f"{_iso(hop['timestamp'])} [{hop['model']}, {hop['source']}]")
     stdout.print(tree)
 
 
-def _print_peels(peels: list[dict[str, Any]], chain: Chain) -> None:
+def _print_peels(peels: list[dict[str, Any]], chain: Chain, money: _Money) -> None:
     if not peels:
         return
-    rows = [(p["chain_id"].split(":")[-1][:16] + "…", p["length"], _coin(p["total_peeled"], chain, "native"),
-             ", ".join(_coin(v, chain, "native") for v in p["peeled"][:8]) + (" …" if len(p["peeled"]) > 8 else ""),
+    rows = [(p["chain_id"].split(":")[-1][:16] + "…", p["length"], money(p["total_peeled"], "native"),
+             ", ".join(money(v, "native") for v in p["peeled"][:8]) + (" …" if len(p["peeled"]) > 8 else ""),
              f"{p['start_height']}..{p['end_height']}") for p in peels]
     stdout.print(table("Peel chains on the traced paths", ["first tx", "steps", "peeled in total",
                                                            "peeled at each step", "blocks"], rows))
@@ -413,12 +437,12 @@ def _iso(timestamp: int | None) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%SZ") if timestamp is not None else "-"
 
 
-def _print_comparison(runs: list[dict[str, Any]], chain: Chain) -> None:
+def _print_comparison(runs: list[dict[str, Any]], chain: Chain, money: _Money) -> None:
     results = {str(r["result"].spec.model): r["result"] for r in runs}
     comparison = compare_models(results)
     models = list(results)
     rows = [(row["ending"], row["address"] or "", row["label"] or "", row["asset"],
-             *(_coin(row[m], chain, row["asset"]) for m in models)) for row in comparison.iter_rows(named=True)]
+             *(money(row[m], row["asset"]) for m in models)) for row in comparison.iter_rows(named=True)]
     stdout.print(table("Endings under every model", ["ending", "address", "entity", "asset", *models], rows))
     for run in runs:
         notice(f"{run['result'].spec.model}: {run['directory']}")

@@ -486,6 +486,10 @@ def _tracer(env: dict[str, str], *args: str) -> Any:
     return json.loads(done.stdout)
 
 
+#: per chain, the token metadata cache the ingest wrote (``tokens-<chain>.json``), copied into frames/
+TOKEN_FILES: dict[str, bytes] = {}
+
+
 def ingest(home: Path, ltc_url: str, ltc_range: tuple[int, int], eth_url: str,
            eth_range: tuple[int, int]) -> dict[str, dict[str, pl.DataFrame]]:
     """Run ``tracer ingest utxo`` and ``tracer ingest evm`` into a throw-away case; return its frames."""
@@ -499,6 +503,11 @@ def ingest(home: Path, ltc_url: str, ltc_range: tuple[int, int], eth_url: str,
     if balance_check.get("mismatches") or not balance_check.get("addresses"):
         raise AssertionError(f"ingested Ethereum balances do not match eth_getBalance: {balance_check}")
     frames: dict[str, dict[str, pl.DataFrame]] = {}
+    # token metadata (symbol, decimals) the EVM ingest cached next to the store travels with the frames
+    tokens = home / "cases" / CASE / "graph.lbug.ingest" / f"tokens-{ETH}.json"
+    TOKEN_FILES.clear()
+    if tokens.is_file():
+        TOKEN_FILES[ETH] = tokens.read_bytes()
     with EmbeddedStore.open(home / "cases" / CASE / "graph.lbug", read_only=True) as store:
         for chain in (LTC, ETH):
             read = store.read_frames(chain)
@@ -518,6 +527,10 @@ def write_frames(out: Path, frames: dict[str, dict[str, pl.DataFrame]]) -> None:
             path = root / chain / f"{name}.parquet"
             frame.write_parquet(path, compression="zstd", statistics=False)
             sums.append(f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {chain}/{name}.parquet")
+        if chain in TOKEN_FILES:
+            path = root / chain / "tokens.json"
+            path.write_bytes(TOKEN_FILES[chain])
+            sums.append(f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {chain}/tokens.json")
     (root / "SHA256SUMS").write_text("\n".join(sums) + "\n")
 
 

@@ -68,7 +68,8 @@ def ltc(loaded: dict[str, FrameSet]) -> FrameSet:
 
 def test_every_frame_file_is_listed_in_sha256sums_and_canonical() -> None:
     listed = {line.split("  ", 1)[1] for line in (FIXTURE / "frames" / "SHA256SUMS").read_text().splitlines()}
-    assert listed == {f"{c}/{n}.parquet" for c in (LTC, ETH) for n in FRAME_NAMES}
+    # the frames, and the token metadata (symbol, decimals) the EVM ingest read for the fUSD contract
+    assert listed == {f"{c}/{n}.parquet" for c in (LTC, ETH) for n in FRAME_NAMES} | {f"{ETH}/tokens.json"}
     for chain, frames in _verified_frames().items():
         for name in FRAME_NAMES:
             frame = getattr(frames, name)

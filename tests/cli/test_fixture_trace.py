@@ -106,3 +106,11 @@ def test_the_main_job_trace_is_reproducible_byte_for_byte(cli: Cli, case: str) -
     manifest = json.loads((Path(first["directory"]) / "manifest.json").read_text())
     assert [s["name"] for s in manifest["tags"]["sources"]] == ["Exchange Alpha deposit addresses (op-fixture)"]
     assert manifest["store"]["queries"] >= 10  # one batched query per hop, not one per address
+
+
+def test_token_amounts_are_shown_with_the_tokens_symbol_and_decimals(cli: Cli, case: str) -> None:
+    # frames/eth-devnet/tokens.json (the EVM ingest's metadata cache, checked by SHA256SUMS) travels
+    # with the frames; the JSON keeps exact base units, people read 1250 fUSD
+    human = cli("trace", case, "--chain", ETH, "--model", "fifo", "--hops", "4")
+    assert human.exit_code == 0
+    assert "1250 fUSD" in human.stdout and "0.7 ETH" in human.stdout
