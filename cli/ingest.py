@@ -15,6 +15,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from adapters.bitcoin.esplora import EsploraSource
 from adapters.bitcoin.node import BitcoinNode
 from adapters.evm.address_source import EvmAddressSource
+from adapters.evm.etherscan import DEFAULT_URL as ETHERSCAN_URL
+from adapters.evm.etherscan import EtherscanSource
 from adapters.evm.node import EvmNode
 from adapters.evm.tokens import TokenMetadata
 from cli.checkpoints import Checkpoint
@@ -23,7 +25,7 @@ from cli.csv_ingest import load_csv_frames, read_csv_file
 from cli.evm_ingest import EvmIngestSummary, ingest_evm_range, verify_balances
 from cli.options import CaseArg, ChainOpt, JsonOpt
 from cli.output import emit, stderr, stdout, table
-from cli.seed_ingest import AddressTxSource, StoreTxSource, expand_seeds
+from cli.seed_ingest import AddressTxSource, StoreTransferSource, StoreTxSource, expand_seeds
 from cli.settings import Settings
 from cli.stores import checkpoint_path, open_case_store
 from cli.utxo_ingest import IngestSummary, ingest_block_range
@@ -269,12 +271,19 @@ def seeds(
     from_block: Annotated[
         int, typer.Option("--from-block", help="EVM seeds: first block searched.", min=0)
     ] = 0,
+    etherscan: Annotated[
+        str | None,
+        typer.Option("--etherscan", help=f"EVM seeds: an Etherscan-compatible API, e.g. {ETHERSCAN_URL} "
+                                         "(a third party: needs --allow-third-party; key: TRACER_ETHERSCAN_KEY)."),
+    ] = None,
     json_: JsonOpt = False,
 ) -> None:
     """Load the transactions of a case's seed addresses, and with --hops their counterparties.
 
     UTXO seeds come from Esplora or a chain store; EVM seeds from your node (token transfers through
-    eth_getLogs, native and internal ones through the Otterscan API or trace_filter).
+    eth_getLogs, native and internal ones through the Otterscan API or trace_filter), a chain store
+    filled by `tracer ingest evm` (--from-store), or, if you accept the disclosure, an
+    Etherscan-compatible API (--etherscan URL --allow-third-party).
 
     Example: tracer ingest seeds op-harbor --hops 1 --esplora http://127.0.0.1:3002
     """
@@ -295,8 +304,8 @@ def seeds(
             chain_info = settings.chains.get(chain_key)
             source: AddressTxSource
             if chain_info.family is Family.ACCOUNT:
-                evm_source = EvmAddressSource(EvmNode(_node_url(chain_key, node), chain_info), from_height=from_block)
-                source, closer = evm_source, evm_source.close
+                source, closer = _evm_address_source(settings, chain_info, node, from_block, from_store, etherscan,
+                                                     third_party, workspace_case.dir)
             else:
                 source, closer = _address_source(settings, chain_info, esplora, from_store, third_party,
                                                  workspace_case.dir)
@@ -329,15 +338,37 @@ def seeds(
     emit(data, as_json=json_, human=human)
 
 
+def _chain_store(settings: Settings, from_store: Path, case_dir: Path) -> EmbeddedStore:
+    case_store = settings.embedded_store_path(case_dir)
+    if settings.store_backend == "embedded" and from_store.resolve() == case_store.resolve():
+        raise InputError(f"--from-store {from_store} is the case's own store; give the chain store to copy from")
+    return EmbeddedStore.open(from_store, read_only=True)
+
+
+def _evm_address_source(
+    settings: Settings, chain: Chain, node: str | None, from_block: int, from_store: Path | None,
+    etherscan: str | None, third_party: bool, case_dir: Path,
+) -> tuple[AddressTxSource, Callable[[], None]]:
+    """EVM seeds: a chain store (``--from-store``), an Etherscan-compatible API (``--etherscan``), else the node."""
+    if from_store is not None and etherscan is not None:
+        raise InputError("give one source for EVM seeds: --from-store or --etherscan, not both")
+    if from_store is not None:
+        chain_store = _chain_store(settings, from_store, case_dir)
+        return StoreTransferSource(chain_store, chain.key), chain_store.close
+    if etherscan is not None:
+        api = EtherscanSource(etherscan, chain, api_key=settings.etherscan_key, allow_third_party=third_party,
+                              from_height=from_block)
+        return api, api.close
+    evm_source = EvmAddressSource(EvmNode(_node_url(chain.key, node), chain), from_height=from_block)
+    return evm_source, evm_source.close
+
+
 def _address_source(
     settings: Settings, chain: Chain, esplora: str | None, from_store: Path | None, third_party: bool,
     case_dir: Path,
 ) -> tuple[AddressTxSource, Callable[[], None]]:
     if from_store is not None:
-        case_store = settings.embedded_store_path(case_dir)
-        if settings.store_backend == "embedded" and from_store.resolve() == case_store.resolve():
-            raise InputError(f"--from-store {from_store} is the case's own store; give the chain store to copy from")
-        chain_store = EmbeddedStore.open(from_store, read_only=True)
+        chain_store = _chain_store(settings, from_store, case_dir)
         return StoreTxSource(chain_store, chain.key), chain_store.close
     url = esplora or settings.esplora.get(chain.key)
     if not url:

@@ -9,6 +9,15 @@ Sources (UTXO chains):
 * :class:`StoreTxSource` — a graph store already filled by a block-range ingest (for example a
   unit-wide chain store), copied into the case's own store.
 
+Sources (account chains):
+
+* :class:`adapters.evm.address_source.EvmAddressSource` — the node itself (``eth_getLogs`` plus the
+  Otterscan API or ``trace_filter``);
+* :class:`StoreTransferSource` — a chain store filled by ``tracer ingest evm``: whole transactions
+  (every transfer row, not only those touching the address) copied into the case's store;
+* :class:`adapters.evm.etherscan.EtherscanSource` — an Etherscan-compatible API, only when the user
+  allows a third party.
+
 Expansion is breadth-first: hop 0 queries the seeds, hop k the addresses first seen at hop
 k-1. Limits are explicit and reported (never silent): at most ``max_addresses`` addresses per
 hop and ``max_txs_per_address`` transactions per address; an address over the limit is an
@@ -25,9 +34,10 @@ from typing import Any, Protocol
 import polars as pl
 
 from graph.base import GraphStore
+from tracer.frontier import Direction
 from tracer.schema import FrameSet
 
-__all__ = ["AddressTxSource", "StoreTxSource", "HopReport", "expand_seeds"]
+__all__ = ["AddressTxSource", "StoreTxSource", "StoreTransferSource", "HopReport", "expand_seeds"]
 
 
 class AddressTxSource(Protocol):
@@ -58,6 +68,37 @@ class StoreTxSource:
     def transactions(self, txids: Iterable[str]) -> FrameSet:
         frames = self.store.transactions(self.chain, list(txids))
         return FrameSet(transactions=frames.transactions, inputs=frames.inputs, outputs=frames.outputs)
+
+
+class StoreTransferSource:
+    """A graph store as a source of account-chain address histories (one chain).
+
+    :meth:`address_txids` lists the transactions with a transfer row from or to the address (native,
+    token, internal, and the fees it pays; not the fees a block producer receives, which would make
+    every miner an entity of every transaction in its blocks), newest first. :meth:`transactions`
+    returns their ``transactions`` rows and *every* transfer row of them
+    (:meth:`GraphStore.transfers_of`), so the case's store holds whole transactions.
+    """
+
+    def __init__(self, store: GraphStore, chain: str) -> None:
+        self.store = store
+        self.chain = chain
+        self.source = f"store:{store.location}"
+
+    def address_txids(self, address: str, *, limit: int | None = None) -> list[str]:
+        sent = self.store.transfers(self.chain, [address], Direction.FORWARD)
+        received = self.store.transfers(self.chain, [address], Direction.BACKWARD).filter(pl.col("kind") != "fee")
+        rows = pl.concat([sent.select("txid", "block_height", "tx_index"),
+                          received.select("txid", "block_height", "tx_index")], how="vertical")
+        txids = rows.sort(["block_height", "tx_index", "txid"], descending=True, nulls_last=True)["txid"].unique(
+            maintain_order=True
+        ).to_list()
+        return txids if limit is None else txids[:limit]
+
+    def transactions(self, txids: Iterable[str]) -> FrameSet:
+        wanted = list(dict.fromkeys(txids))
+        return FrameSet(transactions=self.store.transactions(self.chain, wanted).transactions,
+                        transfers=self.store.transfers_of(self.chain, wanted))
 
 
 @dataclass

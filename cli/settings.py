@@ -9,8 +9,9 @@ Where the file is looked for, first match wins:
 
 Environment variables override the file: ``TRACER_HOME``, ``TRACER_STORE`` (``embedded`` or
 ``neo4j``), ``TRACER_STORE_PATH``, ``NEO4J_URI``, ``NEO4J_USER``, ``NEO4J_PASSWORD``,
-``NEO4J_DATABASE`` and ``TRACER_NODE_<CHAIN>`` (e.g. ``TRACER_NODE_LTC_REGTEST`` for chain
-``ltc-regtest``). Secrets (the Neo4j password, passwords inside node URLs) are never printed:
+``NEO4J_DATABASE``, ``TRACER_NODE_<CHAIN>`` (e.g. ``TRACER_NODE_LTC_REGTEST`` for chain
+``ltc-regtest``) and ``TRACER_ETHERSCAN_KEY`` (the ``[etherscan] key`` of an Etherscan-compatible
+API). Secrets (the Neo4j password, passwords inside node URLs, the API key) are never printed:
 :meth:`Settings.redacted` is the only view the CLI shows.
 
 Example ``config.toml``::
@@ -26,6 +27,9 @@ Example ``config.toml``::
     [nodes]
     btc = "http://rpcuser:rpcpass@127.0.0.1:8332"
     eth = "http://127.0.0.1:8545"
+
+    [etherscan]           # used only with --etherscan URL and --allow-third-party
+    key = "YOUR-API-KEY"
 
     [chains.bsc]          # an extra EVM chain, no code change needed
     chain_id = 56
@@ -50,7 +54,7 @@ from tracer.errors import ConfigError
 __all__ = ["Settings", "load_settings", "STORE_BACKENDS"]
 
 STORE_BACKENDS = ("embedded", "neo4j")
-_KNOWN_SECTIONS = {"home", "store", "neo4j", "nodes", "esplora", "chains", "privacy"}
+_KNOWN_SECTIONS = {"home", "store", "neo4j", "nodes", "esplora", "chains", "privacy", "etherscan"}
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,8 @@ class Settings:
     nodes: Mapping[str, str] = field(default_factory=dict, repr=False)
     esplora: Mapping[str, str] = field(default_factory=dict, repr=False)
     allow_third_party: bool = False
+    #: Etherscan-compatible API key (secret: never printed)
+    etherscan_key: str | None = field(default=None, repr=False)
     chains: ChainRegistry = field(default_factory=default_registry, repr=False)
 
     @property
@@ -104,6 +110,7 @@ class Settings:
             "nodes": {chain: redact_url(url) for chain, url in sorted(self.nodes.items())},
             "esplora": {chain: redact_url(url) for chain, url in sorted(self.esplora.items())},
             "privacy": {"allow_third_party": self.allow_third_party},
+            "etherscan": {"key": "***" if self.etherscan_key else None},
             "chains": self.chains.keys(),
         }
 
@@ -184,6 +191,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if not isinstance(allow, bool):
         raise ConfigError(f"{where}: privacy.allow_third_party must be true or false")
 
+    etherscan = _table(data, "etherscan", path)
+    etherscan_key = env.get("TRACER_ETHERSCAN_KEY") or _text(etherscan, "key", where)
+
     registry = default_registry()
     extra = []
     for key, spec in _table(data, "chains", path).items():
@@ -213,6 +223,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         nodes=nodes,
         esplora=esplora,
         allow_third_party=allow,
+        etherscan_key=etherscan_key,
         chains=registry,
     )
 

@@ -845,6 +845,13 @@ class EmbeddedStore:
         )
         return FrameSet(transactions=transactions, inputs=inputs, outputs=outputs)
 
+    def transfers_of(self, chain: str, txids: Collection[str]) -> pl.DataFrame:
+        ids = self._tx_ids(chain, txids)
+        parts = [self._transfer_rows("MATCH (a:Address)-[r:TRANSFER]->(b:Address) WHERE r.tx IN $ids",
+                                     {"ids": ids[i : i + _ID_CHUNK]}) for i in range(0, len(ids), _ID_CHUNK)]
+        rows = pl.concat(parts, how="vertical") if parts else empty(TRANSFERS)
+        return rows.sort(list(TRANSFERS.key), nulls_last=True)
+
     def address_outputs(self, chain: str, addresses: Collection[str]) -> pl.DataFrame:
         ids = self._address_ids(chain, addresses)
         cols = ", ".join(f"o.{_q(c)} AS {_q(c)}" for c in OUTPUTS.columns)

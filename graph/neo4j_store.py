@@ -561,6 +561,16 @@ class Neo4jStore:
     def transactions(self, chain: str, txids: Collection[str]) -> FrameSet:
         return self._utxo(_LISTED_TX, uids=sorted({f"{chain}:{txid}" for txid in txids}))
 
+    def transfers_of(self, chain: str, txids: Collection[str]) -> pl.DataFrame:
+        wanted = sorted(set(txids))
+        records = self._read(
+            "UNWIND $txids AS i MATCH (a:Address)-[x:TRANSFER]->(b:Address) WHERE x.chain = $chain AND x.txid = i "
+            "RETURN " + _TRANSFER_FIELDS,
+            chain=chain, txids=wanted,
+        ) if wanted else []
+        frame = _frame([_transfer_record(r) for r in records], TRANSFERS.columns)
+        return frame.sort(list(TRANSFERS.key), nulls_last=True)
+
     def address_outputs(self, chain: str, addresses: Collection[str]) -> pl.DataFrame:
         uids = self._address_uids(chain, addresses)
         records = self._read(

@@ -198,3 +198,69 @@ def test_a_node_that_cannot_list_native_history_is_a_clear_error(cli: Cli, world
     assert result.exit_code == 4
     assert "neither the Otterscan API nor trace_filter" in result.stderr and "tracer ingest evm" in result.stderr
     assert cli.json("case", "log", "op-eth-geth")[-1]["action"] == "ingest.seeds.failed"
+
+
+# -- --from-store: a chain store filled by a block-range ingest -------------------------------------------
+
+
+def _chain_store(cli: Cli, tracer_home: Path, world: World) -> Path:
+    """The whole devnet ingested into a store outside any case (a unit-wide chain store)."""
+    cli.json("ingest", "evm", "--chain", CHAIN, "--node", world.anvil.url, "--from", "0")
+    return tracer_home / "graph.lbug"
+
+
+def test_from_store_copies_whole_transactions_of_the_suspect_and_its_counterparties(
+    cli: Cli, tracer_home: Path, world: World
+) -> None:
+    chain_store = _chain_store(cli, tracer_home, world)
+    cli("case", "create", "op-eth-store")
+    cli("case", "seed", "add", "op-eth-store", world.suspect, "--chain", CHAIN)
+    result = cli.json("ingest", "seeds", "op-eth-store", "--from-store", str(chain_store), "--hops", "1")
+    [chain] = result["chains"]
+    assert chain["source"] == f"store:{chain_store}"
+    # the same frontier as from the node: hop 0 = the suspect's four transactions and four parties
+    # (A, B, X, the splitter); hop 1 finds the owner (who funded A) and D (paid by B)
+    assert [(h["hop"], h["addresses_queried"], h["transactions_loaded"], h["new_counterparties"])
+            for h in chain["hops"]] == [(0, 1, 4, 4), (1, 4, 2, 2)]
+    copied = _stored(tracer_home, "op-eth-store")
+    # the splitter's creation moved no value: a chain store has no transfer row naming the splitter
+    # there, so unlike the node's trace search it is not part of the splitter's history
+    assert _names(world, copied.transactions["txid"].to_list()) == {
+        "eth_in", "token_in", "split", "eth_out", "fund_a", "b_onward"}
+
+    with EmbeddedStore.open(chain_store, read_only=True) as store:
+        everything = store.read_frames(CHAIN)
+    txids = copied.transactions["txid"]
+    key = ["txid", "kind", "log_index", "trace_path"]
+    assert copied.transactions.sort("txid").equals(everything.transactions.filter(pl.col("txid").is_in(txids))
+                                                   .sort("txid"))
+    # every row of those transactions, with its source, also the ones that touch no queried address
+    assert copied.transfers.sort(key, nulls_last=True).equals(
+        everything.transfers.filter(pl.col("txid").is_in(txids)).sort(key, nulls_last=True))
+    split = copied.transfers.filter((pl.col("txid") == world.txs["split"]) & (pl.col("kind") == "internal"))
+    assert sorted(zip(split["to_address"], split["value"].cast(pl.Int64), strict=True)) == sorted(
+        [(world.suspect, ETH), (world.b, 2 * ETH)])
+
+
+def test_from_store_without_hops_loads_only_the_seeds_transactions(
+    cli: Cli, tracer_home: Path, world: World
+) -> None:
+    chain_store = _chain_store(cli, tracer_home, world)
+    cli("case", "create", "op-eth-store0")
+    cli("case", "seed", "add", "op-eth-store0", world.suspect, "--chain", CHAIN)
+    result = cli.json("ingest", "seeds", "op-eth-store0", "--from-store", str(chain_store))
+    assert [(h["hop"], h["transactions_loaded"]) for h in result["chains"][0]["hops"]] == [(0, 4)]
+    assert _names(world, _stored(tracer_home, "op-eth-store0").transactions["txid"].to_list()) == {
+        "eth_in", "token_in", "split", "eth_out"}
+    # loading again changes nothing
+    again = cli.json("ingest", "seeds", "op-eth-store0", "--from-store", str(chain_store))
+    assert again["chains"][0]["hops"][0]["transactions_loaded"] == 4
+    assert _stored(tracer_home, "op-eth-store0").transactions.height == 4
+
+
+def test_from_store_and_etherscan_together_are_refused(cli: Cli, tracer_home: Path, world: World) -> None:
+    cli("case", "create", "op-eth-two")
+    cli("case", "seed", "add", "op-eth-two", world.suspect, "--chain", CHAIN)
+    result = cli("ingest", "seeds", "op-eth-two", "--from-store", str(tracer_home / "x.lbug"),
+                 "--etherscan", "http://127.0.0.1:9/api")
+    assert result.exit_code == 2 and "not both" in result.stderr
