@@ -42,11 +42,14 @@ import json
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _timing import Timer  # noqa: E402
 
 from adapters.devnodes import Anvil  # noqa: E402
 from adapters.evm import devcontracts as dc  # noqa: E402
@@ -133,29 +136,14 @@ def raw_fetch(node: EvmNode, schedule: Sequence[Sequence[int]]) -> tuple[float, 
     return time.perf_counter() - started, transactions
 
 
-class _Timer:
-    """Wraps a bound method and adds up the time spent in it."""
-
-    def __init__(self, method: Callable[..., Any]) -> None:
-        self.method = method
-        self.seconds = 0.0
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return self.method(*args, **kwargs)
-        finally:
-            self.seconds += time.perf_counter() - started
-
-
 def full_ingest(url: str, heights: Sequence[int], batch_blocks: int, directory: Path) -> dict[str, Any]:
     """Ingest ``heights`` into a fresh store with ``ingest_evm_range`` (a fresh node connection, so
     its capability detection is part of the time, as in the CLI); time it and its parts."""
     directory.mkdir(parents=True)
     with EvmNode(url, default_registry().get(CHAIN), timeout=300) as node, \
             EmbeddedStore.open(directory / "graph.lbug") as store:
-        load = _Timer(store.load)
-        mapping = _Timer(node.frames_of)
+        load = Timer(store.load)
+        mapping = Timer(node.frames_of)
         store.load = load  # type: ignore[method-assign]
         node.frames_of = mapping  # type: ignore[method-assign]
         checkpoint = Checkpoint(directory / "checkpoint.json", CHAIN)

@@ -34,11 +34,14 @@ import json
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _timing import Timer  # noqa: E402
 
 from adapters.bitcoin.node import BitcoinNode  # noqa: E402
 from adapters.bitcoin.regtest_workload import make_payments  # noqa: E402
@@ -68,27 +71,12 @@ def raw_fetch(node: BitcoinNode, heights: Sequence[int], batch_blocks: int) -> t
     return time.perf_counter() - started, transactions
 
 
-class _Timer:
-    """Wraps a bound method and adds up the time spent in it."""
-
-    def __init__(self, method: Callable[..., Any]) -> None:
-        self.method = method
-        self.seconds = 0.0
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return self.method(*args, **kwargs)
-        finally:
-            self.seconds += time.perf_counter() - started
-
-
 def full_ingest(node: BitcoinNode, heights: Sequence[int], batch_blocks: int, directory: Path) -> dict[str, Any]:
     """Ingest ``heights`` into a fresh store with ``ingest_block_range``; time it and its parts."""
     directory.mkdir(parents=True)
     with EmbeddedStore.open(directory / "graph.lbug") as store:
-        load = _Timer(store.load)
-        fetch = _Timer(node.frames_of)
+        load = Timer(store.load)
+        fetch = Timer(node.frames_of)
         store.load = load  # type: ignore[method-assign]
         node.frames_of = fetch  # type: ignore[method-assign]
         try:

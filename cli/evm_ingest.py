@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
@@ -33,7 +33,7 @@ from adapters.evm.completeness import check_balances, touched_addresses
 from adapters.evm.node import ChainChangedError, EvmNode, FetchedBlocks, HeightPastTipError
 from adapters.evm.tokens import TokenMetadata
 from cli.checkpoints import Checkpoint
-from cli.utxo_ingest import REORG_WINDOW, _Batches, _Loader, _Prefetch, load_with_reorg_repair
+from cli.utxo_ingest import REORG_WINDOW, IngestRates, _Batches, _Loader, _Prefetch, load_with_reorg_repair
 from cli.utxo_ingest import ChainMoved as _ChainMoved
 from graph.base import GraphStore
 from tracer.errors import InputError, SourceUnavailableError
@@ -44,7 +44,7 @@ DEFAULT_BATCH_BLOCKS = 50
 
 
 @dataclass
-class EvmIngestSummary:
+class EvmIngestSummary(IngestRates):
     chain: str
     source: str
     from_height: int
@@ -63,18 +63,6 @@ class EvmIngestSummary:
     created: dict[str, int] = field(default_factory=dict)
     balance_check: dict[str, Any] | None = None
     seconds: float = 0.0
-
-    @property
-    def blocks_per_s(self) -> float:
-        return self.blocks_loaded / self.seconds if self.seconds else 0.0
-
-    @property
-    def tx_per_s(self) -> float:
-        return self.transactions / self.seconds if self.seconds else 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "seconds": round(self.seconds, 3), "blocks_per_s": round(self.blocks_per_s, 1),
-                "tx_per_s": round(self.tx_per_s, 1)}
 
 
 def repair_evm_reorg(node: EvmNode, store: GraphStore, checkpoint: Checkpoint, low: int) -> dict[str, int] | None:

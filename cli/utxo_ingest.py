@@ -42,8 +42,28 @@ REORG_WINDOW = 100
 _MAX_REPAIRS = 3
 
 
+class IngestRates:
+    """Rates and the JSON form shared by the block-range ingest summaries (UTXO and EVM)."""
+
+    blocks_loaded: int
+    transactions: int
+    seconds: float
+
+    @property
+    def blocks_per_s(self) -> float:
+        return self.blocks_loaded / self.seconds if self.seconds else 0.0
+
+    @property
+    def tx_per_s(self) -> float:
+        return self.transactions / self.seconds if self.seconds else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "seconds": round(self.seconds, 3),  # type: ignore[call-overload]
+                "blocks_per_s": round(self.blocks_per_s, 1), "tx_per_s": round(self.tx_per_s, 1)}
+
+
 @dataclass
-class IngestSummary:
+class IngestSummary(IngestRates):
     chain: str
     source: str
     from_height: int
@@ -58,18 +78,6 @@ class IngestSummary:
     reorgs: list[dict[str, int]] = field(default_factory=list)
     created: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
-
-    @property
-    def blocks_per_s(self) -> float:
-        return self.blocks_loaded / self.seconds if self.seconds else 0.0
-
-    @property
-    def tx_per_s(self) -> float:
-        return self.transactions / self.seconds if self.seconds else 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "seconds": round(self.seconds, 3), "blocks_per_s": round(self.blocks_per_s, 1),
-                "tx_per_s": round(self.tx_per_s, 1)}
 
 
 def store_prevout_lookup(store: GraphStore, chain: str, counter: list[int]) -> Callable[[Sequence[Outpoint]], Prevouts]:
