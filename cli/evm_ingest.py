@@ -33,12 +33,21 @@ from adapters.evm.completeness import check_balances, touched_addresses
 from adapters.evm.node import ChainChangedError, EvmNode, FetchedBlocks, HeightPastTipError
 from adapters.evm.tokens import TokenMetadata
 from cli.checkpoints import Checkpoint
-from cli.utxo_ingest import REORG_WINDOW, IngestRates, _Batches, _Loader, _Prefetch, load_with_reorg_repair
+from cli.utxo_ingest import (
+    REORG_WINDOW,
+    IngestRates,
+    _Batches,
+    _Loader,
+    _Prefetch,
+    forget_what_the_store_lacks,
+    load_with_reorg_repair,
+    repair_reorg,
+)
 from cli.utxo_ingest import ChainMoved as _ChainMoved
 from graph.base import GraphStore
-from tracer.errors import InputError, SourceUnavailableError
+from tracer.errors import InputError
 
-__all__ = ["EvmIngestSummary", "ingest_evm_range", "repair_evm_reorg", "verify_balances", "DEFAULT_BATCH_BLOCKS"]
+__all__ = ["EvmIngestSummary", "ingest_evm_range", "verify_balances", "DEFAULT_BATCH_BLOCKS"]
 
 DEFAULT_BATCH_BLOCKS = 50
 
@@ -63,42 +72,6 @@ class EvmIngestSummary(IngestRates):
     created: dict[str, int] = field(default_factory=dict)
     balance_check: dict[str, Any] | None = None
     seconds: float = 0.0
-
-
-def repair_evm_reorg(node: EvmNode, store: GraphStore, checkpoint: Checkpoint, low: int) -> dict[str, int] | None:
-    """Remove stored blocks whose hash is no longer the node's at their height (from ``low`` up)."""
-    chain = node.chain.key
-    stored = store.block_hashes(chain, max(0, low), 2**62)
-    if stored.height == 0:
-        return None
-    tip = node.tip_height()
-    top = int(stored.select(pl.col("block_height").max()).item())
-    if top > tip:
-        raise SourceUnavailableError(
-            f"{node.client.url}: the node's latest block {tip} is below the highest stored block {top}; "
-            "wait until it has synced (nothing was removed)"
-        )
-    heights = stored["block_height"].to_list()
-    node_hashes = dict(zip(heights, node.block_hashes(heights), strict=True))
-    differing = [h for h, b in stored.iter_rows() if node_hashes.get(h) != str(b).lower()]
-    if not differing:
-        return None
-    fork = min(differing)
-    checkpoint.truncate(fork)  # first: killed after this line, the next run fetches these again
-    checkpoint.save()
-    removed = store.remove_blocks(chain, fork)
-    return {"fork_height": fork, "removed_transactions": removed, "previous_stored_top": top}
-
-
-def _forget_what_the_store_lacks(store: GraphStore, checkpoint: Checkpoint, chain: str, lo: int, hi: int) -> None:
-    done = set(range(lo, hi + 1)) - set(checkpoint.missing(lo, hi))
-    if not done:
-        return
-    stored = set(store.block_hashes(chain, lo, hi)["block_height"].to_list())
-    lacking = sorted(done - stored)
-    if lacking:
-        checkpoint.forget(lacking)
-        checkpoint.save()
 
 
 def ingest_evm_range(
@@ -137,8 +110,8 @@ def ingest_evm_range(
         if not allow_missing_traces:
             node.require_traces()
         summary.missing.append("internal")
-    _forget_what_the_store_lacks(store, checkpoint, chain, from_height, to_height)
-    repair = repair_evm_reorg(node, store, checkpoint, min(from_height, tip) - REORG_WINDOW)
+    forget_what_the_store_lacks(store, checkpoint, chain, from_height, to_height)  # EVM blocks may be empty
+    repair = repair_reorg(node, store, checkpoint, min(from_height, tip) - REORG_WINDOW)
     if repair:
         summary.reorgs.append(repair)
     summary.blocks_already_done = (to_height - from_height + 1) - len(checkpoint.missing(from_height, to_height))
@@ -149,7 +122,7 @@ def ingest_evm_range(
         load_with_reorg_repair(
             lambda: _load_batches(node, fetcher, store, checkpoint, summary, loaded, contracts,
                                   checkpoint.missing(from_height, to_height), batch_blocks, progress),
-            lambda below: repair_evm_reorg(node, store, checkpoint, below), summary.reorgs, loaded,
+            lambda below: repair_reorg(node, store, checkpoint, below), summary.reorgs, loaded,
         )
     finally:
         fetcher.close()

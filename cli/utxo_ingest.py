@@ -22,20 +22,23 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import polars as pl
 
 from adapters.bitcoin.mappers import BIP30_OVERWRITTEN, Outpoint, Prevouts
 from adapters.bitcoin.node import BitcoinNode, ChainChangedError, FetchedBlocks, HeightPastTipError
+from adapters.jsonrpc import JsonRpcClient
 from cli.checkpoints import Checkpoint
 from graph.base import GraphStore
+from tracer.chains import Chain
 from tracer.errors import InputError, SourceUnavailableError
 from tracer.schema import FrameSet
 
-__all__ = ["IngestSummary", "ingest_block_range", "repair_reorg", "store_prevout_lookup", "REORG_WINDOW"]
+__all__ = ["IngestSummary", "ingest_block_range", "repair_reorg", "forget_what_the_store_lacks", "ChainNode",
+           "load_with_reorg_repair", "store_prevout_lookup", "REORG_WINDOW"]
 
 #: how far below the range (or the tip) stored blocks are checked against the node's chain
 REORG_WINDOW = 100
@@ -98,8 +101,20 @@ def store_prevout_lookup(store: GraphStore, chain: str, counter: list[int]) -> C
     return lookup
 
 
-def repair_reorg(node: BitcoinNode, store: GraphStore, checkpoint: Checkpoint, low: int) -> dict[str, int] | None:
-    """Remove stored blocks that are no longer on the node's best chain (from height ``low`` up)."""
+class ChainNode(Protocol):
+    """What reorg repair needs of a node (both :class:`BitcoinNode` and the EVM node have it)."""
+
+    chain: Chain
+    client: JsonRpcClient
+
+    def tip_height(self) -> int: ...
+
+    def block_hashes(self, heights: list[int]) -> list[str]: ...
+
+
+def repair_reorg(node: ChainNode, store: GraphStore, checkpoint: Checkpoint, low: int) -> dict[str, int] | None:
+    """Remove stored blocks that are no longer on the node's best chain (from height ``low`` up).
+    Shared by the UTXO and the EVM block-range ingest; hashes compare case-insensitively (hex)."""
     chain = node.chain.key
     stored = store.block_hashes(chain, max(0, low), 2**62)
     if stored.height == 0:
@@ -112,9 +127,9 @@ def repair_reorg(node: BitcoinNode, store: GraphStore, checkpoint: Checkpoint, l
             f"{node.client.url}: the node's tip {tip} is below the highest stored block {top}; "
             "wait until it has synced (nothing was removed)"
         )
-    node_hashes = dict(zip(stored["block_height"].to_list(),
-                           node.block_hashes(stored["block_height"].to_list()), strict=True))
-    differing = [h for h, b in stored.iter_rows() if node_hashes.get(h) != b]
+    heights = stored["block_height"].to_list()
+    node_hashes = {h: str(b).lower() for h, b in zip(heights, node.block_hashes(heights), strict=True)}
+    differing = [h for h, b in stored.iter_rows() if node_hashes.get(h) != str(b).lower()]
     if not differing:
         return None
     fork = min(differing)
@@ -125,15 +140,16 @@ def repair_reorg(node: BitcoinNode, store: GraphStore, checkpoint: Checkpoint, l
     return {"fork_height": fork, "removed_transactions": removed, "previous_stored_top": top}
 
 
-def _forget_what_the_store_lacks(store: GraphStore, checkpoint: Checkpoint, chain: str, lo: int, hi: int) -> None:
+def forget_what_the_store_lacks(store: GraphStore, checkpoint: Checkpoint, chain: str, lo: int, hi: int, *,
+                                may_be_empty: Collection[int] = ()) -> None:
     """Heights the checkpoint calls done but the store does not hold (a store replaced or wiped,
-    a run killed mid-repair) are fetched again. Every block has a coinbase, so a stored block
-    always has a row; only the BIP30-overwritten coinbase heights may legitimately have none."""
+    a run killed mid-repair) are fetched again. ``may_be_empty``: heights that legitimately leave no
+    row (UTXO: the BIP30-overwritten coinbase heights; every other block has a coinbase)."""
     done = set(range(lo, hi + 1)) - set(checkpoint.missing(lo, hi))
     if not done:
         return
     stored = set(store.block_hashes(chain, lo, hi)["block_height"].to_list())
-    lacking = sorted(done - stored - {height for _, height in BIP30_OVERWRITTEN})
+    lacking = sorted(done - stored - set(may_be_empty))
     if lacking:
         checkpoint.forget(lacking)
         checkpoint.save()
@@ -221,7 +237,8 @@ def ingest_block_range(
     if to_height > tip:
         raise HeightPastTipError(f"{node.client.url}: --to {to_height} is past the node's tip {tip}")
     node.check_network()
-    _forget_what_the_store_lacks(store, checkpoint, chain, from_height, to_height)
+    forget_what_the_store_lacks(store, checkpoint, chain, from_height, to_height,
+                                may_be_empty={height for _, height in BIP30_OVERWRITTEN})
     repair = repair_reorg(node, store, checkpoint, min(from_height, tip) - REORG_WINDOW)
     if repair:
         summary.reorgs.append(repair)
