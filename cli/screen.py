@@ -48,7 +48,7 @@ from graph.embedded import EmbeddedStore
 from tracer.chains import ChainRegistry
 from tracer.errors import InputError, TracerError
 from tracer.manifest import canonical_json, sha256_hex
-from tracer.risk import DEFAULT_RULES, LEVELS, level_at_least, load_rules
+from tracer.risk import DEFAULT_RULES, LEVELS, level_at_least, parse_rules
 from tracer.schema import TAGS
 
 __all__ = ["screen_command", "read_wallets"]
@@ -217,7 +217,7 @@ def screen_command(
         raise InputError(f"--out must end in {', '.join(OUT_FORMATS)}")
     if resume and out is None:
         raise InputError("--resume needs --out (the parts of the interrupted run live next to it)")
-    rule_set = load_rules(rules) if rules else DEFAULT_RULES
+    rule_set = _read_rules(rules) if rules else DEFAULT_RULES
     wanted = tuple(sorted({c.strip() for c in categories.split(",") if c.strip()})) if categories else None
     workspace_case = ctx.workspace.open(case) if case else None
     wallets = read_wallets(file, settings.chains, address_column=address_column, chain_column=chain_column,
@@ -386,6 +386,14 @@ def screen_command(
     emit(data, as_json=json_, human=human)
     if hits.height:
         raise typer.Exit(EXIT_HITS)
+
+
+def _read_rules(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"risk rules {path} cannot be read: {exc}") from None
+    return parse_rules(text, str(path))
 
 
 def _params(settings: Settings, chain_key: str, hops: int, wanted: tuple[str, ...] | None, rules: Any,

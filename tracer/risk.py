@@ -18,12 +18,11 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from tracer.errors import InputError
 
-__all__ = ["LEVELS", "RiskRule", "DEFAULT_RULES", "SANCTIONED", "assess", "load_rules", "level_at_least"]
+__all__ = ["LEVELS", "RiskRule", "DEFAULT_RULES", "SANCTIONED", "assess", "parse_rules", "level_at_least"]
 
 LEVELS: tuple[str, ...] = ("none", "low", "medium", "high", "severe")
 #: the category screening gives tags from sanctions lists (see cli/screen.py: OFAC TagPacks and
@@ -84,12 +83,13 @@ def assess(direct: Iterable[str], indirect: Mapping[str, int], rules: Sequence[R
     return best
 
 
-def load_rules(path: Path) -> tuple[RiskRule, ...]:
-    """Rules from a TOML file: ``[[rule]]`` tables with ``level``, ``categories`` (list; empty = any),
-    ``direct``, ``indirect`` (booleans), ``min_share`` (percent) and ``name``."""
+def parse_rules(text: str, path: str) -> tuple[RiskRule, ...]:
+    """Rules from TOML text (``path`` names it in errors): ``[[rule]]`` tables with ``level``,
+    ``categories`` (list; empty = any), ``direct``, ``indirect`` (booleans), ``min_share`` (percent)
+    and ``name``."""
     try:
-        data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+        data: dict[str, Any] = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise InputError(f"risk rules {path}: {exc}") from None
     rules = []
     for number, item in enumerate(data.get("rule", []), start=1):
@@ -105,7 +105,7 @@ def load_rules(path: Path) -> tuple[RiskRule, ...]:
             ))
         except KeyError:
             raise InputError(f"risk rules {path}, rule {number}: 'level' is required") from None
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, InputError) as exc:
             raise InputError(f"risk rules {path}, rule {number}: {exc}") from None
     if not rules:
         raise InputError(f"risk rules {path} define no [[rule]]")

@@ -190,6 +190,22 @@ def test_two_workers_write_the_same_bytes_as_one(cli: Cli, case: str, chain: dic
     assert outputs[0] == outputs[1]
 
 
+def test_an_organisations_own_risk_rules(cli: Cli, case: str, chain: dict[str, Any], tmp_path: Path) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[[rule]]\nlevel = "severe"\ncategories = ["sanctioned"]\nmin_share = 50\nname = "majority"\n'
+                     '[[rule]]\nlevel = "low"\ncategories = []\nname = "anything tagged"\n')
+    out = tmp_path / "ruled.csv"
+    result = cli("screen", str(_wallet_file(tmp_path / "f.csv", chain)), "--chain", CHAIN, "--case", case,
+                 "--rules", str(rules), "--out", str(out))
+    assert result.exit_code == 3
+    risk = {r["wallet"].lower(): (r["risk"], r["reason"]) for r in _csv(out)}
+    assert risk[W1] == ("severe", "majority: sanctioned (100.00%)")
+    assert risk[W2] == ("low", "anything tagged: sanctioned (25.00%)")  # 25% is below this unit's 50%
+    missing = cli("screen", str(_wallet_file(tmp_path / "g.csv", chain)), "--chain", CHAIN, "--case", case,
+                  "--rules", str(tmp_path / "nope.toml"))
+    assert missing.exit_code == 2 and "nope.toml" in missing.stderr
+
+
 @pytest.mark.parametrize(
     ("content", "args", "message"),
     [
