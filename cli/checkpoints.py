@@ -9,10 +9,10 @@ batch that landed; the batch in flight is loaded again, which the stores make id
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cli.files import write_atomic
 from tracer.errors import TracerError
 
 __all__ = ["Checkpoint", "CheckpointDamagedError"]
@@ -49,13 +49,7 @@ class Checkpoint:
         return checkpoint
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with tmp.open("w", encoding="utf-8") as handle:
-            json.dump({"chain": self.chain, "done": [list(i) for i in self.done]}, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.path)
+        write_atomic(self.path, json.dumps({"chain": self.chain, "done": [list(i) for i in self.done]}).encode())
 
     def add(self, lo: int, hi: int) -> None:
         """Mark ``lo..hi`` complete (merging with neighbours)."""

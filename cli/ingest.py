@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -23,6 +22,7 @@ from cli.checkpoints import Checkpoint
 from cli.context import app_context
 from cli.csv_ingest import load_csv_frames, read_csv_file
 from cli.evm_ingest import EvmIngestSummary, ingest_evm_range, verify_balances
+from cli.files import write_atomic
 from cli.options import CaseArg, ChainOpt, JsonOpt
 from cli.output import emit, stderr, stdout, table
 from cli.seed_ingest import AddressTxSource, StoreTransferSource, StoreTxSource, expand_seeds
@@ -434,11 +434,8 @@ def frames(
     for chain_key, tokens in token_files.items():  # next to the store, where `ingest evm` keeps its cache
         cache = checkpoint_path(settings, workspace_case, chain_key).with_name(f"tokens-{chain_key}.json")
         known = json.loads(cache.read_text(encoding="utf-8")).get("tokens", {}) if cache.is_file() else {}
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_name(cache.name + ".tmp")
-        tmp.write_text(json.dumps({"chain": chain_key, "tokens": {**known, **tokens}}, indent=1, sort_keys=True)
-                       + "\n", encoding="utf-8")
-        os.replace(tmp, cache)
+        write_atomic(cache, (json.dumps({"chain": chain_key, "tokens": {**known, **tokens}}, indent=1,
+                                        sort_keys=True) + "\n").encode("utf-8"))
     rows = {name: frame.height for name, frame in loaded.frames().items() if frame.height}
     data = {"directory": str(directory), "files": files, "checksums_verified": not no_checksums,
             "rows": rows, "load": report.as_dict()}

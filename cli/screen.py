@@ -37,6 +37,7 @@ from adapters.addresses import parse_address
 from cli.case_index import notice_text, other_case_notices
 from cli.context import app_context
 from cli.errors import EXIT_HITS
+from cli.files import write_atomic
 from cli.ingest import _address_source
 from cli.options import JsonOpt
 from cli.output import emit, notice, stderr, stdout, table
@@ -279,9 +280,7 @@ def screen_command(
             _write(wallet_rows, parts / f"wallets-{index:06d}.parquet")
             _write(exposure_rows, parts / f"exposures-{index:06d}.parquet")
             done.add(index)
-            tmp = progress_file.with_name(".progress.json.tmp")
-            tmp.write_bytes(canonical_json({"run": run_id, "done": sorted(done)}))
-            os.replace(tmp, progress_file)
+            write_atomic(progress_file, canonical_json({"run": run_id, "done": sorted(done)}))
             # fault injection for the resume tests: stop as Ctrl-C would after N batches
             stop_after = os.environ.get("TRACER_FAULT_SCREEN_STOP_AFTER")
             if stop_after and len(done) >= int(stop_after) and len(done) < len(batches):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 from collections.abc import Collection
 from datetime import UTC, datetime
@@ -29,6 +28,7 @@ from rich.tree import Tree
 from adapters.addresses import parse_address
 from cli.case_index import notice_text, other_case_notices, touched_addresses
 from cli.context import app_context
+from cli.files import write_atomic
 from cli.ingest import _address_source
 from cli.options import CaseArg, JsonOpt
 from cli.output import emit, notice, stdout, table
@@ -143,14 +143,8 @@ def _write_parquet(frame: pl.DataFrame, path: Path) -> str:
     buffer = io.BytesIO()
     frame.write_parquet(buffer, compression="zstd", statistics=False)
     data = buffer.getvalue()
-    _write_atomic(path, data)
+    write_atomic(path, data)
     return sha256_hex(data)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def run_trace(settings: Settings, case: Case, spec: TraceSpec, store: GraphStore, *,
@@ -173,7 +167,7 @@ def run_trace(settings: Settings, case: Case, spec: TraceSpec, store: GraphStore
         "tags.parquet": _write_parquet(consulted, out_dir / "tags.parquet"),
     }
     result_bytes = canonical_json(findings)
-    _write_atomic(out_dir / "result.json", result_bytes)
+    write_atomic(out_dir / "result.json", result_bytes)
     files["result.json"] = sha256_hex(result_bytes)
     library_sources = [s for s in (library or TagLibrary.for_home(settings.home)).sources()
                        if s["name"] in set(consulted["tagpack"].drop_nulls().to_list())]
@@ -183,7 +177,7 @@ def run_trace(settings: Settings, case: Case, spec: TraceSpec, store: GraphStore
         tag_sources=library_sources, files=files, fetched=fetch.report() if fetch is not None else None,
     )
     manifest_bytes = canonical_json(manifest)
-    _write_atomic(out_dir / "manifest.json", manifest_bytes)
+    write_atomic(out_dir / "manifest.json", manifest_bytes)
     store.save_trace(_trace_record(result, case.name, f"trace:{case.name}:{out_dir.name}", sha256_hex(manifest_bytes)))
     return {
         "result": result,

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from cli.audit_log import AuditLog, Verification
+from cli.files import write_atomic
 from tracer import __version__
 from tracer.errors import ConflictError, InputError, NotFoundError, TracerError
 
@@ -61,13 +62,7 @@ def _now() -> str:
 
 
 def _write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2, ensure_ascii=False, sort_keys=True)
-        handle.write("\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    write_atomic(path, (json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8"))
 
 
 def _read_json(path: Path) -> Any:
