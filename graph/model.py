@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: Apache-2.0
 """The graph model (shared design notes §4), derived from canonical frames by one pure function.
 
-Both stores and every export build their nodes and relationships from :func:`graph_tables`,
-so the embedded store, Neo4j, the ``neo4j-admin`` CSV files, GraphML and Parquet all describe
-the same graph::
+Both stores and every export build their nodes and relationships from :func:`graph_tables`
+(the embedded store calls its two halves, :func:`check_batch` and :func:`build_tables`, with a
+COPY in between), so the embedded store, Neo4j, the ``neo4j-admin`` CSV files, GraphML and
+Parquet all describe the same graph::
 
     (:Transaction)-[:HAS_OUTPUT {index, value}]->(:Output)-[:LOCKED_TO]->(:Address)
     (:Output)-[:SPENT_IN {index}]->(:Transaction)                      UTXO chains, per output
@@ -28,10 +29,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import polars as pl
 
+from graph.interning import Interned, intern
 from tracer.errors import SchemaError
 from tracer.schema import FrameSet
 
@@ -42,6 +44,9 @@ __all__ = [
     "NO_ADDRESS",
     "GraphTables",
     "graph_tables",
+    "CheckedBatch",
+    "check_batch",
+    "build_tables",
     "address_uid",
     "tag_uid",
     "rel_key",
@@ -76,10 +81,17 @@ _REL_KEYS: dict[str, list[str]] = {
 
 @dataclass(frozen=True)
 class GraphTables:
-    """Nodes by label (each with ``uid``) and relationships by type (each with ``start``, ``end``)."""
+    """Nodes by label (each with ``uid``) and relationships by type (each with ``start``, ``end``).
+
+    ``rows`` gives, for ``TRANSFER``, row positions instead of text keys, aligned row for row with
+    ``rels["TRANSFER"]``: ``start`` and ``end`` in ``nodes["Address"]``, ``tx`` in
+    ``nodes["Transaction"]``. A store maps them to its own ids by position (a gather) instead of
+    joining two million address strings.
+    """
 
     nodes: dict[str, pl.DataFrame]
     rels: dict[str, pl.DataFrame]
+    rows: dict[str, pl.DataFrame] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         return {**{k: v.height for k, v in self.nodes.items()}, **{k: v.height for k, v in self.rels.items()}}
@@ -102,7 +114,7 @@ def tag_uid(chain: str, address: str, source: str, label: str) -> str:
 
 def _first_by_uid(frame: pl.DataFrame) -> pl.DataFrame:
     """One row per uid, the first in batch order (batch order is deterministic)."""
-    return frame.unique(subset="uid", keep="first", maintain_order=True)
+    return _dedupe(frame, ["uid"])
 
 
 def _by_key_min_source(frame: pl.DataFrame, key: list[str]) -> pl.DataFrame:
@@ -112,38 +124,30 @@ def _by_key_min_source(frame: pl.DataFrame, key: list[str]) -> pl.DataFrame:
 
 
 def _dedupe(frame: pl.DataFrame, key: list[str]) -> pl.DataFrame:
-    """Rows with a key seen before dropped (the first kept); checks before it hashes a copy."""
-    if frame.height < 2 or not frame.select(pl.struct(key).is_duplicated().any()).item():
-        return frame
-    return frame.unique(subset=key, keep="first", maintain_order=True)
+    """Rows with a key seen before dropped (the first kept, order kept)."""
+    rows = _first_of_each_key(frame, [pl.col(k) for k in key])
+    return frame if rows is None else frame.select(pl.all().gather(rows))
+
+
+def _first_of_each_key(frame: pl.DataFrame, key: list[pl.Expr]) -> pl.Series | None:
+    """Rows of the first occurrence of each key in batch order, or None when every key occurs
+    once (the usual case). That is decided exactly from 64-bit hashes, without copying a row:
+    distinct hashes imply distinct keys; only when two hashes are equal are the keys compared."""
+    if frame.height < 2:
+        return None
+    hashes = frame.select(pl.struct(*key).hash(0x6B6579).alias("h"))["h"]
+    if hashes.n_unique() == frame.height:
+        return None
+    return intern(frame.select(*key)).first.sort()
 
 
 def _check_references(frames: FrameSet) -> None:
-    """Inputs, outputs and transfers belong to a transaction of the batch, and a transfer's block
-    fields are its transaction's (stores may keep them once, on the transaction)."""
+    """Inputs and outputs belong to a transaction of the batch (transfers: see
+    :func:`_check_transfer_references`)."""
     txids = frames.transactions.select("chain", "txid")
     for name in ("inputs", "outputs"):
         _no_orphans(name, frames.frames()[name].select("chain", "txid").unique().join(
             txids, on=["chain", "txid"], how="anti"))
-    if frames.transfers.height == 0:
-        return
-    tx = frames.transactions.select(
-        "chain", "txid", pl.lit(True).alias("__found"), pl.col("block_height").alias("__h"),
-        pl.col("block_hash").alias("__b"), pl.col("position").alias("__p"), pl.col("timestamp").alias("__t"),
-    )
-    joined = frames.transfers.select("chain", "txid", "block_height", "block_hash", "tx_index", "timestamp").join(
-        tx, on=["chain", "txid"], how="left"
-    )
-    _no_orphans("transfers", joined.filter(pl.col("__found").is_null()).select("chain", "txid").unique())
-    differs = joined.filter(
-        pl.col("block_height").ne_missing(pl.col("__h")) | pl.col("block_hash").ne_missing(pl.col("__b"))
-        | pl.col("tx_index").ne_missing(pl.col("__p")) | pl.col("timestamp").ne_missing(pl.col("__t"))
-    )
-    if differs.height:
-        chain, txid = differs.select("chain", "txid").row(0)
-        raise SchemaError(
-            f"transfers of {chain} {txid} disagree with their transactions row on block, position or time"
-        )
 
 
 def _no_orphans(name: str, orphans: pl.DataFrame) -> None:
@@ -155,11 +159,110 @@ def _no_orphans(name: str, orphans: pl.DataFrame) -> None:
         )
 
 
-def graph_tables(frames: FrameSet) -> GraphTables:
+def _smallest_per_code(values: pl.Series, numbered: Interned) -> pl.Series:
+    """The smallest of ``values`` among the rows of each code, in code order. Sources are few
+    (one per ingest, usually one per batch), so they are ranked once and compared as integers."""
+    distinct = values.unique().sort()
+    if distinct.len() <= 1:  # no rows, or one source for all (the usual bulk load)
+        first = pl.repeat(0, numbered.distinct, dtype=pl.get_index_type(), eager=True)
+        return distinct.gather(first).alias(values.name)
+    ranks = values.replace_strict(distinct, pl.int_range(0, distinct.len(), eager=True), return_dtype=pl.Int64)
+    smallest = (
+        pl.DataFrame({"code": numbered.codes, "rank": ranks})
+        .group_by("code").agg(pl.col("rank").min())
+        .sort("code")["rank"]
+    )
+    return distinct.gather(smallest).alias(values.name)
+
+
+def _transfer_tx_rows(transfers: pl.DataFrame, transactions: pl.DataFrame) -> pl.Series:
+    """Row of each transfer's transaction in the Transaction node table (null: not in the batch).
+
+    The transfers of one transaction arrive together, so the join looks up each run of equal
+    (chain, txid) once and spreads the answer over the run (any order works; runs make it cheap)."""
+    keys = transfers.select("chain", "txid")
+    runs = keys.select(pl.struct("chain", "txid").rle_id().alias("run"))["run"]
+    heads = keys.filter(runs != runs.shift(1, fill_value=-1))
+    ordered = transactions.select("chain", "txid")
+    if heads.height == ordered.height and heads.equals(ordered):  # same order (one ingest): no join
+        found = pl.int_range(0, heads.height, dtype=pl.get_index_type(), eager=True)
+    else:
+        numbered = ordered.with_row_index("tx")
+        found = heads.join(numbered, on=["chain", "txid"], how="left", maintain_order="left")["tx"]
+    return found.gather(runs).alias("tx")
+
+
+#: what identifies one transfer: its transaction, kind, log index, call path (``uid`` spells the same key)
+_TRANSFER_KEY = [
+    pl.col("chain"), pl.col("txid"), pl.col("kind"), pl.col("log_index").fill_null(-1),
+    pl.col("trace_path").fill_null(""),
+]
+
+
+def _transfer_rels(
+    tr: pl.DataFrame, *, start_rows: pl.Series, end_rows: pl.Series, tx_rows: pl.Series, text_keys: bool
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """TRANSFER relationships (the first of each key) and their endpoint/transaction rows."""
+    chain = pl.col("chain")
+    keys = (
+        [
+            address_uid(chain, pl.col("from_address")).alias("start"),
+            address_uid(chain, pl.col("to_address").fill_null(NO_ADDRESS)).alias("end"),
+            pl.concat_str([k.cast(pl.String) for k in _TRANSFER_KEY], separator=":").alias("uid"),
+        ]
+        if text_keys
+        else []
+    )
+    rels = tr.select(*keys, pl.all().exclude("from_address", "to_address"))
+    rows = pl.DataFrame({"start": start_rows, "end": end_rows, "tx": tx_rows})
+    # the transaction's row stands for (chain, txid): the same key, without hashing the txid text
+    first = _first_of_each_key(tr.with_columns(tx_rows.alias("__tx")), [pl.col("__tx"), *_TRANSFER_KEY[2:]])
+    if first is not None:
+        rels, rows = rels.select(pl.all().gather(first)), rows.select(pl.all().gather(first))
+    return rels, rows
+
+
+def _check_transfer_references(tr: pl.DataFrame, transactions: pl.DataFrame, tx_rows: pl.Series) -> None:
+    """Every transfer belongs to a transaction of the batch and carries that transaction's block
+    fields (stores keep them once, on the transaction)."""
+    if tr.height == 0:
+        return
+    if tx_rows.null_count():
+        _no_orphans("transfers", tr.filter(tx_rows.is_null()).select("chain", "txid").unique(maintain_order=True))
+    theirs = transactions.select(
+        pl.col(c).gather(tx_rows) for c in ("block_height", "block_hash", "position", "timestamp")
+    )
+    ours = tr.select("block_height", "block_hash", pl.col("tx_index").alias("position"), "timestamp")
+    differs = ours.select(pl.any_horizontal(ours[c].ne_missing(theirs[c]) for c in ours.columns)).to_series()
+    if differs.any():
+        chain, txid = tr.filter(differs).select("chain", "txid").row(0)
+        raise SchemaError(
+            f"transfers of {chain} {txid} disagree with their transactions row on block, position or time"
+        )
+
+
+@dataclass(frozen=True)
+class CheckedBatch:
+    """A batch of frames that passed every check of the graph model (:func:`check_batch`), with
+    the node tables the checks had to build: what remains (:func:`build_tables`) cannot fail on
+    the data, so a store may start writing these nodes while the rest is built."""
+
+    frames: FrameSet
+    transactions: pl.DataFrame
+    outputs: pl.DataFrame
+    created: pl.DataFrame
+    tx_rows: pl.Series
+
+
+def graph_tables(frames: FrameSet, *, text_keys: bool = True) -> GraphTables:
     """Nodes and relationships of the graph model for one batch of canonical frames.
 
     Pure and deterministic: the same frames give the same tables, row for row, so a store
     can anti-join them against what it already holds and a second load changes nothing.
+
+    ``text_keys=False`` leaves out the text keys of ``TRANSFER`` (``start``, ``end``, ``uid``):
+    a store that maps endpoints by :attr:`GraphTables.rows` (the embedded one) does not need a
+    million strings it would never read.
 
     Raises
     ------
@@ -167,15 +270,23 @@ def graph_tables(frames: FrameSet) -> GraphTables:
         A frame is not canonical, or inputs/outputs/transfers reference a transaction that is not
         in the batch.
     """
+    return build_tables(check_batch(frames), text_keys=text_keys)
+
+
+def check_batch(frames: FrameSet) -> CheckedBatch:
+    """Every check :func:`graph_tables` makes, and the Transaction and Output nodes.
+
+    Raises
+    ------
+    SchemaError
+        As :func:`graph_tables`.
+    """
     frames.validate()
     _check_references(frames)
     tx, ins, outs, tr = frames.transactions, frames.inputs, frames.outputs, frames.transfers
-    tags, clusters, seeds = frames.tags, frames.clusters, frames.seeds
     chain = pl.col("chain")
 
-    transactions = tx.select(_uid(chain, pl.col("txid")).alias("uid"), pl.all()).unique(
-        subset="uid", keep="first", maintain_order=True
-    )
+    transactions = _dedupe(tx.select(_uid(chain, pl.col("txid")).alias("uid"), pl.all()), ["uid"])
 
     created = outs.select(
         _uid(chain, pl.col("txid"), pl.col("index")).alias("uid"),
@@ -196,32 +307,48 @@ def graph_tables(frames: FrameSet) -> GraphTables:
     outputs = pl.concat([created, spent.join(created.select("uid"), on="uid", how="anti")], how="vertical")
     outputs = _first_by_uid(outputs)
 
-    recipients = tr.select("chain", pl.col("to_address").fill_null(NO_ADDRESS).alias("address"), "source")
+    tx_rows = _transfer_tx_rows(tr, transactions)
+    _check_transfer_references(tr, transactions, tx_rows)
+    return CheckedBatch(frames=frames, transactions=transactions, outputs=outputs, created=created, tx_rows=tx_rows)
+
+
+def build_tables(batch: CheckedBatch, *, text_keys: bool = True) -> GraphTables:
+    """The rest of :func:`graph_tables` for a batch that passed :func:`check_batch` (pure)."""
+    frames, transactions, outputs, created, tx_rows = (
+        batch.frames, batch.transactions, batch.outputs, batch.created, batch.tx_rows
+    )
+    ins, tr = frames.inputs, frames.transfers
+    tags, clusters, seeds = frames.tags, frames.clusters, frames.seeds
+    chain = pl.col("chain")
+
+    # Every address of the batch, numbered once (graph.interning): the Address nodes are the first
+    # row of each number, and a transfer's endpoints are row positions in that table, not strings.
+    located = outputs.filter(pl.col("address").is_not_null())
     address_rows = pl.concat(
         [
-            outputs.filter(pl.col("address").is_not_null()).select("chain", "address", "source"),
+            located.select("chain", "address", "source"),
             tr.select("chain", pl.col("from_address").alias("address"), "source"),
-            recipients,
+            tr.select("chain", pl.col("to_address").fill_null(NO_ADDRESS).alias("address"), "source"),
             # a token is an address too: its contract (so an analyst can find every transfer of it)
-            tr.filter(pl.col("asset") != "native").select("chain", pl.col("asset").alias("address"), "source"),
+            tr.filter(pl.col("asset") != "native").select("chain", pl.col("asset").alias("address"), "source")
+            .unique(maintain_order=True),
             tags.select("chain", "address", "source"),
             clusters.select("chain", "address", "source"),
             seeds.select("chain", "address", "source"),
         ],
         how="vertical",
     )
-    addresses_lazy = address_rows.lazy().group_by(["chain", "address"]).agg(pl.col("source").min()).select(
-        address_uid(chain, pl.col("address")).alias("uid"), "chain", "address", "source"
+    numbered = intern(address_rows.select("chain", "address"))
+    addresses = address_rows.select(pl.all().gather(numbered.first)).with_columns(
+        _smallest_per_code(address_rows["source"], numbered).alias("source")
+    ).select(address_uid(chain, pl.col("address")).alias("uid"), "chain", "address", "source")
+    transfer_rels, transfer_rows = _transfer_rels(
+        tr,
+        start_rows=numbered.codes.slice(located.height, tr.height),
+        end_rows=numbered.codes.slice(located.height + tr.height, tr.height),
+        tx_rows=tx_rows,
+        text_keys=text_keys,
     )
-    transfer_lazy = tr.lazy().select(
-        address_uid(chain, pl.col("from_address")).alias("start"),
-        address_uid(chain, pl.col("to_address").fill_null(NO_ADDRESS)).alias("end"),
-        _uid(chain, pl.col("txid"), pl.col("kind"), pl.col("log_index").fill_null(-1),
-             pl.col("trace_path").fill_null("")).alias("uid"),
-        pl.all().exclude("from_address", "to_address"),
-    )
-    # the two largest tables are built together, so polars can use every core on them
-    addresses, transfer_rels = pl.collect_all([addresses_lazy, transfer_lazy])
 
     tag_nodes = tags.select(
         pl.struct("chain", "address", "source", "label")
@@ -240,7 +367,7 @@ def graph_tables(frames: FrameSet) -> GraphTables:
         "HAS_OUTPUT": created.select(
             _uid(chain, pl.col("txid")).alias("start"), pl.col("uid").alias("end"), "index", "value", "chain", "source"
         ),
-        "LOCKED_TO": outputs.filter(pl.col("address").is_not_null()).select(
+        "LOCKED_TO": located.select(
             pl.col("uid").alias("start"), address_uid(chain, pl.col("address")).alias("end"), "chain", "source"
         ),
         "SPENT_IN": ins.filter(pl.col("prev_txid").is_not_null()).select(
@@ -250,7 +377,6 @@ def graph_tables(frames: FrameSet) -> GraphTables:
             "chain",
             "source",
         ),
-        "TRANSFER": transfer_rels,
         "HAS_TAG": tag_nodes.select(
             address_uid(chain, pl.col("address")).alias("start"), pl.col("uid").alias("end"), "chain", "source"
         ),
@@ -269,6 +395,8 @@ def graph_tables(frames: FrameSet) -> GraphTables:
         ),
     }
     rels = {name: _dedupe(rel, _REL_KEYS[name]) for name, rel in rels.items()}
+    rels = {**rels, "TRANSFER": transfer_rels}
+    rels = {name: rels[name] for name in REL_TYPES}
     nodes = {
         "Address": addresses,
         "Transaction": transactions,
@@ -277,7 +405,7 @@ def graph_tables(frames: FrameSet) -> GraphTables:
         "Cluster": cluster_nodes,
         "Case": case_nodes,
     }
-    return GraphTables(nodes=nodes, rels=rels)
+    return GraphTables(nodes=nodes, rels=rels, rows={"TRANSFER": transfer_rows})
 
 
 def check_output_conflicts(incoming: pl.DataFrame, stored: pl.DataFrame) -> None:
