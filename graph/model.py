@@ -193,7 +193,7 @@ def _transfer_tx_rows(transfers: pl.DataFrame, transactions: pl.DataFrame) -> pl
 
 
 #: what identifies one transfer: its transaction, kind, log index, call path (``uid`` spells the same key)
-_TRANSFER_KEY = [
+_TRANSFER_IDENTITY = [
     pl.col("chain"), pl.col("txid"), pl.col("kind"), pl.col("log_index").fill_null(-1),
     pl.col("trace_path").fill_null(""),
 ]
@@ -208,7 +208,7 @@ def _transfer_rels(
         [
             address_uid(chain, pl.col("from_address")).alias("start"),
             address_uid(chain, pl.col("to_address").fill_null(NO_ADDRESS)).alias("end"),
-            pl.concat_str([k.cast(pl.String) for k in _TRANSFER_KEY], separator=":").alias("uid"),
+            pl.concat_str([k.cast(pl.String) for k in _TRANSFER_IDENTITY], separator=":").alias("uid"),
         ]
         if text_keys
         else []
@@ -216,7 +216,7 @@ def _transfer_rels(
     rels = tr.select(*keys, pl.all().exclude("from_address", "to_address"))
     rows = pl.DataFrame({"start": start_rows, "end": end_rows, "tx": tx_rows})
     # the transaction's row stands for (chain, txid): the same key, without hashing the txid text
-    first = _first_of_each_key(tr.with_columns(tx_rows.alias("__tx")), [pl.col("__tx"), *_TRANSFER_KEY[2:]])
+    first = _first_of_each_key(tr.with_columns(tx_rows.alias("__tx")), [pl.col("__tx"), *_TRANSFER_IDENTITY[2:]])
     if first is not None:
         rels, rows = rels.select(pl.all().gather(first)), rows.select(pl.all().gather(first))
     return rels, rows
@@ -286,7 +286,7 @@ def check_batch(frames: FrameSet) -> CheckedBatch:
     tx, ins, outs, tr = frames.transactions, frames.inputs, frames.outputs, frames.transfers
     chain = pl.col("chain")
 
-    transactions = _dedupe(tx.select(_uid(chain, pl.col("txid")).alias("uid"), pl.all()), ["uid"])
+    transactions = _first_by_uid(tx.select(_uid(chain, pl.col("txid")).alias("uid"), pl.all()))
 
     created = outs.select(
         _uid(chain, pl.col("txid"), pl.col("index")).alias("uid"),
@@ -350,18 +350,16 @@ def build_tables(batch: CheckedBatch, *, text_keys: bool = True) -> GraphTables:
         text_keys=text_keys,
     )
 
-    tag_nodes = tags.select(
+    tag_nodes = _first_by_uid(tags.select(
         pl.struct("chain", "address", "source", "label")
         .map_elements(lambda r: tag_uid(r["chain"], r["address"], r["source"], r["label"]), return_dtype=pl.String)
         .alias("uid"),
         pl.all(),
-    ).unique(subset="uid", keep="first", maintain_order=True)
+    ))
     cluster_nodes = _by_key_min_source(clusters, ["chain", "cluster_id"]).select(
         _uid(chain, pl.col("cluster_id")).alias("uid"), "chain", "cluster_id", "source"
     )
-    case_nodes = seeds.select(pl.col("case").alias("uid"), pl.col("case").alias("name")).unique(
-        subset="uid", keep="first", maintain_order=True
-    )
+    case_nodes = _first_by_uid(seeds.select(pl.col("case").alias("uid"), pl.col("case").alias("name")))
 
     rels = {
         "HAS_OUTPUT": created.select(
