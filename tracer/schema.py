@@ -250,10 +250,6 @@ class FrameSet:
             }
         )
 
-    @property
-    def is_empty(self) -> bool:
-        return all(frame.height == 0 for frame in self.frames().values())
-
     @staticmethod
     def concat(parts: list[FrameSet]) -> FrameSet:
         """Row-wise union of several frame sets (no de-duplication)."""

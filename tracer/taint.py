@@ -4,11 +4,12 @@
 Shared design notes §5 is the specification. For one transaction with inputs ``I`` and outputs
 ``O`` (the fee is a sink):
 
-* **poison** — if any input is tainted, every output is fully tainted (not value-conserving).
-* **haircut** — each output gets ``floor(value(o) * tainted(I) / value(I))``, rounded down per
-  output; what rounding and the fee leave over goes to the fee sink (BlockSci's convention:
-  Kalodner et al., "BlockSci: Design and applications of a blockchain analysis platform",
-  USENIX Security 2020).
+* **poison** — if any input is tainted, every output is fully tainted (not value-conserving;
+  Möser, Böhme and Breuker, "Towards Risk Scoring of Bitcoin Transactions", FC 2014).
+* **haircut** — each output gets ``floor(value(o) * tainted(I) / value(I))`` (Möser et al., FC
+  2014), rounded down per output; what rounding and the fee leave over goes to the fee sink
+  (BlockSci's convention: Kalodner et al., "BlockSci: Design and applications of a blockchain
+  analysis platform", USENIX Security 2020).
 * **fifo** — inputs queued in input order, outputs filled in output order, the fee last; the
   first tainted unit in is the first out (Clayton's Case; Anderson et al., "Bitcoin Redux",
   WEIS 2018). Taint is tracked as exact ranges of base units.
@@ -18,8 +19,12 @@ Shared design notes §5 is the specification. For one transaction with inputs ``
   pooled and assigned to outputs in descending order of value (ties: lower index first), each
   filled up to its value; any excess goes to the fee.
 
-The account model (an address is a pool over time) applies the same rules to the time-ordered
-stream of an address's incoming and outgoing transfers: :class:`Pool`.
+:func:`split` shares a transaction's taint forward; :func:`split_backward` is its transpose for a
+backward trace (outputs and the untainted fee shared back among the inputs), so everything a
+model means, in both directions, is in this module. The account model (an address is a pool
+over time) applies the same rules to the time-ordered stream of an address's incoming and
+outgoing transfers: :class:`Pool` (a backward trace runs it backward in time, receipts and
+payments swapped).
 
 Amounts are Python ``int`` base units throughout (exact for uint256). A taint is an ``int``
 (tainted base units) for poison, haircut and tiho, and :class:`Ranges` (exact tainted unit
@@ -45,6 +50,7 @@ __all__ = [
     "full",
     "none",
     "split",
+    "split_backward",
     "Pool",
     "parse_model",
 ]
@@ -176,6 +182,54 @@ def split(
         outs.append(Ranges(value, _clip(spans, start, start + value)))
         start += value
     return outs, Ranges(fee, _clip(spans, start, start + fee))
+
+
+def split_backward(
+    model: Model, outputs: Sequence[tuple[int, Taint]], inputs: Sequence[int], fee: int
+) -> tuple[list[Taint], Taint]:
+    """Share the taint of ``outputs`` (value, taint) back among ``inputs`` (values): :func:`split` transposed.
+
+    A backward trace asks where a transaction's tainted outputs came from. The transaction is
+    read with inputs and outputs swapped: the outputs, in output order, with the fee laid after
+    them as one more *untainted* value (the fee is spending that carries none of the traced
+    value), are shared out among the inputs, which play the outputs' part. Returns the taint of
+    each input (in input order) and what is left over: the units haircut loses to rounding
+    down, 0 under the other models. ``fee`` is ``sum(inputs) - sum(output values)``;
+    inconsistent data is refused as by :func:`split`.
+
+    Per model, the forward rule read backward:
+
+    * **fifo** — outputs and fee laid end to end against the inputs in input order: an input
+      gets the tainted units at the same positions forward FIFO would have sent on.
+    * **lifo** — the same against the reversed input queue (last input first), as forward LIFO
+      lays it out; the result is given back in input order.
+    * **tiho** — the tainted value fills the largest inputs first (ties: lower index first);
+      nothing is left over, as the inputs hold at least the outputs' value.
+    * **haircut** — each input gets ``floor(value(i) * tainted(O) / (value(O) + fee))``: the fee
+      dilutes the share like an untainted output; the units lost to rounding down are returned
+      as the left-over taint (the ``rounding`` ending).
+    * **poison** — if any output is tainted, every input is fully tainted; nothing left over.
+
+    Output ``0`` (51 units, fully tainted) and output ``1`` (44, untainted) with a fee of 5,
+    back to inputs of 60 and 40:
+
+    >>> split_backward(Model.HAIRCUT, [(51, 51), (44, 0)], [60, 40], 5)
+    ([30, 20], 1)
+    >>> split_backward(Model.TIHO, [(51, 51), (44, 0)], [60, 40], 5)
+    ([51, 0], 0)
+    >>> split_backward(Model.POISON, [(51, 51), (44, 0)], [60, 40], 5)
+    ([60, 40], 0)
+    >>> laid = [(51, Ranges.whole(51)), (44, Ranges(44))]
+    >>> [t.spans for t in split_backward(Model.FIFO, laid, [60, 40], 5)[0]]
+    [((0, 51),), ()]
+    >>> [t.spans for t in split_backward(Model.LIFO, laid, [60, 40], 5)[0]]
+    [((0, 11),), ((0, 40),)]
+    """
+    laid = [*outputs, (fee, none(model, fee))]
+    if model is Model.LIFO:  # forward LIFO reads the inputs last first: cut against that queue
+        reversed_inputs, rest = split(Model.FIFO, laid, list(reversed(inputs)), 0)
+        return list(reversed(reversed_inputs)), rest
+    return split(model, laid, list(inputs), 0)
 
 
 @dataclass

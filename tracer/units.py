@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """Exact amounts: decimal text <-> integer base units, and the frame encoding of uint256.
 
-Rules (DEVELOPERS.md, "Correct money"):
+Rules (shared design notes §3, "Values are integers in base units everywhere"; the stores'
+``DECIMAL(38,0)`` limit was measured in §1):
 
 * An amount is an ``int`` of base units (satoshi, wei, token base units) from the adapter
   boundary on. Floats are refused outright: ``0.1 + 0.2`` is not money, and Dogecoin-sized
