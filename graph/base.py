@@ -176,6 +176,12 @@ class GraphStore(Protocol):
         """Number of nodes per label and relationships per type."""
         ...
 
+    def query(self, cypher: str, params: dict[str, Any] | None = None) -> pl.DataFrame:
+        """Run one analyst's read-only Cypher statement with ``params`` and return its rows.
+        Writes, files, several statements and non-catalog ``CALL`` are refused before the store
+        sees the query (:func:`graph.query_guard.check_read_only`, :class:`ReadOnlyQueryError`)."""
+        ...
+
     # -- frontier (tracer.frontier.Frontier) --------------------------------------------------
     def transfers(
         self, chain: str, addresses: Collection[str], direction: Direction, where: TransferFilter = TransferFilter()

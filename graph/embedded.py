@@ -23,159 +23,56 @@ No server to run. Implements :class:`graph.base.GraphStore` over the model of
 Amounts: ``DECIMAL(38,0)`` round-trips exactly with polars ``Decimal(38, 0)``; a token amount
 at or above 10**38 rides in ``value_overflow`` as digits (``tracer.units``). Never aggregate
 amounts in Cypher (``sum()`` refuses DECIMAL); aggregate in polars.
+
+This module holds :class:`EmbeddedStore`: the connection, the schema, the uid -> id dictionaries,
+counts and analyst queries, and one thin method per store operation. The work is split by job:
+:mod:`graph.embedded_schema` (table layout), :mod:`graph.embedded_load` (bulk load, reorg
+delete, clusters and traces written back), :mod:`graph.embedded_reads` (read-back and the
+frontier) and :mod:`graph.query_guard` (the read-only check both backends apply to analyst Cypher).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Collection, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from graph import embedded_load, embedded_reads
 from graph.base import (
     DEFAULT_BATCH_ROWS,
-    TRACE_REACHED_COLUMNS,
     LoadReport,
-    ReadOnlyQueryError,
     StoreError,
     StoreLocationError,
     StoreUnavailableError,
     TraceRecord,
-    block_time_conditions,
-    check_cluster_rows,
 )
-from graph.model import (
-    NO_ADDRESS,
-    REL_ENDPOINTS,
-    GraphTables,
-    build_tables,
-    check_batch,
-    check_output_conflicts,
-    rel_key,
+from graph.embedded_schema import (
+    _INTERNAL_DDL,
+    _NODE_DDL,
+    _REL_DDL,
+    _TRACE_NODE_DDL,
+    _TRACE_REL_DDL,
+    _UID_PARTS,
+    SCHEMA_VERSION,
+    STORE_FILE_SUFFIX,
+    _dict_extra,
+    _q,
+    _uid_expr,
 )
-from tracer.frontier import (
-    ADDRESS_FLOWS_COLUMNS,
-    ADDRESS_OUTPUTS_COLUMNS,
-    Direction,
-    TransferFilter,
-    apply_transfer_filter,
-)
-from tracer.schema import (
-    CLUSTERS,
-    INPUTS,
-    OUTPUTS,
-    SEEDS,
-    TAGS,
-    TRANSACTIONS,
-    TRANSFERS,
-    FrameSet,
-    empty,
-)
+from graph.model import REL_ENDPOINTS
+from graph.query_guard import QUERY_TIMEOUT_MS, check_read_only
+from tracer.frontier import Direction, TransferFilter
+from tracer.schema import FrameSet
 
-__all__ = ["EmbeddedStore", "STORE_FILE_SUFFIX", "SCHEMA_VERSION"]
+__all__ = ["EmbeddedStore", "STORE_FILE_SUFFIX", "SCHEMA_VERSION", "QUERY_TIMEOUT_MS"]
 
-#: layout of the tables below; bump it when a table changes (a store of another version is refused)
-SCHEMA_VERSION = 1
-
-STORE_FILE_SUFFIX = ".lbug"
-
-# Node tables: label -> (columns with Ladybug types). ``id`` is the surrogate key everywhere.
-_NODE_DDL: dict[str, dict[str, str]] = {
-    "Address": {"chain": "STRING", "address": "STRING", "source": "STRING"},
-    "Transaction": {
-        "chain": "STRING", "txid": "STRING", "block_height": "INT64", "block_hash": "STRING",
-        "position": "INT64", "timestamp": "INT64", "fee": "DECIMAL(38,0)", "is_coinbase": "BOOLEAN",
-        "source": "STRING",
-    },
-    "Output": {
-        "chain": "STRING", "txid": "STRING", "index": "INT64", "address": "STRING", "script_type": "STRING",
-        "value": "INT64", "source": "STRING",
-    },
-    "Tag": {
-        "uid": "STRING", "chain": "STRING", "address": "STRING", "label": "STRING", "category": "STRING",
-        "confidence": "INT64", "tagpack": "STRING", "source": "STRING",
-    },
-    "Cluster": {"chain": "STRING", "cluster_id": "STRING", "source": "STRING"},
-    "Case": {"name": "STRING"},
-}
-_REL_DDL: dict[str, dict[str, str]] = {
-    "HAS_OUTPUT": {"index": "INT64", "value": "INT64", "chain": "STRING", "source": "STRING"},
-    "LOCKED_TO": {"chain": "STRING", "source": "STRING"},
-    "SPENT_IN": {"index": "INT64", "chain": "STRING", "source": "STRING"},
-    # integers and one DECIMAL only: every STRING column (even all-null) costs ~30-60% of COPY speed
-    "TRANSFER": {
-        "tx": "INT64", "kind": "INT64", "log_index": "INT64", "value": "DECIMAL(38,0)", "asset": "INT64",
-        "source": "INT64", "detail": "INT64",
-    },
-    "HAS_TAG": {"chain": "STRING", "source": "STRING"},
-    "IN_CLUSTER": {"chain": "STRING", "source": "STRING"},
-    "SEED": {"chain": "STRING", "label": "STRING", "source": "STRING"},
-}
-# Internal tables behind TRANSFER's integer columns (not part of the graph model).
-_INTERNAL_DDL: dict[str, dict[str, str]] = {
-    "Source": {"name": "STRING"},
-    "TransferDetail": {"trace_path": "STRING", "token_id": "STRING", "value_overflow": "STRING"},
-}
-# Trace results written back (graph.base.TraceRecord): outside the frames model, created if missing
-# so stores written before they existed gain them without a schema-version change.
-_TRACE_NODE_DDL = {
-    "uid": "STRING", "case_name": "STRING", "chain": "STRING", "direction": "STRING", "model": "STRING",
-    "parameters": "STRING", "manifest_sha256": "STRING", "seed_value": "STRING",
-}
-_TRACE_REL_DDL: dict[str, tuple[str, str, dict[str, str]]] = {
-    "REACHED": ("Trace", "Address", {"ending": "STRING", "asset": "STRING", "amount": "STRING", "depth": "INT64",
-                                     "label": "STRING"}),
-    "TRACED": ("Trace", "Transaction", {"depth": "INT64", "taint": "STRING", "hops": "INT64"}),
-    "RAN": ("Case", "Trace", {}),
-}
-#: TRANSFER.kind codes; TRANSFER.asset is 0 for the native coin, else the token contract's Address id
-_KIND_CODES = {"native": 0, "token": 1, "internal": 2, "fee": 3}
-_KIND_NAMES = {code: name for name, code in _KIND_CODES.items()}
-_NATIVE_ASSET_ID = 0
-
-# How each label's uid is rebuilt from its stored natural-key columns (see graph.model).
-_UID_PARTS: dict[str, list[str]] = {
-    "Address": ["chain", "address"],
-    "Transaction": ["chain", "txid"],
-    "Output": ["chain", "txid", "index"],
-    "Tag": ["uid"],
-    "Cluster": ["chain", "cluster_id"],
-    "Case": ["name"],
-}
-# Clauses an analyst's query may not use: writes, file and network access (COPY ... TO, LOAD FROM
-# a file, extensions), other databases, transactions. CALL is allowed only for catalog functions.
-_REFUSED_CLAUSES = re.compile(
-    r"\b(CREATE|MERGE|SET|DELETE|DETACH|REMOVE|DROP|ALTER|COPY|LOAD|INSTALL|UNINSTALL|ATTACH|USE|IMPORT|"
-    r"EXPORT|CHECKPOINT|BEGIN|COMMIT|ROLLBACK)\b",
-    re.IGNORECASE,
-)
-_CALL = re.compile(r"\bCALL\s+([A-Za-z_][A-Za-z0-9_]*)", re.IGNORECASE)
-_ALLOWED_CALLS = frozenset({"show_tables", "table_info", "show_connection", "current_setting", "db_version"})
-#: one token of Cypher text that is not code: a string, a quoted name or a comment (one left-to-right pass)
-_NOT_CODE = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`|//[^\n]*|/\*.*?\*/", re.DOTALL)
-QUERY_TIMEOUT_MS = 120_000
 #: store files this process has open for writing (see EmbeddedStore.__init__)
 _OPEN_FOR_WRITING: set[str] = set()
-_ID_CHUNK = 20_000
 _APPEND_BY_COPY_MIN_ROWS = 100_000
-# Measured (LadybugDB 0.22, 250k transactions): nodes by a list of ids are fastest as
-# ``UNWIND $ids AS i MATCH (n {id: i})`` (primary-key lookups, ~11 ms for 3.5k ids; ``WHERE n.id IN
-# $ids`` scans: ~420 ms); relationships of a set of nodes as ``WHERE a.id IN $ids`` (~230 ms for a
-# 1,000-address frontier; the UNWIND form ~660 ms).
-
-
-def _q(name: str) -> str:
-    """Quote an identifier from the fixed model (``Case``, ``index`` ... are keywords)."""
-    return f"`{name}`"
-
-
-def _uid_expr(parts: list[str]) -> pl.Expr:
-    return pl.concat_str([pl.col(p).cast(pl.String) for p in parts], separator=":").alias("uid")
 
 
 class EmbeddedStore:
@@ -337,10 +234,21 @@ class EmbeddedStore:
                 self._conn.execute("ROLLBACK")
             except RuntimeError:
                 pass  # LadybugDB already rolled back the failed transaction
-            self._ids = None  # the dictionaries may hold ids of rows that were rolled back
-            self._rows = {}
+            self._reset_caches()  # the dictionaries may hold ids of rows that were rolled back
             raise
         self._exec("COMMIT")
+
+    def _reset_caches(self) -> None:
+        """Forget the uid -> id dictionaries and row counts: read them again when next needed."""
+        self._ids = None
+        self._rows = {}
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise StoreError(f"{self.path} is open read-only")
+
+    def _next_id(self, table: str) -> int:
+        return int(self._run(f"MATCH (n:{_q(table)}) RETURN max(n.id) AS m")["m"][0] or 0) + 1
 
     # -- schema ---------------------------------------------------------------------------------
     def ensure_schema(self) -> None:
@@ -388,415 +296,6 @@ class EmbeddedStore:
         frame = self._run(f"MATCH (n:{_q(label)}) RETURN n.id AS id, {cols}")
         return frame.select(_uid_expr(parts), pl.col("id").cast(pl.Int64), *_dict_extra(label))
 
-    # -- load -------------------------------------------------------------------------------------
-    def load(self, frames: FrameSet, batch_rows: int = DEFAULT_BATCH_ROWS) -> LoadReport:
-        """Bulk upsert: nodes, then relationships, one ``COPY`` per table.
-
-        Each ``COPY`` is its own transaction (atomic: a crash or SIGKILL during it leaves none of
-        its rows). Not wrapping the whole load in one transaction is deliberate: measured on 1M
-        transfers, an explicit transaction around the COPYs costs ~45% more time (undo log), and
-        atomicity of the whole load is not needed for correctness, because every step anti-joins
-        against what is stored: a load cut short and run again completes with no duplicates
-        (tested). ``batch_rows`` is unused here; LadybugDB's COPY streams the frame itself.
-        """
-        self._writable()
-        checked = check_batch(frames)  # every SchemaError is raised here, before anything is written
-        report = LoadReport()
-        dictionaries = self._dictionaries()
-        for label in (*_NODE_DDL, "Source"):
-            dictionaries[label]  # noqa: B018 - read now: the worker below has the connection for a while
-        self._check_outputs_against_store(checked.outputs, dictionaries["Output"])
-        early = {
-            "Transaction": _number_nodes(checked.transactions, dictionaries["Transaction"]),
-            "Output": _number_nodes(checked.outputs, dictionaries["Output"]),
-        }
-        try:
-            # LadybugDB copies a node table on one thread; while it copies the transactions and
-            # outputs, this thread builds the rest of the graph tables in polars (pure: only the
-            # worker touches the store until it is done). Measured: ~0.5 s of 5 s on 1M transfers.
-            worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tracer-load")
-            try:
-                early_nodes = {"Transaction": checked.transactions, "Output": checked.outputs}
-                copying = worker.submit(self._load_nodes, early_nodes, early, report)
-                tables = build_tables(checked, text_keys=False)
-                copying.result()
-            finally:
-                _finish(worker)
-            numbered = {
-                label: early.get(label) or _number_nodes(nodes, dictionaries[label])
-                for label, nodes in tables.nodes.items()
-            }
-            self._load_nodes({k: v for k, v in tables.nodes.items() if k not in early}, numbered, report)
-            new_ids = {label: n.fresh.select("uid", "id", *_dict_extra(label)) for label, n in numbered.items()}
-            transfers = _transfers_by_id(
-                tables.rels["TRANSFER"], tables.rows["TRANSFER"], {k: n.ids for k, n in numbered.items()},
-                pl.concat([dictionaries["Address"], new_ids["Address"]]).select("uid", "id"),
-            )
-            self._load_rels(tables, dictionaries, new_ids, transfers, report)
-        except BaseException:
-            self._ids = None  # re-read what actually landed before the next load
-            self._rows = {}
-            raise
-        for label, added in new_ids.items():
-            if label in dictionaries:
-                dictionaries[label] = pl.concat([dictionaries[label], added], how="vertical")
-        return report
-
-    def _writable(self) -> None:
-        if self.read_only:
-            raise StoreError(f"{self.path} is open read-only")
-
-    def _load_nodes(self, nodes: dict[str, pl.DataFrame], numbered: dict[str, _NodeIds], report: LoadReport) -> None:
-        """Create the nodes the store lacks (numbered by :func:`_number_nodes`)."""
-        for label, rows in nodes.items():
-            n = numbered[label]
-            self._copy(label, n.fresh.select("id", *_NODE_DDL[label]))
-            report.add(label, n.fresh.height, rows.height - n.fresh.height)
-            if label == "Output":
-                self._complete_output_stubs(rows.filter(~n.is_new).with_columns(n.ids.filter(~n.is_new).alias("id")))
-
-    def _check_outputs_against_store(self, outputs: pl.DataFrame, known: pl.DataFrame) -> None:
-        """Before writing anything: incoming outputs already stored must agree on address and value."""
-        existing = outputs.join(known, on="uid", how="inner")
-        if existing.height == 0:
-            return
-        ids = existing["id"].to_list()
-        parts = [
-            self._run(
-                "UNWIND $ids AS i MATCH (o:Output {id: i}) RETURN o.id AS id, o.address AS address, o.value AS value",
-                {"ids": ids[i : i + _ID_CHUNK]},
-            )
-            for i in range(0, len(ids), _ID_CHUNK)
-        ]
-        stored = pl.concat(parts, how="vertical").select(
-            pl.col("id").cast(pl.Int64), pl.col("address").cast(pl.String), pl.col("value").cast(pl.Int64)
-        )
-        stored = stored.join(existing.select("uid", "id"), on="id").select("uid", "address", "value")
-        check_output_conflicts(existing.select("uid", "address", "value"), stored)
-
-    def _complete_output_stubs(self, existing: pl.DataFrame) -> None:
-        """An output first seen as a spent prevout has no script type; its own row brings it."""
-        rows = existing.filter(pl.col("script_type").is_not_null()).select("id", "script_type", "source")
-        if rows.height:
-            self._exec(
-                "UNWIND $rows AS r MATCH (o:Output {id: r.id}) WHERE o.script_type IS NULL "
-                "SET o.script_type = r.script_type, o.source = r.source",
-                {"rows": rows.to_dicts()},
-            )
-
-    def _load_rels(
-        self,
-        tables: GraphTables,
-        dictionaries: dict[str, pl.DataFrame],
-        new_ids: dict[str, pl.DataFrame],
-        transfers: pl.DataFrame,
-        report: LoadReport,
-    ) -> None:
-        for rel, rows in tables.rels.items():
-            start_label, end_label = REL_ENDPOINTS[rel]
-            if rel == "TRANSFER":
-                fresh = self._new_transfers(transfers, dictionaries)
-                self._copy(rel, fresh)
-                report.add(rel, fresh.height, rows.height - fresh.height)
-                continue
-            start_ids = pl.concat([dictionaries[start_label], new_ids[start_label]]).rename(
-                {"uid": "start", "id": "from"}
-            )
-            end_ids = pl.concat([dictionaries[end_label], new_ids[end_label]]).rename({"uid": "end", "id": "to"})
-            mapped = rows.join(start_ids.select("start", "from"), on="start", how="left").join(
-                end_ids.select("end", "to"), on="end", how="left"
-            )
-            missing = mapped.filter(pl.col("from").is_null() | pl.col("to").is_null())
-            if missing.height:  # graph_tables creates every endpoint; this is a bug, not bad input
-                raise StoreError(f"{missing.height} {rel} relationship(s) lost an endpoint while loading")
-            fresh = self._without_stored(rel, mapped, dictionaries)
-            self._copy(rel, fresh.select("from", "to", *_REL_DDL[rel]))
-            report.add(rel, fresh.height, rows.height - fresh.height)
-
-    def _new_transfers(self, mapped: pl.DataFrame, dictionaries: dict[str, pl.DataFrame]) -> pl.DataFrame:
-        """The TRANSFER rows to create (the columns of ``_REL_DDL``) from :func:`_transfers_by_id`:
-        rows already stored are dropped (only a transaction stored before this load can have stored
-        transfers), sources get their ids, and the rare text columns (trace path, token id, overflow
-        digits) go to a TransferDetail row."""
-        columns = ["from", "to", *_REL_DDL["TRANSFER"]]
-        if mapped.height == 0:
-            return pl.DataFrame(schema={c: pl.Decimal(38, 0) if c == "value" else pl.Int64 for c in columns})
-        old_tx = mapped.join(dictionaries["Transaction"].select(pl.col("id").alias("tx")), on="tx", how="semi")
-        if old_tx.height:
-            stored = self._stored_transfer_keys(old_tx["tx"].unique().to_list())
-            mapped = _transfer_key(mapped, "kind").join(stored, on=_TRANSFER_KEY, how="anti").drop(_TRANSFER_KEY)
-        sources = self._source_ids(mapped["source"].unique().to_list(), dictionaries)
-        mapped = mapped.with_columns(
-            pl.col("source").replace_strict(sources["uid"], sources["id"], return_dtype=pl.Int64)
-        )
-        has_detail = (
-            pl.col("trace_path").is_not_null() | pl.col("token_id").is_not_null()
-            | pl.col("value_overflow").is_not_null()
-        )
-        detailed = mapped.filter(has_detail)
-        if detailed.height:
-            first = self._next_id("TransferDetail")
-            detail_ids = pl.int_range(first, first + detailed.height, dtype=pl.Int64)
-            self._copy("TransferDetail", detailed.select(detail_ids.alias("id"), "trace_path", "token_id",
-                                                        "value_overflow"))
-            mapped = pl.concat(
-                [
-                    mapped.filter(~has_detail).with_columns(pl.lit(None, pl.Int64).alias("detail")),
-                    detailed.with_columns(detail_ids.alias("detail")),
-                ],
-                how="vertical",
-            )
-        else:
-            mapped = mapped.with_columns(pl.lit(None, pl.Int64).alias("detail"))
-        return mapped.select(columns)
-
-    def _next_id(self, table: str) -> int:
-        return int(self._run(f"MATCH (n:{_q(table)}) RETURN max(n.id) AS m")["m"][0] or 0) + 1
-
-    def _source_ids(self, names: list[str], dictionaries: dict[str, pl.DataFrame]) -> pl.DataFrame:
-        """Ids of source names, creating the new ones (inside the load's transaction)."""
-        known = dictionaries["Source"]
-        fresh = pl.DataFrame({"uid": names}, schema={"uid": pl.String}).join(known, on="uid", how="anti")
-        if fresh.height:
-            first = int(known.select(pl.col("id").max()).item() or 0) + 1
-            fresh = fresh.with_columns(pl.int_range(first, first + fresh.height, dtype=pl.Int64).alias("id"))
-            self._copy("Source", fresh.select("id", pl.col("uid").alias("name")))
-            known = pl.concat([known, fresh.select("uid", "id")], how="vertical")
-            dictionaries["Source"] = known  # a load that fails later resets every cache (see load)
-        return known
-
-    def _stored_transfer_keys(self, tx_ids: list[int]) -> pl.DataFrame:
-        parts = []
-        for i in range(0, len(tx_ids), _ID_CHUNK):
-            parts.append(self._run(
-                "MATCH (:Address)-[r:TRANSFER]->(:Address) WHERE r.tx IN $ids "
-                "RETURN r.tx AS tx, r.kind AS kind, r.log_index AS log_index, r.detail AS detail",
-                {"ids": tx_ids[i : i + _ID_CHUNK]},
-            ))
-        stored = pl.concat(parts, how="vertical").with_columns(pl.col("detail").cast(pl.Int64))
-        details = self._details(stored["detail"].drop_nulls().unique().to_list())
-        stored = stored.join(details, left_on="detail", right_on="id", how="left")
-        return _transfer_key(stored, "kind").select(_TRANSFER_KEY).unique()
-
-    def _details(self, ids: list[int]) -> pl.DataFrame:
-        schema = {"id": pl.Int64, "trace_path": pl.String, "token_id": pl.String, "value_overflow": pl.String}
-        if not ids:
-            return pl.DataFrame(schema=schema)
-        frame = self._run(
-            "UNWIND $ids AS i MATCH (d:TransferDetail {id: i}) RETURN d.id AS id, d.trace_path AS trace_path, "
-            "d.token_id AS token_id, d.value_overflow AS value_overflow",
-            {"ids": ids},
-        )
-        return frame.select([pl.col(c).cast(t) for c, t in schema.items()])
-
-    def _without_stored(self, rel: str, mapped: pl.DataFrame, dictionaries: dict[str, pl.DataFrame]) -> pl.DataFrame:
-        """Drop relationships already stored. Only one whose endpoints both existed before this
-        load can be stored already, so a fresh load asks the store nothing."""
-        start_label, end_label = REL_ENDPOINTS[rel]
-        old = mapped.join(
-            dictionaries[start_label].select(pl.col("id").alias("from")), on="from", how="semi"
-        ).join(dictionaries[end_label].select(pl.col("id").alias("to")), on="to", how="semi")
-        if old.height == 0:
-            return mapped
-        stored_parts = []
-        from_ids = old["from"].unique().to_list()
-        props = ""
-        start_label_q, end_label_q = _q(start_label), _q(end_label)
-        for i in range(0, len(from_ids), _ID_CHUNK):
-            stored_parts.append(
-                self._run(
-                    f"MATCH (a:{start_label_q})-[r:{_q(rel)}]->(b:{end_label_q}) WHERE a.id IN $ids "
-                    f"RETURN a.id AS `from`, b.id AS `to`{props}",
-                    {"ids": from_ids[i : i + _ID_CHUNK]},
-                )
-            )
-        stored = pl.concat(stored_parts, how="vertical")
-        stored = stored.select(pl.col("from").cast(pl.Int64), pl.col("to").cast(pl.Int64))
-        keys = {"start": "from", "end": "to"}
-        join_on = [keys[k] for k in rel_key(rel)]
-        return mapped.join(stored.select(join_on).unique(), on=join_on, how="anti")
-
-    # -- reorgs -----------------------------------------------------------------------------------
-    def remove_blocks(self, chain: str, from_height: int) -> int:
-        self._writable()
-        params = {"chain": chain, "height": from_height}
-        doomed = self._run(
-            "MATCH (t:`Transaction`) WHERE t.chain = $chain AND t.block_height >= $height RETURN t.id AS id",
-            params,
-        )
-        if doomed.height == 0:
-            return 0
-        ids = doomed["id"].to_list()
-        with self._transaction():
-            for i in range(0, len(ids), _ID_CHUNK):
-                chunk = {"ids": ids[i : i + _ID_CHUNK]}
-                self._exec(
-                    "MATCH (t:`Transaction`)-[:HAS_OUTPUT]->(o:Output) WHERE t.id IN $ids DETACH DELETE o", chunk
-                )
-                self._exec("MATCH (:Address)-[r:TRANSFER]->(:Address) WHERE r.tx IN $ids DELETE r", chunk)
-                # their TransferDetail rows stay behind, unreferenced: harmless and never read
-                self._exec("MATCH (t:`Transaction`) WHERE t.id IN $ids DETACH DELETE t", chunk)
-            # outputs known only because a removed transaction spent them: nothing refers to them now
-            self._exec(
-                "MATCH (o:Output) WHERE o.chain = $chain AND NOT EXISTS { MATCH (o)<-[:HAS_OUTPUT]-(:`Transaction`) } "
-                "AND NOT EXISTS { MATCH (o)-[:SPENT_IN]->(:`Transaction`) } DETACH DELETE o",
-                {"chain": chain},
-            )
-        self._ids = None
-        self._rows = {}
-        return len(ids)
-
-    def block_hashes(self, chain: str, from_height: int, to_height: int) -> pl.DataFrame:
-        frame = self._run(
-            "MATCH (t:`Transaction`) WHERE t.chain = $chain AND t.block_height >= $lo AND t.block_height <= $hi "
-            "RETURN DISTINCT t.block_height AS block_height, t.block_hash AS block_hash",
-            {"chain": chain, "lo": from_height, "hi": to_height},
-        )
-        return frame.select(
-            pl.col("block_height").cast(pl.Int64), pl.col("block_hash").cast(pl.String)
-        ).sort("block_height", "block_hash")
-
-    # -- read back --------------------------------------------------------------------------------
-    def read_frames(self, chain: str | None = None) -> FrameSet:
-        where = "WHERE t.chain = $chain" if chain else ""
-        params = {"chain": chain} if chain else {}
-        transactions = self._tx_rows(f"MATCH (t:`Transaction`) {where}", params)
-        outputs = self._output_rows(f"MATCH (t:`Transaction`)-[r:HAS_OUTPUT]->(o:Output) {where}", params)
-        inputs = self._input_rows(f"MATCH (o:Output)-[s:SPENT_IN]->(t:`Transaction`) {where}", params, transactions)
-        transfers = self._transfer_rows(
-            f"MATCH (a:Address)-[r:TRANSFER]->(b:Address) {where.replace('t.chain', 'a.chain')}", params
-        )
-        aw = where.replace("t.chain", "a.chain")
-        tags = self._tag_rows(f"MATCH (a:Address)-[:HAS_TAG]->(g:Tag) {aw}", params)
-        clusters = self._cluster_rows(f"MATCH (a:Address)-[r:IN_CLUSTER]->(c:Cluster) {aw}", params)
-        seeds = self._run(
-            f"MATCH (c:`Case`)-[r:SEED]->(a:Address) {aw} RETURN c.name AS `case`, a.chain AS chain, "
-            "a.address AS address, r.label AS label, r.source AS source",
-            params,
-        )
-        return FrameSet(
-            transactions=transactions,
-            inputs=inputs,
-            outputs=outputs,
-            transfers=transfers,
-            tags=tags,
-            clusters=clusters,
-            seeds=_typed(seeds, SEEDS.columns, SEEDS.key),
-        )
-
-    def _tx_rows(self, match: str, params: dict[str, Any]) -> pl.DataFrame:
-        cols = ", ".join(f"t.{_q(c)} AS {_q(c)}" for c in TRANSACTIONS.columns)
-        return _typed(self._run(f"{match} RETURN {cols}", params), TRANSACTIONS.columns, TRANSACTIONS.key)
-
-    def _output_rows(self, match: str, params: dict[str, Any]) -> pl.DataFrame:
-        cols = ", ".join(f"o.{_q(c)} AS {_q(c)}" for c in OUTPUTS.columns)
-        return _typed(self._run(f"{match} RETURN {cols}", params), OUTPUTS.columns, OUTPUTS.key)
-
-    def _input_rows(self, match: str, params: dict[str, Any], transactions: pl.DataFrame) -> pl.DataFrame:
-        spends = self._run(
-            f"{match} RETURN t.chain AS chain, t.txid AS txid, s.`index` AS `index`, o.txid AS prev_txid, "
-            "o.`index` AS prev_index, o.address AS address, o.value AS value, s.source AS source",
-            params,
-        )
-        coinbase = transactions.filter(pl.col("is_coinbase")).select(
-            "chain", "txid", pl.lit(0, pl.Int64).alias("index"), pl.lit(None, pl.String).alias("prev_txid"),
-            pl.lit(None, pl.Int64).alias("prev_index"), pl.lit(None, pl.String).alias("address"),
-            pl.lit(None, pl.Int64).alias("value"), "source",
-        )
-        spends = _typed(spends, INPUTS.columns, INPUTS.key)
-        return pl.concat([spends, coinbase], how="vertical").sort(list(INPUTS.key), nulls_last=True)
-
-    def _transfer_rows(self, match: str, params: dict[str, Any]) -> pl.DataFrame:
-        """``transfers`` rows for a ``MATCH (a:Address)-[r:TRANSFER]->(b:Address) ...`` pattern: one
-        query of integers, then ids resolved through the dictionaries and two lookups by id."""
-        raw = self._run(
-            f"{match} RETURN a.id AS from_id, b.id AS to_id, r.tx AS tx, r.kind AS kind, r.log_index AS log_index, "
-            "r.value AS value, r.asset AS asset, r.source AS source, r.detail AS detail",
-            params,
-        )
-        if raw.height == 0:
-            return empty(TRANSFERS)
-        raw = raw.with_columns(pl.col(c).cast(pl.Int64) for c in ("from_id", "to_id", "tx", "kind", "asset", "source",
-                                                                   "detail"))
-        dictionaries = self._dictionaries()
-        wanted = pl.concat([raw["from_id"], raw["to_id"], raw["asset"]]).unique()
-        # only the addresses this answer names: joins against a few thousand rows, not the whole store
-        addresses = dictionaries["Address"].select("id", "chain", "address").filter(
-            pl.col("id").is_in(wanted.implode()))
-        tx = self._run(
-            "UNWIND $ids AS i MATCH (t:`Transaction` {id: i}) RETURN t.id AS tx, t.txid AS txid, "
-            "t.block_height AS block_height, t.block_hash AS block_hash, t.position AS tx_index, "
-            "t.timestamp AS timestamp",
-            {"ids": raw["tx"].unique().to_list()},
-        ).with_columns(pl.col("tx").cast(pl.Int64))
-        details = self._details(raw["detail"].drop_nulls().unique().to_list())
-        joined = (
-            raw.join(addresses.rename({"id": "from_id", "address": "from_address"}), on="from_id", how="left")
-            .join(addresses.select(pl.col("id").alias("to_id"), pl.col("address").alias("to_address")), on="to_id",
-                  how="left")
-            .join(addresses.select(pl.col("id").alias("asset"), pl.col("address").alias("__asset")), on="asset",
-                  how="left")
-            .join(dictionaries["Source"].select(pl.col("id").alias("source"), pl.col("uid").alias("__source")),
-                  on="source", how="left")
-            .join(tx, on="tx", how="left")
-            .join(details, left_on="detail", right_on="id", how="left")
-            .with_columns(
-                pl.when(pl.col("to_address") == NO_ADDRESS).then(None).otherwise(pl.col("to_address"))
-                .alias("to_address"),
-                pl.when(pl.col("asset") == _NATIVE_ASSET_ID).then(pl.lit("native")).otherwise(pl.col("__asset"))
-                .alias("asset"),
-                pl.col("kind").replace_strict(_KIND_NAMES, return_dtype=pl.String).alias("kind"),
-                pl.col("__source").alias("source"),
-            )
-        )
-        return _typed(joined, TRANSFERS.columns, TRANSFERS.key)
-
-    def _tag_rows(self, match: str, params: dict[str, Any]) -> pl.DataFrame:
-        cols = ", ".join(f"g.{_q(c)} AS {_q(c)}" for c in TAGS.columns)
-        return _typed(self._run(f"{match} RETURN {cols}", params), TAGS.columns, TAGS.key)
-
-    def _cluster_rows(self, match: str, params: dict[str, Any]) -> pl.DataFrame:
-        frame = self._run(
-            f"{match} RETURN a.chain AS chain, a.address AS address, c.cluster_id AS cluster_id, r.source AS source",
-            params,
-        )
-        return _typed(frame, CLUSTERS.columns, CLUSTERS.key)
-
-    def stats(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for label in _NODE_DDL:
-            counts[label] = int(self._run(f"MATCH (n:{_q(label)}) RETURN count(n) AS n")["n"][0])
-        for rel, (start, end) in REL_ENDPOINTS.items():
-            counts[rel] = int(
-                self._run(f"MATCH (:{_q(start)})-[r:{_q(rel)}]->(:{_q(end)}) RETURN count(r) AS n")["n"][0]
-            )
-        return counts
-
-    def query(self, cypher: str, params: dict[str, Any] | None = None) -> pl.DataFrame:
-        """Run one analyst's read-only Cypher query (at most ``QUERY_TIMEOUT_MS``).
-
-        Refused up front: several statements, any clause that writes or reaches outside the store
-        (``COPY``, ``LOAD FROM`` a file, extensions, ``ATTACH``), and ``CALL`` of anything but the
-        catalog functions. A store opened ``read_only`` refuses writes in LadybugDB as well.
-        """
-        code = _code_only(cypher)
-        if ";" in code.strip().rstrip(";"):
-            raise ReadOnlyQueryError("graph query runs one statement: remove the ';' between statements")
-        refused = _REFUSED_CLAUSES.search(code)
-        if refused:
-            raise ReadOnlyQueryError(
-                f"graph query is read-only: {refused.group(1).upper()} is not allowed (no writes, files or extensions)"
-            )
-        for call in _CALL.finditer(code):
-            if call.group(1).lower() not in _ALLOWED_CALLS:
-                raise ReadOnlyQueryError(f"graph query may CALL only {', '.join(sorted(_ALLOWED_CALLS))}")
-        self._conn.set_query_timeout(QUERY_TIMEOUT_MS)
-        try:
-            return self._run(_without_final_semicolon(cypher), params)
-        finally:
-            self._conn.set_query_timeout(0)
-
-    # -- frontier ---------------------------------------------------------------------------------
     def _address_ids(self, chain: str, addresses: Collection[str]) -> list[int]:
         """Ids of the stored addresses among ``addresses`` (a frontier: called once per hop).
 
@@ -814,188 +313,83 @@ class EmbeddedStore:
         wanted = pl.DataFrame({"uid": [f"{chain}:{t}" for t in txids]}, schema={"uid": pl.String})
         return wanted.join(self._dictionaries()["Transaction"], on="uid", how="inner")["id"].to_list()
 
-    def transfers(
-        self, chain: str, addresses: Collection[str], direction: Direction, where: TransferFilter = TransferFilter()
-    ) -> pl.DataFrame:
-        ids = self._address_ids(chain, addresses)
-        if not ids:
-            return empty(TRANSFERS)
-        side = "a" if direction is Direction.FORWARD else "b"
-        conditions = [f"{side}.id IN $ids"]
-        params: dict[str, Any] = {"ids": ids}
-        if where.assets is not None:
-            conditions.append("r.asset IN $assets")
-            params["assets"] = [_NATIVE_ASSET_ID if a == "native" else -1 for a in where.assets if a == "native"] + (
-                self._address_ids(chain, [a for a in where.assets if a != "native"])
+    # -- counts and analyst queries ---------------------------------------------------------------
+    def stats(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for label in _NODE_DDL:
+            counts[label] = int(self._run(f"MATCH (n:{_q(label)}) RETURN count(n) AS n")["n"][0])
+        for rel, (start, end) in REL_ENDPOINTS.items():
+            counts[rel] = int(
+                self._run(f"MATCH (:{_q(start)})-[r:{_q(rel)}]->(:{_q(end)}) RETURN count(r) AS n")["n"][0]
             )
-        rows = self._transfer_rows(
-            f"MATCH (a:Address)-[r:TRANSFER]->(b:Address) WHERE {' AND '.join(conditions)}", params
-        )
-        # block time lives on the transaction (one column less on TRANSFER), amounts may overflow
-        # DECIMAL(38): both are filtered here, by the reference rule
-        rows = apply_transfer_filter(rows, where)
-        return rows
+        return counts
 
-    def spending(self, chain: str, outpoints: pl.DataFrame, where: TransferFilter = TransferFilter()) -> FrameSet:
-        keyed = outpoints.select(
-            pl.concat_str([pl.lit(chain), pl.col("txid"), pl.col("index").cast(pl.String)], separator=":").alias(
-                "uid"
-            )
-        )
-        ids = keyed.join(self._dictionaries()["Output"], on="uid", how="inner")["id"].to_list()
-        if not ids:
-            return self.transactions(chain, [])
-        time_conditions, params = block_time_conditions(where, "t")
-        conditions = ["o.id IN $ids", *time_conditions]
-        params["ids"] = ids
-        spenders = self._run(
-            f"MATCH (o:Output)-[:SPENT_IN]->(t:`Transaction`) WHERE {' AND '.join(conditions)} "
-            "RETURN DISTINCT t.txid AS txid",
-            params,
-        )
-        return self.transactions(chain, spenders["txid"].to_list() if spenders.height else [])
+    def query(self, cypher: str, params: dict[str, Any] | None = None) -> pl.DataFrame:
+        """Run one analyst's read-only Cypher query (at most ``QUERY_TIMEOUT_MS``).
 
-    def transactions(self, chain: str, txids: Collection[str]) -> FrameSet:
-        ids = self._tx_ids(chain, txids)
-        params: dict[str, Any] = {"ids": ids}
-        transactions = self._tx_rows("UNWIND $ids AS i MATCH (t:`Transaction` {id: i})", params)
-        outputs = self._output_rows(
-            "UNWIND $ids AS i MATCH (t:`Transaction` {id: i})-[r:HAS_OUTPUT]->(o:Output)", params
-        )
-        inputs = self._input_rows(
-            "UNWIND $ids AS i MATCH (o:Output)-[s:SPENT_IN]->(t:`Transaction` {id: i})", params, transactions
-        )
-        return FrameSet(transactions=transactions, inputs=inputs, outputs=outputs)
+        Refused up front: several statements, any clause that writes or reaches outside the store
+        (``COPY``, ``LOAD FROM`` a file, extensions, ``ATTACH``), and ``CALL`` of anything but the
+        catalog functions. A store opened ``read_only`` refuses writes in LadybugDB as well.
+        """
+        statement = check_read_only(cypher)  # graph.query_guard: the same guard as the Neo4j backend
+        self._conn.set_query_timeout(QUERY_TIMEOUT_MS)
+        try:
+            return self._run(statement, params)
+        finally:
+            self._conn.set_query_timeout(0)
 
-    def transfers_of(self, chain: str, txids: Collection[str]) -> pl.DataFrame:
-        ids = self._tx_ids(chain, txids)
-        parts = [self._transfer_rows("MATCH (a:Address)-[r:TRANSFER]->(b:Address) WHERE r.tx IN $ids",
-                                     {"ids": ids[i : i + _ID_CHUNK]}) for i in range(0, len(ids), _ID_CHUNK)]
-        rows = pl.concat(parts, how="vertical") if parts else empty(TRANSFERS)
-        return rows.sort(list(TRANSFERS.key), nulls_last=True)
+    # -- writes (graph.embedded_load) -----------------------------------------------------------
+    def load(self, frames: FrameSet, batch_rows: int = DEFAULT_BATCH_ROWS) -> LoadReport:
+        """Bulk upsert, one atomic ``COPY`` per table (see :func:`graph.embedded_load.load`)."""
+        return embedded_load.load(self, frames, batch_rows)
 
-    def address_outputs(self, chain: str, addresses: Collection[str]) -> pl.DataFrame:
-        ids = self._address_ids(chain, addresses)
-        cols = ", ".join(f"o.{_q(c)} AS {_q(c)}" for c in OUTPUTS.columns)
-        frame = self._run(
-            "MATCH (:`Transaction`)-[:HAS_OUTPUT]->(o:Output)-[:LOCKED_TO]->(a:Address) WHERE a.id IN $ids "
-            "OPTIONAL MATCH (o)-[s:SPENT_IN]->(t:`Transaction`) "
-            f"RETURN {cols}, t.txid AS spent_txid, s.`index` AS spent_index",
-            {"ids": ids},
-        )
-        return _typed(frame, ADDRESS_OUTPUTS_COLUMNS, OUTPUTS.key)
-
-    def address_flows(self, chain: str, addresses: Collection[str]) -> pl.DataFrame:
-        ids = self._address_ids(chain, addresses)
-        params: dict[str, Any] = {"ids": ids}
-        amount = TRANSFERS.columns["value"]
-        received = self._run(
-            "MATCH (t:`Transaction`)-[:HAS_OUTPUT]->(o:Output)-[:LOCKED_TO]->(a:Address) WHERE a.id IN $ids "
-            "RETURN a.chain AS chain, a.address AS address, t.txid AS txid, t.block_height AS block_height, "
-            "t.timestamp AS timestamp, 'in' AS flow, o.value AS value",
-            params,
-        )
-        sent = self._run(
-            "MATCH (a:Address)<-[:LOCKED_TO]-(o:Output)-[:SPENT_IN]->(t:`Transaction`) WHERE a.id IN $ids "
-            "RETURN a.chain AS chain, a.address AS address, t.txid AS txid, t.block_height AS block_height, "
-            "t.timestamp AS timestamp, 'out' AS flow, o.value AS value",
-            params,
-        )
-        utxo = [
-            f.with_columns(
-                pl.lit("native").alias("asset"),
-                pl.col("value").cast(pl.Int64).cast(amount),
-                pl.lit(None, pl.String).alias("value_overflow"),
-            )
-            for f in (received, sent)
-            if f.height
-        ]
-        transfers = []
-        for direction, flow in ((Direction.FORWARD, "out"), (Direction.BACKWARD, "in")):
-            rows = self.transfers(chain, addresses, direction)
-            side = "from_address" if flow == "out" else "to_address"
-            transfers.append(
-                rows.select(
-                    "chain", pl.col(side).alias("address"), "txid", "block_height", "timestamp",
-                    pl.lit(flow).alias("flow"), "asset", "value", "value_overflow",
-                )
-            )
-        parts = [_typed(f, ADDRESS_FLOWS_COLUMNS, ()) for f in [*utxo, *transfers]]
-        flows = pl.concat(parts, how="vertical") if parts else pl.DataFrame(schema=ADDRESS_FLOWS_COLUMNS)
-        return flows.sort(["chain", "address", "txid", "flow", "asset", "value", "value_overflow"], nulls_last=True)
-
-    def tags(self, chain: str, addresses: Collection[str]) -> pl.DataFrame:
-        # the Tag node carries its chain and address: filtering the (small) tag table is 10-50x cheaper
-        # than matching HAS_TAG from a frontier of Address ids (measured on 268k addresses)
-        wanted = sorted(set(addresses))
-        if not wanted:
-            return empty(TAGS)
-        return self._tag_rows("MATCH (g:Tag) WHERE g.chain = $chain AND g.address IN $addresses",
-                              {"chain": chain, "addresses": wanted})
-
-    def cluster(self, chain: str, address: str) -> pl.DataFrame:
-        ids = self._address_ids(chain, [address])
-        frame = self._run(
-            "MATCH (x:Address)-[:IN_CLUSTER]->(c:Cluster)<-[r:IN_CLUSTER]-(a:Address) WHERE x.id IN $ids "
-            "RETURN a.chain AS chain, a.address AS address, c.cluster_id AS cluster_id, r.source AS source",
-            {"ids": ids},
-        )
-        return _typed(frame, CLUSTERS.columns, ()).sort(["chain", "cluster_id", "address"], nulls_last=True)
+    def remove_blocks(self, chain: str, from_height: int) -> int:
+        return embedded_load.remove_blocks(self, chain, from_height)
 
     def replace_clusters(self, chain: str, clusters: pl.DataFrame) -> int:
         """See :meth:`graph.base.GraphStore.replace_clusters`; delete and load run in one transaction."""
-        self._writable()
-        check_cluster_rows(chain, clusters)
-        with self._transaction():
-            self._exec("MATCH (c:Cluster) WHERE c.chain = $chain DETACH DELETE c", {"chain": chain})
-            self._ids = None  # Cluster ids were deleted: re-read the dictionaries and row counts
-            self._rows = {}
-            self.load(FrameSet(clusters=clusters))
-        return clusters.height
+        return embedded_load.replace_clusters(self, chain, clusters)
 
     def save_trace(self, record: TraceRecord) -> None:
         """See :meth:`graph.base.GraphStore.save_trace`; replace and write run in one transaction."""
-        self._writable()
-        dictionaries = self._dictionaries()
-        reached = record.reached.with_columns(
-            pl.concat_str([pl.lit(record.chain), pl.col("address")], separator=":").alias("uid")
-        ).join(dictionaries["Address"], on="uid", how="inner")
-        traced = record.traced.with_columns(
-            pl.concat_str([pl.lit(record.chain), pl.col("txid")], separator=":").alias("uid")
-        ).join(dictionaries["Transaction"], on="uid", how="inner")
-        case_ids = dictionaries["Case"].filter(pl.col("uid") == record.case)["id"].to_list()
-        with self._transaction():
-            self._exec("MATCH (t:Trace) WHERE t.uid = $uid DETACH DELETE t", {"uid": record.uid})
-            trace_id = self._next_id("Trace")
-            props = ", ".join(f"{_q(k)}: ${k}" for k in _TRACE_NODE_DDL)
-            self._exec(f"CREATE (:Trace {{id: $id, {props}}})", {"id": trace_id, **record.properties()})
-            if reached.height:
-                self._exec(
-                    "UNWIND $rows AS r MATCH (t:Trace {id: $trace}), (a:Address {id: r.id}) "
-                    "CREATE (t)-[:REACHED {ending: r.ending, asset: r.asset, amount: r.amount, depth: r.depth, "
-                    "label: r.label}]->(a)",
-                    {"trace": trace_id, "rows": reached.select("id", *TRACE_REACHED_COLUMNS).drop("address")
-                     .to_dicts()},
-                )
-            if traced.height:
-                self._exec(
-                    "UNWIND $rows AS r MATCH (t:Trace {id: $trace}), (x:`Transaction` {id: r.id}) "
-                    "CREATE (t)-[:TRACED {depth: r.depth, taint: r.taint, hops: r.hops}]->(x)",
-                    {"trace": trace_id, "rows": traced.select("id", "depth", "taint", "hops").to_dicts()},
-                )
-            for case_id in case_ids:
-                self._exec("MATCH (c:`Case` {id: $case_id}), (t:Trace {id: $trace}) CREATE (c)-[:RAN]->(t)",
-                           {"case_id": case_id, "trace": trace_id})
+        embedded_load.save_trace(self, record)
+
+    # -- reads and the frontier (graph.embedded_reads) ------------------------------------------
+    def block_hashes(self, chain: str, from_height: int, to_height: int) -> pl.DataFrame:
+        return embedded_reads.block_hashes(self, chain, from_height, to_height)
+
+    def read_frames(self, chain: str | None = None) -> FrameSet:
+        return embedded_reads.read_frames(self, chain)
+
+    def transfers(
+        self, chain: str, addresses: Collection[str], direction: Direction, where: TransferFilter = TransferFilter()
+    ) -> pl.DataFrame:
+        return embedded_reads.transfers(self, chain, addresses, direction, where)
+
+    def spending(self, chain: str, outpoints: pl.DataFrame, where: TransferFilter = TransferFilter()) -> FrameSet:
+        return embedded_reads.spending(self, chain, outpoints, where)
+
+    def transactions(self, chain: str, txids: Collection[str]) -> FrameSet:
+        return embedded_reads.transactions(self, chain, txids)
+
+    def transfers_of(self, chain: str, txids: Collection[str]) -> pl.DataFrame:
+        return embedded_reads.transfers_of(self, chain, txids)
+
+    def address_outputs(self, chain: str, addresses: Collection[str]) -> pl.DataFrame:
+        return embedded_reads.address_outputs(self, chain, addresses)
+
+    def address_flows(self, chain: str, addresses: Collection[str]) -> pl.DataFrame:
+        return embedded_reads.address_flows(self, chain, addresses)
+
+    def tags(self, chain: str, addresses: Collection[str]) -> pl.DataFrame:
+        return embedded_reads.tags(self, chain, addresses)
+
+    def cluster(self, chain: str, address: str) -> pl.DataFrame:
+        return embedded_reads.cluster(self, chain, address)
 
     def traces(self, case: str | None = None) -> pl.DataFrame:
         """Saved traces (uid, case, chain, direction, model, manifest hash) and their ending counts."""
-        frame = self._run(
-            "MATCH (t:Trace) WHERE $case_name IS NULL OR t.case_name = $case_name OPTIONAL MATCH (t)-[r:REACHED]->() "
-            "RETURN t.uid AS uid, t.case_name AS case_name, t.chain AS chain, t.direction AS direction, "
-            "t.model AS model, t.manifest_sha256 AS manifest_sha256, count(r) AS reached",
-            {"case_name": case},
-        )
-        return frame.sort("uid") if frame.height else frame
+        return embedded_reads.traces(self, case)
 
 
 class _LazyIds(dict[str, pl.DataFrame]):
@@ -1009,106 +403,3 @@ class _LazyIds(dict[str, pl.DataFrame]):
         frame: pl.DataFrame = self._read(label)
         self[label] = frame
         return frame
-
-
-def _finish(worker: ThreadPoolExecutor) -> None:
-    """Wait for the worker's COPY even through a second Ctrl-C: the statement is atomic and ends
-    soon, and the caller must not close the connection while the worker still uses it."""
-    while True:
-        try:
-            worker.shutdown(wait=True)
-            return
-        except KeyboardInterrupt:
-            continue
-
-
-@dataclass(frozen=True)
-class _NodeIds:
-    """Store ids of one label's node rows: ``ids`` row for row (stored or new), ``is_new`` which
-    rows the store lacks, ``fresh`` those rows with their new ``id``."""
-
-    ids: pl.Series
-    is_new: pl.Series
-    fresh: pl.DataFrame
-
-
-def _number_nodes(nodes: pl.DataFrame, known: pl.DataFrame) -> _NodeIds:
-    """Give every node row its store id: the stored one, or the next free ids in batch order."""
-    next_id = int(known.select(pl.col("id").max()).item() or 0) + 1
-    if known.height == 0:  # a new store: every node is new
-        ids = pl.int_range(next_id, next_id + nodes.height, dtype=pl.Int64, eager=True).alias("id")
-        return _NodeIds(ids=ids, is_new=pl.repeat(True, nodes.height, eager=True), fresh=nodes.with_columns(ids))
-    stored = nodes.select("uid").join(known.select("uid", "id"), on="uid", how="left", maintain_order="left")["id"]
-    is_new = stored.is_null()
-    ids = stored.fill_null(is_new.cast(pl.Int64).cum_sum() + (next_id - 1))
-    return _NodeIds(ids=ids, is_new=is_new, fresh=nodes.filter(is_new).with_columns(ids.filter(is_new).alias("id")))
-
-
-def _transfers_by_id(
-    transfers: pl.DataFrame, positions: pl.DataFrame, row_ids: dict[str, pl.Series], addresses: pl.DataFrame
-) -> pl.DataFrame:
-    """TRANSFER rows with integer endpoints, transaction, kind and asset (pure polars, no store):
-    endpoints and transaction by their node rows (``GraphTables.rows``) and the store ids of those
-    rows; ``addresses`` (uid, id) holds every token contract of the batch."""
-    return transfers.select(
-        row_ids["Address"].gather(positions["start"]).alias("from"),
-        row_ids["Address"].gather(positions["end"]).alias("to"),
-        row_ids["Transaction"].gather(positions["tx"]).alias("tx"),
-        pl.col("kind").replace_strict(_KIND_CODES, return_dtype=pl.Int64),
-        "log_index", "value", _asset_ids(transfers, addresses).alias("asset"), "source", "trace_path", "token_id",
-        "value_overflow",
-    )
-
-
-def _asset_ids(transfers: pl.DataFrame, addresses: pl.DataFrame) -> pl.Series:
-    """TRANSFER.asset of each row: 0 for the native coin, else the Address id of the token contract.
-    Assets are few: each distinct (chain, asset) is looked up once, then mapped onto the rows."""
-    distinct = transfers.select("chain", "asset").unique()
-    table = distinct.join(
-        addresses, left_on=pl.concat_str([pl.col("chain"), pl.col("asset")], separator=":"), right_on="uid", how="left"
-    ).with_columns(pl.when(pl.col("asset") == "native").then(_NATIVE_ASSET_ID).otherwise(pl.col("id")).alias("id"))
-    if distinct["chain"].n_unique() == 1:  # one chain (the usual batch): the asset text is the key
-        return transfers["asset"].replace_strict(table["asset"], table["id"], return_dtype=pl.Int64)
-    return transfers.select("chain", "asset").join(
-        table.select("chain", "asset", "id"), on=["chain", "asset"], how="left", maintain_order="left"
-    )["id"]
-
-
-def _typed(frame: pl.DataFrame, columns: Any, key: Collection[str]) -> pl.DataFrame:
-    """Cast a query result to canonical column types and order, sorted by ``key``."""
-    schema = pl.Schema(dict(columns))
-    if frame.height == 0:
-        return pl.DataFrame(schema=schema)
-    out = frame.select([pl.col(c).cast(t) for c, t in schema.items()])
-    return out.sort(list(key), nulls_last=True) if key else out
-
-
-def _code_only(cypher: str) -> str:
-    """The query with strings, quoted names and comments blanked out, in one left-to-right pass
-    (so ``'SET'`` in a string is not a clause, and a quote inside a comment hides nothing)."""
-    return _NOT_CODE.sub(" ", cypher)
-
-
-def _without_final_semicolon(cypher: str) -> str:
-    """The query without a final ``;`` (one statement ending in ';' is fine)."""
-    stripped = cypher.rstrip()
-    return stripped[:-1] if stripped.endswith(";") else cypher
-
-
-_TRANSFER_KEY = ["__k_tx", "__k_kind", "__k_log", "__k_path"]
-
-
-def _transfer_key(frame: pl.DataFrame, kind_column: str) -> pl.DataFrame:
-    """Add the columns identifying a transfer inside its transaction (nulls made comparable)."""
-    return frame.with_columns(
-        pl.col("tx").cast(pl.Int64).alias("__k_tx"),
-        pl.col(kind_column).cast(pl.Int64).alias("__k_kind"),
-        pl.col("log_index").cast(pl.Int64).fill_null(-1).alias("__k_log"),
-        pl.col("trace_path").cast(pl.String).fill_null("").alias("__k_path"),
-    )
-
-
-def _dict_extra(label: str) -> list[str]:
-    """Columns the in-memory dictionary keeps besides uid and id (addresses are printed often;
-    transactions are joined on their natural key columns, cheaper than building uid strings)."""
-    return {"Address": ["chain", "address"], "Transaction": ["chain", "txid"]}.get(label, [])

@@ -4,7 +4,7 @@
 The model is exactly :func:`graph.model.graph_tables` (labels :data:`~graph.model.NODE_LABELS`,
 relationship types :data:`~graph.model.REL_TYPES`), every node keyed by ``uid`` with a uniqueness
 constraint per label, so every load is an idempotent ``MERGE``. Tested against a real Neo4j when
-``NEO4J_URI`` is set and, in CI, against ArcadeDB's Bolt listener (:mod:`graph.devserver`).
+``NEO4J_URI`` is set and, in CI, against ArcadeDB's Bolt listener (:mod:`testing.devserver`).
 
 Storage rules (Neo4j and the driver cannot hold integers above 2**63-1):
 
@@ -45,6 +45,7 @@ from graph.base import (
     check_cluster_rows,
 )
 from graph.model import NO_ADDRESS, NODE_LABELS, REL_ENDPOINTS, REL_TYPES, check_output_conflicts, graph_tables
+from graph.query_guard import QUERY_TIMEOUT_MS, check_read_only
 from tracer.chains import ChainRegistry, default_registry
 from tracer.errors import UnknownChainError
 from tracer.frontier import (
@@ -525,6 +526,28 @@ class Neo4jStore:
         for record in self._read(" UNION ALL ".join(parts)):
             counts[record["name"]] = int(record["n"])
         return counts
+
+    def query(self, cypher: str, params: dict[str, Any] | None = None) -> pl.DataFrame:
+        """Run one analyst's read-only Cypher query (at most ``QUERY_TIMEOUT_MS``).
+
+        The guard the embedded store applies (:func:`graph.query_guard.check_read_only`) refuses
+        writes, files and several statements before the server sees the query; it then runs in a
+        ``READ`` transaction with a transaction timeout (Neo4j enforces it; ArcadeDB's Bolt listener
+        ignores it). Columns keep the query's order; their types are what polars infers from the
+        values (a node or relationship comes back as a struct of its properties).
+        """
+        statement = check_read_only(cypher)
+
+        @neo4j.unit_of_work(timeout=QUERY_TIMEOUT_MS / 1000)
+        def work(tx: neo4j.ManagedTransaction) -> tuple[list[str], list[dict[str, Any]]]:
+            result = tx.run(statement, params or {})
+            return list(result.keys()), [record.data() for record in result]
+
+        with self._guard(), self._session() as session:
+            keys, records = session.execute_read(work)
+        if not records:
+            return pl.DataFrame(schema={key: pl.Null for key in keys})
+        return pl.DataFrame({key: [r[key] for r in records] for key in keys}, strict=False)
 
     # -- frontier ------------------------------------------------------------------------------
     @staticmethod
