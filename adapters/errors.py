@@ -11,6 +11,9 @@ __all__ = [
     "RpcError",
     "MalformedResponseError",
     "SchemaDriftError",
+    "WrongNetworkError",
+    "HeightPastTipError",
+    "ChainChangedError",
 ]
 
 
@@ -39,3 +42,25 @@ class MalformedResponseError(SourceUnavailableError):
 
 class SchemaDriftError(TracerError):
     """A node response carries fields the mapper does not know: a node upgrade we must review."""
+
+
+class WrongNetworkError(InputError):
+    """The node serves another network or coin than the chain asked for (Bitcoin-family nodes:
+    ``getblockchaininfo.chain`` or the client's ``subversion``; EVM nodes: ``eth_chainId`` is not
+    the chain id the registry gives the chain)."""
+
+
+class HeightPastTipError(InputError):
+    """A requested block height is above the node's best (latest) block."""
+
+
+class ChainChangedError(SourceUnavailableError):
+    """The node's best chain changed while a batch of blocks was fetched (blocks do not link, or a
+    receipt or trace belongs to another block with the same height): retry after repairing.
+
+    ``height`` is the block height at which the change was seen.
+    """
+
+    def __init__(self, message: str, height: int) -> None:
+        super().__init__(message)
+        self.height = height

@@ -7,7 +7,7 @@ Usage::
 
 What it does (about a minute; nothing outside ``--out`` and a temporary directory is touched):
 
-1. Starts ``litecoind -regtest -txindex`` and ``anvil`` (``adapters/devnodes.py``) with their clocks
+1. Starts ``litecoind -regtest -txindex`` and ``anvil`` (``testing/devnodes.py``) with their clocks
    set to March 2026, so block times tell the story in days, not seconds.
 2. **Litecoin.** A miner funds four buyers and four CoinJoin participants (one setup transaction).
    The buyers pay the vendor's two payout addresses for drug sales (8 payments, 2 days); the vendor
@@ -56,21 +56,24 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import polars as pl
-import yaml
+# the repository root: `testing` (development helpers) is not an installed package
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from adapters.addresses import normalize_address
-from adapters.bitcoin.regtest_workload import COIN, fund_wallet
-from adapters.devnodes import Anvil, LitecoinRegtest
-from adapters.evm import devcontracts as dc
-from adapters.jsonrpc import JsonRpcClient
-from graph.embedded import EmbeddedStore
-from tracer.chains import default_registry
-from tracer.coinjoin import coinjoin_transactions
-from tracer.peel_chains import peel_chains
-from tracer.schema import INPUTS, OUTPUTS, TRANSACTIONS, TRANSFERS, FrameSchema, conform
-from tracer.tagpacks import parse_tagpack
-from tracer.units import format_units, to_base_units
+import polars as pl  # noqa: E402
+import yaml  # noqa: E402
+
+from adapters.addresses import normalize_address  # noqa: E402
+from adapters.jsonrpc import JsonRpcClient  # noqa: E402
+from graph.embedded import EmbeddedStore  # noqa: E402
+from testing import devcontracts as dc  # noqa: E402
+from testing.devnodes import Anvil, LitecoinRegtest  # noqa: E402
+from testing.regtest_workload import COIN, fund_wallet  # noqa: E402
+from tracer.chains import default_registry  # noqa: E402
+from tracer.coinjoin import coinjoin_transactions  # noqa: E402
+from tracer.peel_chains import peel_chains  # noqa: E402
+from tracer.schema import INPUTS, OUTPUTS, TRANSACTIONS, TRANSFERS, FrameSchema, conform  # noqa: E402
+from tracer.tagpacks import parse_tagpack  # noqa: E402
+from tracer.units import format_units, to_base_units  # noqa: E402
 
 CASE = "op-fixture"
 LTC = "ltc-regtest"

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from adapters.devnodes import Anvil, LitecoinRegtest
+from testing.devnodes import Anvil, LitecoinRegtest
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -49,7 +49,7 @@ def anvil() -> Iterator[Anvil]:
 @pytest.fixture(scope="session")
 def bolt_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """ArcadeDB with its Neo4j Bolt listener on 127.0.0.1, in a subprocess (it runs a JVM)."""
-    from graph.devserver import ArcadeBoltServer
+    from testing.devserver import ArcadeBoltServer
 
     server = ArcadeBoltServer.start(tmp_path_factory.mktemp("arcadedb"))
     try:

@@ -19,10 +19,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters.bitcoin.mappers import BIP30_OVERWRITTEN, Outpoint, Prevouts, block_outputs, map_blocks
-from adapters.errors import MalformedResponseError, RpcError
+from adapters.errors import (  # the node errors are defined once there and re-exported here
+    ChainChangedError,
+    HeightPastTipError,
+    MalformedResponseError,
+    RpcError,
+    WrongNetworkError,
+)
 from adapters.jsonrpc import Call, JsonRpcClient
 from tracer.chains import Chain
-from tracer.errors import InputError, NotFoundError, SourceUnavailableError
+from tracer.errors import InputError, NotFoundError
 from tracer.schema import INPUTS, OUTPUTS, TRANSACTIONS, FrameSet, conform
 
 __all__ = [
@@ -48,26 +54,10 @@ class TxIndexRequiredError(InputError):
     """The node cannot look up a transaction by id: it runs without ``-txindex``."""
 
 
-class ChainChangedError(SourceUnavailableError):
-    """The node's best chain changed while a batch of blocks was being fetched (retry)."""
-
-    def __init__(self, message: str, height: int) -> None:
-        super().__init__(message)
-        self.height = height
-
-
-class WrongNetworkError(InputError):
-    """The node serves another network or coin than the chain given on the command line."""
-
-
 #: tracer network names -> Bitcoin Core's ``getblockchaininfo.chain``
 _CORE_NETWORK = {"mainnet": "main", "testnet": "test", "regtest": "regtest"}
 #: what ``getnetworkinfo.subversion`` contains for each coin's reference client
 _CLIENT_MARKERS = {"btc": "/Satoshi:", "ltc": "/LitecoinCore:"}
-
-
-class HeightPastTipError(InputError):
-    """A requested block height is above the node's best block."""
 
 
 @dataclass(frozen=True)

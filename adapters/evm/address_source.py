@@ -60,7 +60,7 @@ class HistoryUnavailableError(SourceUnavailableError):
 class EvmAddressSource:
     """Lists an Ethereum address's transactions from a node and returns them as canonical frames.
 
-    Fits :class:`cli.seed_ingest.AddressTxSource`: :meth:`address_txids` (newest first) and
+    Fits :class:`jobs.seed_ingest.AddressTxSource`: :meth:`address_txids` (newest first) and
     :meth:`transactions` (``transactions`` + ``transfers`` frames).
 
     Parameters

@@ -305,7 +305,7 @@ def log_indexes(token_rows: Sequence[Mapping[str, Any]], receipt: Any, txid: str
 class EtherscanSource:
     """Lists an Ethereum address's transactions through an Etherscan-compatible API.
 
-    Fits :class:`cli.seed_ingest.AddressTxSource`. See the module docstring for what is read and
+    Fits :class:`jobs.seed_ingest.AddressTxSource`. See the module docstring for what is read and
     what is missing.
 
     Parameters

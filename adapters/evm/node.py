@@ -7,7 +7,7 @@ Chain I/O only: heights -> ``eth_getBlockByNumber(n, true)`` + receipts + traces
 raw batch for the same 20 blocks (and receipts ~30x), so the hot path speaks raw JSON-RPC through
 :class:`adapters.jsonrpc.JsonRpcClient` (batch ids matched by id, bounded retries, credentials
 never in messages); web3 / eth-abi / eth-utils serve what they are good at: ABI encoding of
-``eth_call`` data (:mod:`adapters.evm.tokens`, :mod:`adapters.evm.devcontracts`) and EIP-55
+``eth_call`` data (:mod:`adapters.evm.tokens`, :mod:`testing.devcontracts`) and EIP-55
 checksums (in the mappers). web3's own HTTP provider is not used: one transport keeps credential
 handling and redaction in one place.
 
@@ -38,11 +38,17 @@ from typing import Any
 
 import polars as pl
 
-from adapters.errors import MalformedResponseError, RpcError
+from adapters.errors import (  # the node errors are defined once there and re-exported here
+    ChainChangedError,
+    HeightPastTipError,
+    MalformedResponseError,
+    RpcError,
+    WrongNetworkError,
+)
 from adapters.evm.mappers import MapStats, failed_transactions, map_block, map_traces, parse_quantity
 from adapters.jsonrpc import Call, JsonRpcClient
 from tracer.chains import Chain
-from tracer.errors import InputError, SourceUnavailableError
+from tracer.errors import InputError
 from tracer.schema import TRANSACTIONS, TRANSFERS, FrameSet, conform, empty
 
 __all__ = [
@@ -66,26 +72,9 @@ DEBUG_TRACE = "debug_traceBlockByHash"
 _CALL_TRACER = {"tracer": "callTracer"}
 
 
-class WrongNetworkError(InputError):
-    """The node's ``eth_chainId`` is not the chain id the registry gives the chain asked for."""
-
-
-class HeightPastTipError(InputError):
-    """A requested block height is above the node's latest block."""
-
-
 class TracesUnavailableError(InputError):
     """The node offers neither ``trace_block`` nor ``debug_traceBlockByHash``: internal transfers
     (value moved by contracts) cannot be read from it."""
-
-
-class ChainChangedError(SourceUnavailableError):
-    """The node's chain changed while a batch was fetched (blocks do not link, or a receipt or trace
-    belongs to another block with the same height): retry after repairing."""
-
-    def __init__(self, message: str, height: int) -> None:
-        super().__init__(message)
-        self.height = height
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,9 @@ and never shows credentials. Tested against the real litecoind of the fixtures."
 
 import pytest
 
-from adapters.devnodes import LitecoinRegtest, free_port
 from adapters.errors import NodeAuthError, NodeUnavailableError, RpcError
 from adapters.jsonrpc import Call, JsonRpcClient, redact_url
+from testing.devnodes import LitecoinRegtest, free_port
 
 
 def test_batch_results_come_back_in_request_order(litecoind: LitecoinRegtest) -> None:

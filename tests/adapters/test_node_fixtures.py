@@ -4,8 +4,8 @@
 import time
 from decimal import Decimal
 
-from adapters.devnodes import Anvil, LitecoinRegtest
 from adapters.jsonrpc import JsonRpcClient
+from testing.devnodes import Anvil, LitecoinRegtest
 
 #: regtest block subsidy before the first halving, in litoshi
 INITIAL_SUBSIDY = 50 * 100_000_000

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Connecting the Neo4j backend: errors a user can fix, a smoke load, and the Browser captions.
 
-Runs against a real Bolt server: ArcadeDB's Bolt listener (:class:`graph.devserver.ArcadeBoltServer`)
+Runs against a real Bolt server: ArcadeDB's Bolt listener (:class:`testing.devserver.ArcadeBoltServer`)
 started once for this module in a subprocess on free 127.0.0.1 ports. The behavioural contract
 (idempotence, frontier against the reference, reorgs) is ``test_store_contract.py``.
 """
@@ -16,8 +16,8 @@ import polars as pl
 import pytest
 
 from graph.base import GraphStore, StoreLocationError, StoreUnavailableError
-from graph.devserver import ArcadeBoltServer, free_port
 from graph.neo4j_store import Neo4jStore, caption, short_text
+from testing.devserver import ArcadeBoltServer, free_port
 from tracer.chains import default_registry
 from tracer.redaction import redact_url
 from tracer.schema import INPUTS, OUTPUTS, TRANSACTIONS, TRANSFERS, FrameSet, conform

@@ -40,8 +40,8 @@ from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from adapters.devnodes import LitecoinRegtest
 from adapters.jsonrpc import Call
+from testing.devnodes import LitecoinRegtest
 from tracer.units import to_base_units
 
 __all__ = ["FakeEsplora", "CORE_TO_ESPLORA", "MODES"]

@@ -26,9 +26,9 @@ from polars.testing import assert_frame_equal
 
 from adapters.bitcoin.esplora import EsploraSource, ThirdPartyRefusedError, is_self_hosted
 from adapters.bitcoin.mappers import map_block, unresolved_outpoints
-from adapters.devnodes import LitecoinRegtest, free_port
 from adapters.errors import MalformedResponseError, NodeUnavailableError
 from adapters.jsonrpc import JsonRpcClient
+from testing.devnodes import LitecoinRegtest, free_port
 from tests.adapters.bitcoin.esplora_fake import FakeEsplora
 from tracer.chains import default_registry
 from tracer.errors import InputError, NotFoundError

@@ -17,7 +17,9 @@ from typing import Any
 
 import pytest
 
-from adapters.bitcoin.regtest_workload import (
+from adapters.jsonrpc import Call, JsonRpcClient
+from testing.devnodes import LitecoinRegtest
+from testing.regtest_workload import (
     COIN,
     Scenarios,
     ScenarioTx,
@@ -25,8 +27,6 @@ from adapters.bitcoin.regtest_workload import (
     fund_wallet,
     make_payments,
 )
-from adapters.devnodes import LitecoinRegtest
-from adapters.jsonrpc import Call, JsonRpcClient
 from tracer.units import to_base_units
 
 

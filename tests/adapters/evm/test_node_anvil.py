@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """The EVM node adapter against a real ``anvil``: every kind of value movement, exact to the wei.
 
-One private anvil per module runs :func:`adapters.evm.devcontracts.build_scenario` (plain ETH, two
+One private anvil per module runs :func:`testing.devcontracts.build_scenario` (plain ETH, two
 ERC-20 tokens with 6 and 18 decimals, a bytes32-symbol token without ``decimals()``, a forwarder
 that splits ETH between two addresses, a failed call, a call whose inner transfer reverts, a
 self-destruct, and a block holding three transactions). The contracts are the committed solc-js
@@ -22,12 +22,13 @@ from typing import Any
 import polars as pl
 import pytest
 
-from adapters.devnodes import Anvil
-from adapters.evm import devcontracts as dc
+from adapters.errors import HeightPastTipError, WrongNetworkError
 from adapters.evm.completeness import check_balances, touched_addresses
-from adapters.evm.node import DEBUG_TRACE, TRACE_BLOCK, EvmNode, FetchedBlocks, HeightPastTipError, WrongNetworkError
+from adapters.evm.node import DEBUG_TRACE, TRACE_BLOCK, EvmNode, FetchedBlocks
 from adapters.evm.tokens import TokenMetadata, decode_decimals, decode_text
 from adapters.jsonrpc import JsonRpcClient
+from testing import devcontracts as dc
+from testing.devnodes import Anvil
 from tracer.chains import default_registry
 from tracer.units import join_from_frame
 

@@ -48,7 +48,7 @@ __all__ = [
 ]
 
 #: Solidity sources and their compiled ``<Name>.json`` artifacts
-CONTRACTS_DIR = Path(__file__).resolve().parents[2] / "fixtures" / "contracts"
+CONTRACTS_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "contracts"
 
 
 @dataclass(frozen=True)
