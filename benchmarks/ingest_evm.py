@@ -4,16 +4,16 @@
 Starts a private ``anvil``, deploys a ``TestToken`` (ERC-20, fixtures/contracts) and creates
 ``--transfers`` transactions (10,000 by default, 1,000 with ``--quick``), half plain ETH payments,
 half ERC-20 ``transfer`` calls, from the ten dev accounts to a pool of fresh addresses, in blocks of
-``--per-block`` (500): automine off, :func:`adapters.evm.devcontracts.send_many` batches, then
+``--per-block`` (500): automine off, :func:`testing.devcontracts.send_many` batches, then
 ``evm_mine``. Then, in the same run and over the same block heights:
 
 * **raw**: exactly the JSON-RPC the ingest sends for these blocks, and nothing else: for every
   block ``eth_getBlockByNumber(n, true)`` + ``eth_getBlockReceipts(n)`` + ``trace_block(n)`` (anvil
   answers both, so the ingest reads receipts per block and internal transfers from the trace
   module), one batch per ingest batch, with the ingest's own batch sizes
-  (:class:`cli.utxo_ingest._Batches`: about 2,500 transactions per batch, at most
+  (:class:`jobs.block_ingest.Batches`: about 2,500 transactions per batch, at most
   ``--batch-blocks``), replies decoded from JSON and thrown away: the floor any RPC ingest pays;
-* **ingest**: :func:`cli.evm_ingest.ingest_evm_range` into a fresh
+* **ingest**: :func:`jobs.evm_ingest.ingest_evm_range` into a fresh
   :class:`~graph.embedded.EmbeddedStore`: the same fetch (one batch ahead, on a second connection),
   plus the receipt and linkage checks, mapping (native, token, internal and fee rows) and
   ``store.load``, checkpointed per batch. Token metadata is not read (one ``eth_call`` per
@@ -51,14 +51,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _timing import Timer  # noqa: E402
 
-from adapters.devnodes import Anvil  # noqa: E402
-from adapters.evm import devcontracts as dc  # noqa: E402
 from adapters.evm.node import TRACE_BLOCK, EvmNode  # noqa: E402
 from adapters.jsonrpc import Call, JsonRpcClient  # noqa: E402
-from cli.checkpoints import Checkpoint  # noqa: E402
-from cli.evm_ingest import DEFAULT_BATCH_BLOCKS, ingest_evm_range  # noqa: E402
-from cli.utxo_ingest import TARGET_TX_PER_LOAD, _Batches  # noqa: E402
 from graph.embedded import EmbeddedStore  # noqa: E402
+from jobs.block_ingest import TARGET_TX_PER_LOAD, Batches  # noqa: E402
+from jobs.checkpoints import Checkpoint  # noqa: E402
+from jobs.evm_ingest import DEFAULT_BATCH_BLOCKS, ingest_evm_range  # noqa: E402
+from testing import devcontracts as dc  # noqa: E402
+from testing.devnodes import Anvil  # noqa: E402
 from tracer.chains import default_registry  # noqa: E402
 
 CHAIN = "eth-devnet"
@@ -106,12 +106,12 @@ def make_workload(rpc: JsonRpcClient, transfers: int, per_block: int) -> tuple[i
 
 def ingest_schedule(node: EvmNode, heights: Sequence[int], batch_blocks: int) -> list[list[int]]:
     """The batches :func:`ingest_evm_range` fetches for ``heights``: the first sized from the first
-    block's transaction count, the next from what the previous batch held (``_Batches``)."""
+    block's transaction count, the next from what the previous batch held (``Batches``)."""
     header = node.client.call("eth_getBlockByNumber", hex(heights[0]), False)
     first = max(1, TARGET_TX_PER_LOAD // max(1, len(header.get("transactions") or [])))
     counts = {h: len(b["transactions"]) for h, b in zip(
         heights, node.client.batch([Call("eth_getBlockByNumber", (hex(h), False)) for h in heights]), strict=True)}
-    plan = _Batches(list(heights), first_size=min(first, batch_blocks), max_size=batch_blocks)
+    plan = Batches(list(heights), first_size=min(first, batch_blocks), max_size=batch_blocks)
     out: list[list[int]] = []
     while batch := plan.next():
         out.append(batch)

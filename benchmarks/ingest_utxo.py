@@ -2,13 +2,13 @@
 """Benchmark: UTXO block-range ingest (node -> canonical frames -> embedded store) against raw RPC.
 
 Starts a private ``litecoind -regtest -txindex``, creates payment transactions with
-:func:`adapters.bitcoin.regtest_workload.make_payments` (1-3 inputs, 2 outputs, address reuse
+:func:`testing.regtest_workload.make_payments` (1-3 inputs, 2 outputs, address reuse
 over a key pool), then, in the same run and over the same block heights and batch size:
 
 * **raw**: fetch the blocks over JSON-RPC and throw them away
   (:meth:`BitcoinNode.block_hashes` + :meth:`BitcoinNode.raw_blocks` per batch): the floor any
   RPC ingest pays;
-* **ingest**: :func:`cli.utxo_ingest.ingest_block_range` into a fresh
+* **ingest**: :func:`jobs.utxo_ingest.ingest_block_range` into a fresh
   :class:`~graph.embedded.EmbeddedStore`: the same fetch, plus mapping, previous-output
   resolution (batch, store, node) and ``store.load``, checkpointed per batch.
 
@@ -44,11 +44,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import Timer  # noqa: E402
 
 from adapters.bitcoin.node import BitcoinNode  # noqa: E402
-from adapters.bitcoin.regtest_workload import make_payments  # noqa: E402
-from adapters.devnodes import LitecoinRegtest  # noqa: E402
-from cli.checkpoints import Checkpoint  # noqa: E402
-from cli.utxo_ingest import ingest_block_range  # noqa: E402
 from graph.embedded import EmbeddedStore  # noqa: E402
+from jobs.checkpoints import Checkpoint  # noqa: E402
+from jobs.utxo_ingest import ingest_block_range  # noqa: E402
+from testing.devnodes import LitecoinRegtest  # noqa: E402
+from testing.regtest_workload import make_payments  # noqa: E402
 from tracer.chains import default_registry  # noqa: E402
 
 CHAIN = "ltc-regtest"

@@ -51,8 +51,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _synthetic import CHAIN, hub_tags, skewed_transfers  # noqa: E402
 
-from cli.tag_library import TagLibrary  # noqa: E402
 from graph.embedded import EmbeddedStore  # noqa: E402
+from jobs.tag_library import TagLibrary  # noqa: E402
 from tracer.schema import TAGS, conform  # noqa: E402
 from tracer.tagpacks import TagImport  # noqa: E402
 

@@ -150,8 +150,8 @@ def frontier_ms(store: EmbeddedStore, frames: FrameSet, n: int = 1000, repeats: 
 
 
 def bolt(frames: FrameSet, sample: FrameSet, directory: Path) -> dict[str, Any]:
-    from graph.devserver import ArcadeBoltServer
     from graph.neo4j_store import Neo4jStore
+    from testing.devserver import ArcadeBoltServer
 
     server = ArcadeBoltServer.start(directory / "arcadedb")
     try:

@@ -9,14 +9,12 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from adapters.addresses import parse_address
-from cli.case_index import links as case_links
-from cli.case_index import workspace_index
 from cli.context import app_context
 from cli.errors import EXIT_FAILURE
 from cli.options import CaseArg, ChainOpt, JsonOpt
 from cli.output import emit, error, notice, stdout, table
-from cli.workspace import Seed
+from jobs.cases import add_seed, case_links, case_rows, create_case, describe_case
+from jobs.workspace import Seed
 
 app = typer.Typer(help="Case workspaces: seeds, audit log (chain of custody).", no_args_is_help=True)
 seed_app = typer.Typer(help="Seed addresses of a case.", no_args_is_help=True)
@@ -33,8 +31,7 @@ def create(
 
     Example: tracer case create op-harbor -d "Darknet vendor payouts, ref 2026/118"
     """
-    ctx = app_context()
-    case = ctx.workspace.create(name, description, ctx.argv)
+    case = create_case(app_context().session, name, description)
     info = case.info()
     emit(info.as_dict() | {"path": str(case.dir)}, as_json=json_,
          human=lambda: stdout.print(f"created case {info.name} in {case.dir}", highlight=False))
@@ -46,12 +43,7 @@ def list_cases(json_: JsonOpt = False) -> None:
 
     Example: tracer case list --json
     """
-    cases = app_context().workspace.list()
-    rows = []
-    for case in cases:
-        info = case.info()
-        rows.append({"name": info.name, "description": info.description, "created_at": info.created_at,
-                     "created_by": info.created_by, "seeds": len(case.seeds())})
+    rows = case_rows(app_context().session)
     emit(rows, as_json=json_, human=lambda: stdout.print(table(
         "Cases", ["name", "seeds", "created", "by", "description"],
         [(r["name"], r["seeds"], r["created_at"], r["created_by"], r["description"]) for r in rows])))
@@ -63,18 +55,13 @@ def show(name: CaseArg, json_: JsonOpt = False) -> None:
 
     Example: tracer case show op-harbor
     """
-    case = app_context().workspace.open(name)
-    info, seeds, check = case.info(), case.seeds(), case.verify()
-    data = info.as_dict() | {
-        "path": str(case.dir),
-        "seeds": [s.as_dict() for s in seeds],
-        "audit": {"entries": check.entries, "verified": check.ok, "problem": check.problem},
-    }
+    data, check = describe_case(app_context().session, name)
 
     def human() -> None:
-        stdout.print(Text.assemble((info.name, "bold"), f" — {info.description or '(no description)'}"))
-        stdout.print(f"created {info.created_at} by {info.created_by}; directory {case.dir}", highlight=False)
-        stdout.print(_seed_table(seeds))
+        stdout.print(Text.assemble((data["name"], "bold"), f" — {data['description'] or '(no description)'}"))
+        stdout.print(f"created {data['created_at']} by {data['created_by']}; directory {data['path']}",
+                     highlight=False)
+        stdout.print(_seed_table([Seed(**s) for s in data["seeds"]]))
         status = "verified" if check.ok else f"BROKEN: {check.problem}"
         stdout.print(f"audit log: {check.entries} entries, {status}; head {check.head}", highlight=False)
 
@@ -130,18 +117,8 @@ def links(name: CaseArg, json_: JsonOpt = False) -> None:
 
     Example: tracer case links op-harbor
     """
-    ctx = app_context()
-    case = ctx.workspace.open(name)
-    skipped: list[str] = []
-    index = workspace_index(ctx.workspace, ctx.settings.home / "index", skipped=skipped)
-    for problem in skipped:
-        notice(f"warning: case {problem} — left out of the comparison")
-    rows = case_links(index, name).to_dicts()
-    other = sorted({r["other_case"] for r in rows})
-    with case.locked():
-        case.record("case.links", {"links": len(rows), "cases": other,
-                                   "cases_indexed": index["case"].n_unique(), "skipped": skipped}, ctx.argv)
-    data = {"case": name, "links": rows, "cases": other, "skipped": skipped}
+    data = case_links(app_context().session, name)
+    rows, other = data["links"], data["cases"]
 
     def human() -> None:
         if not rows:
@@ -172,12 +149,7 @@ def seed_add(
 
     Example: tracer case seed add op-harbor bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq --chain btc --label vendor
     """
-    ctx = app_context()
-    settings = ctx.settings
-    case = ctx.workspace.open(name)
-    info = parse_address(settings.chains.get(chain), address, registry=settings.chains)
-    seed, added = case.add_seed(chain=info.chain, address=info.address, kind=info.kind, label=label, note=note,
-                                argv=ctx.argv)
+    seed, added = add_seed(app_context().session, name, chain, address, label=label, note=note)
     if not added and not json_:
         notice(f"{seed.address} is already a seed of {name}; nothing changed")
     def human() -> None:

@@ -7,10 +7,10 @@ from typing import Annotated
 
 import typer
 
-from adapters.addresses import parse_address
 from cli.context import app_context
 from cli.options import ChainOpt, JsonOpt
 from cli.output import emit, stdout, table
+from jobs.addresses import check_address
 
 app = typer.Typer(help="Supported chains and address validation.", no_args_is_help=True)
 
@@ -44,7 +44,7 @@ def check(
     Example: tracer chains check 0xfb6916095ca1df60bb79ce92ce3ea74c37c5d359 --chain eth
     """
     settings = app_context().settings
-    info = parse_address(settings.chains.get(chain), address, registry=settings.chains)
+    info = check_address(settings.chains, chain, address)
     data = {"chain": info.chain, "address": info.address, "kind": info.kind, "input": address}
     emit(data, as_json=json_, human=lambda: stdout.print(
         f"valid {info.chain} {info.kind} address: {info.address}", highlight=False))

@@ -8,9 +8,11 @@ import sys
 from contextvars import ContextVar
 from functools import cached_property
 
-from adapters.jsonrpc import redact_url
-from cli.settings import Settings, load_settings
-from cli.workspace import Workspace
+from cli.output import notice
+from jobs.session import Session
+from jobs.settings import Settings, load_settings
+from jobs.workspace import Workspace
+from tracer.redaction import redact_url
 
 __all__ = ["AppContext", "app_context", "current", "set_context", "safe_argv"]
 
@@ -61,6 +63,11 @@ class AppContext:
     @property
     def argv(self) -> list[str]:
         return safe_argv(["tracer", *sys.argv[1:]])
+
+    @property
+    def session(self) -> Session:
+        """What a job needs of this invocation; its messages go to stderr."""
+        return Session(self.settings, self.workspace, self.argv, notice)
 
 
 _CURRENT: ContextVar[AppContext | None] = ContextVar("tracer_app_context", default=None)

@@ -12,13 +12,10 @@ import typer
 from cli.context import app_context
 from cli.options import CaseArg, JsonOpt
 from cli.output import emit, notice, stdout, table
-from cli.stores import open_case_store, open_embedded, open_neo4j, seed_frames
-from graph.model import NODE_LABELS, REL_TYPES
+from jobs import graph_jobs
 from tracer.errors import InputError
 
 app = typer.Typer(help="The case's graph: counts, read-only Cypher, push to Neo4j, export.", no_args_is_help=True)
-
-EXPORT_FORMATS = ("neo4j-admin", "graphml", "parquet")
 
 
 @app.command("stats")
@@ -27,24 +24,8 @@ def stats(case: CaseArg, json_: JsonOpt = False) -> None:
 
     Example: tracer graph stats op-harbor --json
     """
-    ctx = app_context()
-    workspace_case = ctx.workspace.open(case)
-    if ctx.settings.store_backend == "embedded":
-        path = ctx.settings.embedded_store_path(workspace_case.dir)
-        if path.exists():  # read-only: counting must not wait for (or block) a running ingest
-            with open_embedded(ctx.settings, workspace_case, read_only=True) as embedded:
-                counts, location, backend = embedded.stats(), embedded.location, embedded.backend
-        else:
-            counts, location, backend = {k: 0 for k in (*NODE_LABELS, *REL_TYPES)}, str(path), "embedded"
-    else:
-        store = open_case_store(ctx.settings, workspace_case)
-        try:
-            counts, location, backend = store.stats(), store.location, store.backend
-        finally:
-            store.close()
-    nodes = {k: counts[k] for k in NODE_LABELS}
-    rels = {k: counts[k] for k in REL_TYPES}
-    data = {"case": case, "backend": backend, "store": location, "nodes": nodes, "relationships": rels}
+    data = graph_jobs.graph_stats(app_context().session, case)
+    nodes, rels, backend, location = data["nodes"], data["relationships"], data["backend"], data["store"]
 
     def human() -> None:
         stdout.print(table(f"Graph of {case} ({backend}: {location})", ["kind", "name", "count"],
@@ -76,10 +57,7 @@ def query(
 
     Example: tracer graph query op-harbor "MATCH (a:Address)-[:HAS_TAG]->(t:Tag) RETURN a.address, t.label"
     """
-    ctx = app_context()
-    params = dict(_param(p) for p in param or [])
-    with open_embedded(ctx.settings, ctx.workspace.open(case), read_only=True) as store:
-        frame = store.query(cypher, params)
+    frame = graph_jobs.graph_query(app_context().session, case, cypher, dict(_param(p) for p in param or []))
     rows = frame.to_dicts()
 
     def human() -> None:
@@ -102,29 +80,12 @@ def push(
 
     Example: NEO4J_PASSWORD=... tracer graph push op-harbor --neo4j bolt://127.0.0.1:7687
     """
-    ctx = app_context()
-    workspace_case = ctx.workspace.open(case)
-    if ctx.settings.store_path is not None:
-        raise InputError(
-            f"the embedded store {ctx.settings.store_path} is shared by all cases (store.path): pushing it would copy "
-            "other cases' data; push from a per-case store instead"
-        )
-    with open_embedded(ctx.settings, workspace_case) as source:
-        source.load(seed_frames(workspace_case))
-        frames = source.read_frames()
-    target = open_neo4j(ctx.settings, uri=neo4j, user=user, database=database)
-    try:
-        target.ensure_schema()
-        report = target.load(frames)
-        location = target.location
-    finally:
-        target.close()
-    workspace_case.record("graph.push", {"target": location, **report.as_dict()}, ctx.argv)
-    data = {"case": case, "target": location, **report.as_dict()}
+    data = graph_jobs.push_to_neo4j(app_context().session, case, uri=neo4j, user=user, database=database)
+    location = data["target"]
 
     def human() -> None:
         stdout.print(table(f"Pushed {case} to {location}", ["label / type", "created", "already there"],
-                           [(k, v, report.unchanged.get(k, 0)) for k, v in report.created.items()]))
+                           [(k, v, data["unchanged"].get(k, 0)) for k, v in data["created"].items()]))
 
     emit(data, as_json=json_, human=human)
 
@@ -140,28 +101,8 @@ def export(
 
     Example: tracer graph export op-harbor --format neo4j-admin --out exports/op-harbor-neo4j
     """
-    from graph import export as exporters
-    from graph.model import graph_tables
-
-    if format_ not in EXPORT_FORMATS:
-        raise InputError(f"unknown export format {format_!r}; choose one of {', '.join(EXPORT_FORMATS)}")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise InputError(f"{out} exists and is not an empty directory; choose a new one")
-    ctx = app_context()
-    workspace_case = ctx.workspace.open(case)
-    with open_embedded(ctx.settings, workspace_case) as source:
-        source.load(seed_frames(workspace_case))
-        tables = graph_tables(source.read_frames())
-    out.mkdir(parents=True, exist_ok=True)
-    if format_ == "neo4j-admin":
-        files = exporters.export_neo4j_admin(tables, out, registry=ctx.settings.chains)
-    elif format_ == "graphml":
-        files = exporters.export_graphml(tables, out / f"{case}.graphml")
-    else:
-        files = exporters.export_parquet(tables, out)
-    listing = [{"file": p.name, "sha256": exporters.file_sha256(p)} for p in files]
-    workspace_case.record("graph.export", {"format": format_, "out": str(out), "files": listing}, ctx.argv)
-    data = {"case": case, "format": format_, "out": str(out), "files": listing}
+    data = graph_jobs.export_graph(app_context().session, case, format_, out)
+    listing = data["files"]
     emit(data, as_json=json_, human=lambda: stdout.print(
         table(f"Exported {case} as {format_} to {out}", ["file", "sha256"], [(f["file"], f["sha256"]) for f in listing])
     ))

@@ -3,36 +3,20 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from adapters.bitcoin.esplora import EsploraSource
-from adapters.bitcoin.node import BitcoinNode
-from adapters.evm.address_source import EvmAddressSource
-from adapters.evm.etherscan import DEFAULT_URL as ETHERSCAN_URL
-from adapters.evm.etherscan import EtherscanSource
-from adapters.evm.node import EvmNode
-from adapters.evm.tokens import TokenMetadata
-from cli.checkpoints import Checkpoint
 from cli.context import app_context
-from cli.csv_ingest import load_csv_frames, read_csv_file
-from cli.evm_ingest import EvmIngestSummary, ingest_evm_range, verify_balances
-from cli.files import write_atomic
 from cli.options import CaseArg, ChainOpt, JsonOpt
-from cli.output import emit, stderr, stdout, table
-from cli.seed_ingest import AddressTxSource, StoreTransferSource, StoreTxSource, expand_seeds
-from cli.settings import Settings
-from cli.stores import checkpoint_path, open_case_store
-from cli.utxo_ingest import IngestSummary, ingest_block_range
-from cli.workspace import Case
-from graph.embedded import EmbeddedStore
-from tracer.chains import Chain, Family
-from tracer.errors import ConfigError, InputError
+from cli.output import emit, stdout, table
+from cli.progress import ProgressBar
+from jobs import ingest_runs
+from jobs.evm_ingest import EvmIngestSummary
+from jobs.ingest_runs import RangeRequest, SeedRequest
+from jobs.sources import ETHERSCAN_URL
+from jobs.utxo_ingest import IngestSummary
 
 app = typer.Typer(help="Pull transactions from your own nodes into the graph store.", no_args_is_help=True)
 
@@ -43,43 +27,6 @@ NodeOpt = Annotated[
 CaseOpt = Annotated[
     str | None, typer.Option("--case", help="Load into this case's store and record the run in its audit log.")
 ]
-
-
-def _node_url(chain: str, given: str | None) -> str:
-    url = given or app_context().settings.node_url(chain)
-    if not url:
-        raise ConfigError(f"no node configured for {chain}: pass --node URL or set [nodes] {chain} in the config")
-    return url
-
-
-class _Progress:
-    """A rich progress bar on stderr with items/s and tx/s."""
-
-    def __init__(self, total: int | None, enabled: bool, unit: str = "blocks") -> None:
-        self.unit = unit
-        self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[rates]}"), TimeElapsedColumn(),
-            console=stderr, disable=not enabled, transient=False,
-        )
-        self.task = self.progress.add_task(unit, total=total, rates="")
-        self.transactions = 0
-
-    def __enter__(self) -> _Progress:
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
-
-    def advance(self, blocks: int, transactions: int) -> None:
-        self.transactions += transactions
-        self.progress.advance(self.task, blocks)
-        task = self.progress.tasks[0]
-        elapsed = task.elapsed or 0.0
-        if elapsed > 0:
-            rates = f"{task.completed / elapsed:,.1f} {self.unit}/s  {self.transactions / elapsed:,.0f} tx/s"
-            self.progress.update(self.task, rates=rates)
 
 
 @app.command("utxo")
@@ -101,30 +48,9 @@ def utxo(
 
     Example: tracer ingest utxo --chain ltc --node http://127.0.0.1:9332 --from 2500000 --to 2500100 --case op-harbor
     """
-    ctx = app_context()
-    settings = ctx.settings
-    chain_info = settings.chains.get(chain)
-    if chain_info.family is not Family.UTXO:
-        raise InputError(f"{chain_info.key} is an account-model chain: use `tracer ingest evm`")
-    workspace_case: Case | None = ctx.workspace.open(case) if case else None
-    cookie_file = str(cookie) if cookie else None
-    with BitcoinNode(_node_url(chain_info.key, node), chain_info, cookie_file=cookie_file) as source:
-        last = to_height if to_height is not None else source.tip_height()
-        store = open_case_store(settings, workspace_case)
-        try:
-            checkpoint = Checkpoint.load(checkpoint_path(settings, workspace_case, chain_info.key), chain_info.key)
-            todo = len(checkpoint.missing(from_height, last)) if last >= from_height else 0
-            with _Progress(todo, enabled=not json_ and stderr.is_terminal) as bar:
-                summary = ingest_block_range(source, store, checkpoint, from_height, last,
-                                             batch_blocks=batch_blocks, progress=bar.advance)
-        except BaseException as exc:
-            _record_failure(workspace_case, "ingest.utxo", exc, ctx.argv,
-                            {"chain": chain_info.key, "source": source.source, "from": from_height, "to": last})
-            raise
-        finally:
-            store.close()
-    if workspace_case is not None:
-        workspace_case.record("ingest.utxo", summary.as_dict(), ctx.argv)
+    summary = ingest_runs.ingest_utxo(app_context().session, RangeRequest(
+        chain=chain, from_height=from_height, to_height=to_height, node=node, case=case, batch_blocks=batch_blocks,
+        cookie=cookie), ProgressBar(enabled=not json_))
     emit(summary.as_dict(), as_json=json_, human=lambda: _print_summary(summary))
 
 
@@ -152,34 +78,9 @@ def evm(
 
     Example: tracer ingest evm --chain eth --node http://127.0.0.1:8545 --from 19000000 --to 19000100 --case op-harbor
     """
-    ctx = app_context()
-    settings = ctx.settings
-    chain_info = settings.chains.get(chain)
-    if chain_info.family is not Family.ACCOUNT:
-        raise InputError(f"{chain_info.key} is a UTXO chain: use `tracer ingest utxo`")
-    workspace_case: Case | None = ctx.workspace.open(case) if case else None
-    with EvmNode(_node_url(chain_info.key, node), chain_info) as source:
-        last = to_height if to_height is not None else source.tip_height()
-        store = open_case_store(settings, workspace_case)
-        try:
-            cp_path = checkpoint_path(settings, workspace_case, chain_info.key)
-            checkpoint = Checkpoint.load(cp_path, chain_info.key)
-            tokens = TokenMetadata(source.client, chain_info, cp_path.with_name(f"tokens-{chain_info.key}.json"))
-            todo = len(checkpoint.missing(from_height, last)) if last >= from_height else 0
-            with _Progress(todo, enabled=not json_ and stderr.is_terminal) as bar:
-                summary = ingest_evm_range(source, store, checkpoint, from_height, last, batch_blocks=batch_blocks,
-                                           allow_missing_traces=allow_missing_traces, tokens=tokens,
-                                           progress=bar.advance)
-            if check_balances:
-                summary.balance_check = verify_balances(source, store, from_height, last)
-        except BaseException as exc:
-            _record_failure(workspace_case, "ingest.evm", exc, ctx.argv,
-                            {"chain": chain_info.key, "source": source.source, "from": from_height, "to": last})
-            raise
-        finally:
-            store.close()
-    if workspace_case is not None:
-        workspace_case.record("ingest.evm", summary.as_dict(), ctx.argv)
+    summary = ingest_runs.ingest_evm(app_context().session, RangeRequest(
+        chain=chain, from_height=from_height, to_height=to_height, node=node, case=case, batch_blocks=batch_blocks,
+        allow_missing_traces=allow_missing_traces, check_balances=check_balances), ProgressBar(enabled=not json_))
     emit(summary.as_dict(), as_json=json_, human=lambda: _print_evm_summary(summary))
 
 
@@ -222,20 +123,7 @@ def csv_(
 
     Example: tracer ingest csv op-harbor export.csv --chain eth --preset etherscan
     """
-    ctx = app_context()
-    settings = ctx.settings
-    chain_info = settings.chains.get(chain)
-    if column_map is None and preset is None:
-        raise InputError("say how to read the file: --map from=…,to=…,value=…,txid=… or --preset etherscan")
-    workspace_case = ctx.workspace.open(case)
-    # the whole file is read and checked before the store is opened: a bad row writes nothing
-    frames, digest, source = read_csv_file(file, chain_info, column_map, preset)
-    store = open_case_store(settings, workspace_case)
-    try:
-        summary = load_csv_frames(store, frames, file, chain_info, digest, source)
-    finally:
-        store.close()
-    workspace_case.record("ingest.csv", summary.as_dict(), ctx.argv)
+    summary = ingest_runs.ingest_csv(app_context().session, case, file, chain, column_map, preset)
 
     def human() -> None:
         stdout.print(table("CSV import", ["", ""], [
@@ -287,106 +175,19 @@ def seeds(
 
     Example: tracer ingest seeds op-harbor --hops 1 --esplora http://127.0.0.1:3002
     """
-    ctx = app_context()
-    settings = ctx.settings
-    workspace_case = ctx.workspace.open(case)
-    by_chain: dict[str, list[str]] = {}
-    for seed in workspace_case.seeds():
-        by_chain.setdefault(seed.chain, []).append(seed.address)
-    if not by_chain:
-        raise InputError(f"case {case!r} has no seeds: add them with `tracer case seed add`")
-    third_party = allow_third_party or settings.allow_third_party
-    results: list[dict[str, object]] = []
-    table_rows: list[tuple[object, ...]] = []
-    store = open_case_store(settings, workspace_case)
-    try:
-        for chain_key, addresses in sorted(by_chain.items()):
-            chain_info = settings.chains.get(chain_key)
-            source: AddressTxSource
-            if chain_info.family is Family.ACCOUNT:
-                source, closer = _evm_address_source(settings, chain_info, node, from_block, from_store, etherscan,
-                                                     third_party, workspace_case.dir)
-            else:
-                source, closer = _address_source(settings, chain_info, esplora, from_store, third_party,
-                                                 workspace_case.dir)
-            try:
-                with _Progress(None, enabled=not json_ and stderr.is_terminal, unit="addresses") as bar:
-                    reports = expand_seeds(source, store, chain_key, addresses, hops=hops,
-                                           max_addresses=max_addresses, max_txs_per_address=max_txs,
-                                           progress=bar.advance)
-            except BaseException as exc:
-                _record_failure(workspace_case, "ingest.seeds", exc, ctx.argv,
-                                {"chain": chain_key, "source": source.source, "hops": hops,
-                                 "third_party_allowed": third_party})
-                raise
-            finally:
-                closer()
-            results.append({"chain": chain_key, "source": source.source, "seeds": addresses,
-                            "hops": [r.as_dict() for r in reports]})
-            table_rows += [(chain_key, r.hop, r.addresses_queried, r.transactions_loaded, r.new_counterparties,
-                            len(r.large_entities) + len(r.stopped_at_tagged) + r.addresses_deferred)
-                           for r in reports]
-    finally:
-        store.close()
-    data = {"case": case, "third_party_allowed": third_party, "chains": results}
-    workspace_case.record("ingest.seeds", data, ctx.argv)
+    data = ingest_runs.ingest_seeds(app_context().session, SeedRequest(
+        case=case, hops=hops, esplora=esplora, from_store=from_store, allow_third_party=allow_third_party,
+        max_addresses=max_addresses, max_txs_per_address=max_txs, node=node, from_block=from_block,
+        etherscan=etherscan), ProgressBar(enabled=not json_))
+    table_rows = [(c["chain"], r["hop"], r["addresses_queried"], r["transactions_loaded"], r["new_counterparties"],
+                   len(r["large_entities"]) + len(r["stopped_at_tagged"]) + r["addresses_deferred"])
+                  for c in data["chains"] for r in c["hops"]]
 
     def human() -> None:
         stdout.print(table(f"Seeds of {case}", ["chain", "hop", "addresses", "transactions", "next frontier",
                                                 "not expanded"], table_rows))
 
     emit(data, as_json=json_, human=human)
-
-
-def _chain_store(settings: Settings, from_store: Path, case_dir: Path) -> EmbeddedStore:
-    case_store = settings.embedded_store_path(case_dir)
-    if settings.store_backend == "embedded" and from_store.resolve() == case_store.resolve():
-        raise InputError(f"--from-store {from_store} is the case's own store; give the chain store to copy from")
-    return EmbeddedStore.open(from_store, read_only=True)
-
-
-def _evm_address_source(
-    settings: Settings, chain: Chain, node: str | None, from_block: int, from_store: Path | None,
-    etherscan: str | None, third_party: bool, case_dir: Path,
-) -> tuple[AddressTxSource, Callable[[], None]]:
-    """EVM seeds: a chain store (``--from-store``), an Etherscan-compatible API (``--etherscan``), else the node."""
-    if from_store is not None and etherscan is not None:
-        raise InputError("give one source for EVM seeds: --from-store or --etherscan, not both")
-    if from_store is not None:
-        chain_store = _chain_store(settings, from_store, case_dir)
-        return StoreTransferSource(chain_store, chain.key), chain_store.close
-    if etherscan is not None:
-        api = EtherscanSource(etherscan, chain, api_key=settings.etherscan_key, allow_third_party=third_party,
-                              from_height=from_block)
-        return api, api.close
-    evm_source = EvmAddressSource(EvmNode(_node_url(chain.key, node), chain), from_height=from_block)
-    return evm_source, evm_source.close
-
-
-def _address_source(
-    settings: Settings, chain: Chain, esplora: str | None, from_store: Path | None, third_party: bool,
-    case_dir: Path,
-) -> tuple[AddressTxSource, Callable[[], None]]:
-    if from_store is not None:
-        chain_store = _chain_store(settings, from_store, case_dir)
-        return StoreTxSource(chain_store, chain.key), chain_store.close
-    url = esplora or settings.esplora.get(chain.key)
-    if not url:
-        raise ConfigError(
-            f"no source for addresses on {chain.key}: pass --esplora URL (self-hosted electrs/Esplora), "
-            f"--from-store PATH, or set [esplora] {chain.key} in the config"
-        )
-    source = EsploraSource(url, chain, allow_third_party=third_party)
-    return source, source.close
-
-
-def _record_failure(case: Case | None, action: str, exc: BaseException, argv: list[str],
-                    details: dict[str, object]) -> None:
-    """A run that stopped half-way may have loaded data: the audit log says so (chain of custody)."""
-    if case is None:
-        return
-    reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
-    case.record(f"{action}.failed", {**details, "error": reason[:500]}, argv)
 
 
 def _print_summary(summary: IngestSummary) -> None:
@@ -419,28 +220,8 @@ def frames(
 
     Example: tracer ingest frames fixtures/op-fixture/frames --case op-fixture
     """
-    from cli.frames_ingest import read_frame_dir, read_token_files
-
-    ctx = app_context()
-    settings = ctx.settings
-    workspace_case = ctx.workspace.open(case) if case else None
-    loaded, files = read_frame_dir(directory, verify=not no_checksums)
-    token_files = read_token_files(directory)
-    store = open_case_store(settings, workspace_case)
-    try:
-        report = store.load(loaded)
-    finally:
-        store.close()
-    for chain_key, tokens in token_files.items():  # next to the store, where `ingest evm` keeps its cache
-        cache = checkpoint_path(settings, workspace_case, chain_key).with_name(f"tokens-{chain_key}.json")
-        known = json.loads(cache.read_text(encoding="utf-8")).get("tokens", {}) if cache.is_file() else {}
-        write_atomic(cache, (json.dumps({"chain": chain_key, "tokens": {**known, **tokens}}, indent=1,
-                                        sort_keys=True) + "\n").encode("utf-8"))
-    rows = {name: frame.height for name, frame in loaded.frames().items() if frame.height}
-    data = {"directory": str(directory), "files": files, "checksums_verified": not no_checksums,
-            "rows": rows, "load": report.as_dict()}
-    if workspace_case is not None:
-        workspace_case.record("ingest.frames", data, ctx.argv)
+    data, report = ingest_runs.ingest_frames(app_context().session, directory, case, verify=not no_checksums)
+    rows = data["rows"]
 
     def human() -> None:
         stdout.print(table(f"Frames from {directory}", ["frame", "rows"], list(rows.items())))

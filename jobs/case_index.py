@@ -29,14 +29,13 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from cli.output import notice
-from cli.workspace import Case, Workspace
+from jobs.workspace import Case, Workspace
 from tracer.errors import TracerError
 from tracer.trace import TraceResult
 
@@ -238,13 +237,15 @@ def touched_addresses(results: Iterable[TraceResult]) -> list[str]:
 
 
 def other_case_notices(workspace: Workspace, cache_dir: Path | None, case: str, chain: str,
-                       addresses: Iterable[str]) -> list[dict[str, Any]]:
+                       addresses: Iterable[str], notify: Callable[[str], None] = lambda _: None,
+                       ) -> list[dict[str, Any]]:
     """The other cases that ``addresses`` (touched by a trace or a screening of ``case``) belong to,
-    as rows of ``OTHER_CASE_COLUMNS`` — for the ``notice`` lines and the JSON of a command."""
+    as rows of ``OTHER_CASE_COLUMNS`` — for the ``notice`` lines and the JSON of a command. A case
+    that cannot be read is skipped and named through ``notify``."""
     skipped: list[str] = []
     index = workspace_index(workspace, cache_dir, exclude=(case,), skipped=skipped)
     for problem in skipped:
-        notice(f"warning: case {problem} — not checked for shared addresses")
+        notify(f"warning: case {problem} — not checked for shared addresses")
     return other_cases(index, chain, addresses, case).to_dicts()
 
 

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cli.files import write_atomic
+from jobs.files import write_atomic
 from tracer.errors import TracerError
 
 __all__ = ["Checkpoint", "CheckpointDamagedError"]

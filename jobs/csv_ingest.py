@@ -21,7 +21,7 @@ from tracer.chains import Chain
 from tracer.errors import InputError
 from tracer.schema import FrameSet
 
-__all__ = ["CsvImportSummary", "read_csv_file", "import_csv", "load_csv_frames"]
+__all__ = ["CsvImportSummary", "read_csv_file", "load_csv_frames"]
 
 
 @dataclass
@@ -53,13 +53,6 @@ def read_csv_file(path: Path, chain: Chain, column_map: str | None, preset: str 
     mapping = parse_column_map(column_map) if column_map else {}
     frames = read_transfers_csv(text, chain, mapping, preset=preset, source=source)
     return frames, digest, source
-
-
-def import_csv(store: GraphStore, path: Path, chain: Chain, column_map: str | None,
-               preset: str | None) -> CsvImportSummary:
-    """Read the whole file, then load it in one store load (a bad row loads nothing)."""
-    frames, digest, source = read_csv_file(path, chain, column_map, preset)
-    return load_csv_frames(store, frames, path, chain, digest, source)
 
 
 def load_csv_frames(store: GraphStore, frames: FrameSet, path: Path, chain: Chain, digest: str,

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import polars as pl
 
-from cli.settings import Settings
-from cli.workspace import Case
 from graph.base import GraphStore, StoreLocationError
 from graph.embedded import EmbeddedStore
+from jobs.settings import Settings
+from jobs.workspace import Case
 from tracer.schema import SEEDS, FrameSet, conform
 
 __all__ = ["open_case_store", "open_embedded", "open_neo4j", "seed_frames", "checkpoint_path"]

@@ -17,8 +17,8 @@ from typing import Any
 
 import polars as pl
 
-from cli.seed_ingest import AddressTxSource
 from graph.base import GraphStore
+from jobs.seed_ingest import AddressTxSource
 from tracer.frontier import Direction, TransferFilter
 from tracer.schema import FrameSet
 

@@ -5,7 +5,7 @@ A case directory holds:
 
 * ``case.json``  — name, description, who created it and when, the audit head hash;
 * ``seeds.json`` — the seed addresses (validated, normalized, with chain, label and note);
-* ``audit.jsonl`` — the hash-chained log of every change (``cli/audit_log.py``);
+* ``audit.jsonl`` — the hash-chained log of every change (``jobs/audit_log.py``);
 * later: trace results, manifests and the embedded store of the case.
 
 Writes are atomic (temporary file + ``os.replace``) and serialised by an exclusive lock on
@@ -30,8 +30,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cli.audit_log import AuditLog, Verification
-from cli.files import write_atomic
+from jobs.audit_log import AuditLog, Verification
+from jobs.files import write_atomic
 from tracer import __version__
 from tracer.errors import ConflictError, InputError, NotFoundError, TracerError
 

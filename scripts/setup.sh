@@ -23,4 +23,4 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e ".${EXTRAS}"
-.venv/bin/python -c "import tracer, adapters, graph, cli" || { echo "installation failed" >&2; exit 1; }
+.venv/bin/python -c "import tracer, adapters, graph, jobs, cli" || { echo "installation failed" >&2; exit 1; }

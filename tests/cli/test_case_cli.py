@@ -7,7 +7,7 @@ line on stderr, exit code 2, and nothing is written.
 import json
 from pathlib import Path
 
-from cli.workspace import Workspace
+from jobs.workspace import Workspace
 from tests.conftest import Cli
 
 ETH_LOWER = "0xfb6916095ca1df60bb79ce92ce3ea74c37c5d359"

@@ -17,9 +17,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from cli.case_index import INDEX_COLUMNS, case_roles, links, other_cases, workspace_index
-from cli.workspace import Workspace
 from graph.embedded import EmbeddedStore
+from jobs.case_index import INDEX_COLUMNS, case_roles, links, other_cases, workspace_index
+from jobs.workspace import Workspace
 from tests.conftest import Cli
 from tests.tracer.chain_builder import UtxoChain
 from tracer.schema import CLUSTERS, conform

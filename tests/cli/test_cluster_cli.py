@@ -25,9 +25,9 @@ from typing import Any
 import polars as pl
 import pytest
 
-from adapters.bitcoin.regtest_workload import COIN, fund_wallet
-from adapters.devnodes import LitecoinRegtest
 from adapters.jsonrpc import JsonRpcClient
+from testing.devnodes import LitecoinRegtest
+from testing.regtest_workload import COIN, fund_wallet
 from tests.conftest import Cli
 
 CHAIN = "ltc-regtest"

@@ -108,7 +108,7 @@ def test_push_copies_the_case_graph_to_neo4j_over_bolt(
 def test_push_to_an_unreachable_server_exits_4_and_wrong_password_exits_2(
     cli: Cli, case_with_graph: str, bolt_server: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from graph.devserver import free_port
+    from testing.devserver import free_port
 
     monkeypatch.setenv("NEO4J_PASSWORD", "wrong-password")
     down = cli("graph", "push", case_with_graph, "--neo4j", f"bolt://127.0.0.1:{free_port()}")

@@ -26,10 +26,10 @@ import polars as pl
 import pytest
 import requests
 
-from adapters.devnodes import Anvil, free_port
-from adapters.evm import devcontracts as dc
 from adapters.evm.node import EvmNode
 from graph.embedded import EmbeddedStore
+from testing import devcontracts as dc
+from testing.devnodes import Anvil, free_port
 from tests.conftest import Cli
 from tracer.chains import default_registry
 

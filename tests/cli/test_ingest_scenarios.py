@@ -1,11 +1,11 @@
 # SPDX-License-Identifier: Apache-2.0
 """Every transaction shape the tracer must understand, ingested from a real node and read back exactly.
 
-:func:`adapters.bitcoin.regtest_workload.build_scenarios` creates, on the session ``litecoind``, a
+:func:`testing.regtest_workload.build_scenarios` creates, on the session ``litecoind``, a
 payment with change, a consolidation, a 6-step peel chain, a CoinJoin-shaped transaction, P2SH
 and P2WSH outputs and their spends, an OP_RETURN, P2PK and bare-multisig outputs and their spends
 and a P2TR output. The blocks holding them are ingested once (module fixture) with
-:func:`cli.utxo_ingest.ingest_block_range` into an :class:`~graph.embedded.EmbeddedStore`, in
+:func:`jobs.utxo_ingest.ingest_block_range` into an :class:`~graph.embedded.EmbeddedStore`, in
 small batches so that previous outputs are resolved all three ways (same batch, the store, the
 node). Each test then reads one shape back through the store's public reads
 (``transactions``, ``read_frames``, ``spending``) and compares the canonical rows with what the
@@ -29,11 +29,11 @@ import polars as pl
 import pytest
 
 from adapters.bitcoin.node import BitcoinNode
-from adapters.bitcoin.regtest_workload import COIN, SCENARIO_FEE, Scenarios, ScenarioTx, TxOut, build_scenarios
-from adapters.devnodes import LitecoinRegtest
-from cli.checkpoints import Checkpoint
-from cli.utxo_ingest import IngestSummary, ingest_block_range
 from graph.embedded import EmbeddedStore
+from jobs.checkpoints import Checkpoint
+from jobs.utxo_ingest import IngestSummary, ingest_block_range
+from testing.devnodes import LitecoinRegtest
+from testing.regtest_workload import COIN, SCENARIO_FEE, Scenarios, ScenarioTx, TxOut, build_scenarios
 from tracer.chains import default_registry
 from tracer.schema import FrameSet
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from adapters.devnodes import LitecoinRegtest
 from graph.embedded import EmbeddedStore
+from testing.devnodes import LitecoinRegtest
 from tests.conftest import Cli
 from tracer.frontier import FrameFrontier
 

@@ -23,11 +23,11 @@ import polars as pl
 import pytest
 import requests
 
-from adapters.devnodes import Anvil
-from adapters.evm import devcontracts as dc
 from adapters.evm.address_source import OTTERSCAN, TRACE_FILTER, EvmAddressSource
 from adapters.evm.node import EvmNode
 from graph.embedded import EmbeddedStore
+from testing import devcontracts as dc
+from testing.devnodes import Anvil
 from tests.conftest import Cli
 from tracer.chains import default_registry
 

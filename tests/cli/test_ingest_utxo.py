@@ -25,9 +25,9 @@ from typing import Any
 import polars as pl
 import pytest
 
-from adapters.devnodes import LitecoinRegtest, free_port
 from adapters.jsonrpc import JsonRpcClient
 from graph.embedded import EmbeddedStore
+from testing.devnodes import LitecoinRegtest, free_port
 from tests.conftest import Cli
 
 CHAIN = "ltc-regtest"

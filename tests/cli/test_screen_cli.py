@@ -15,15 +15,16 @@ writes the same bytes as an uninterrupted one.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
 
-from adapters.devnodes import Anvil
-from adapters.evm.devcontracts import receipt
+from jobs import screen_run
+from testing.devcontracts import receipt
+from testing.devnodes import Anvil
 from tests.conftest import Cli
 
 CHAIN = "eth"  # anvil started with --chain-id 1
@@ -146,6 +147,19 @@ def test_a_clean_list_exits_0(cli: Cli, case: str, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
 
 
+UNINTERRUPTED = screen_run.batch_saved
+
+
+def _stop_after(batches: int) -> Callable[[int, int], None]:
+    """A stand-in for the job's after-batch seam that stops the run as Ctrl-C would after ``batches``."""
+
+    def stop(done: int, total: int) -> None:
+        if done >= batches and done < total:
+            raise KeyboardInterrupt
+
+    return stop
+
+
 def test_an_interrupted_run_resumes_to_the_same_bytes(cli: Cli, case: str, chain: dict[str, Any],
                                                       tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     wallets = _wallet_file(tmp_path / "flagged.csv", chain)
@@ -155,13 +169,13 @@ def test_an_interrupted_run_resumes_to_the_same_bytes(cli: Cli, case: str, chain
                "--out", str(whole)).exit_code == 3
     resumed = tmp_path / "resumed" / "out.parquet"
     resumed.parent.mkdir()
-    monkeypatch.setenv("TRACER_FAULT_SCREEN_STOP_AFTER", "2")
+    monkeypatch.setattr(screen_run, "batch_saved", _stop_after(2))
     stopped = cli("screen", str(wallets), "--chain", CHAIN, "--case", case, "--batch-size", "1",
                   "--out", str(resumed))
     assert stopped.exit_code == 130 and not resumed.exists()
     assert sorted(p.name for p in (resumed.parent / "out.parquet.parts").glob("wallets-*")) == [
         "wallets-000000.parquet", "wallets-000001.parquet"]
-    monkeypatch.delenv("TRACER_FAULT_SCREEN_STOP_AFTER")
+    monkeypatch.setattr(screen_run, "batch_saved", UNINTERRUPTED)
     finished = cli("screen", str(wallets), "--chain", CHAIN, "--case", case, "--batch-size", "1",
                    "--out", str(resumed), "--resume", "--json")
     assert finished.exit_code == 3
@@ -169,9 +183,9 @@ def test_an_interrupted_run_resumes_to_the_same_bytes(cli: Cli, case: str, chain
     for name in ("out.parquet", "out.exposures.parquet", "out.rejects.csv"):
         assert (resumed.parent / name).read_bytes() == (whole.parent / name).read_bytes(), name
     # a resume with other options is refused rather than mixing two runs
-    monkeypatch.setenv("TRACER_FAULT_SCREEN_STOP_AFTER", "1")
+    monkeypatch.setattr(screen_run, "batch_saved", _stop_after(1))
     cli("screen", str(wallets), "--chain", CHAIN, "--case", case, "--batch-size", "1", "--out", str(resumed))
-    monkeypatch.delenv("TRACER_FAULT_SCREEN_STOP_AFTER")
+    monkeypatch.setattr(screen_run, "batch_saved", UNINTERRUPTED)
     other = cli("screen", str(wallets), "--chain", CHAIN, "--case", case, "--batch-size", "2",
                 "--out", str(resumed), "--resume")
     assert other.exit_code == 2 and "another input or other options" in other.stderr

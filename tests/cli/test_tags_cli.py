@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from cli.tag_library import LIBRARY_COLUMNS, TagLibrary
 from graph.embedded import EmbeddedStore
+from jobs.tag_library import LIBRARY_COLUMNS, TagLibrary
 from tests.conftest import Cli
 
 OFAC_SOURCE = "https://www.treasury.gov/ofac/downloads/sdnlist.txt"

@@ -99,7 +99,7 @@ def test_a_tagged_wallet_keeps_its_indirect_exposure() -> None:
 
 
 def test_only_sanctions_sources_make_a_tag_sanctioned() -> None:
-    from cli.screening import with_sanctions_category
+    from jobs.screening import with_sanctions_category
 
     tags = pl.DataFrame([
         {"chain": "eth", "address": "A", "label": "Kraken (non-sanctioned, KYC'd)", "category": "exchange",

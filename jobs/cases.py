@@ -1,0 +1,70 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Case work a command starts: create a case, list and describe cases, add seeds, find the links
+between cases (the case workspace itself is :mod:`jobs.workspace`, the index :mod:`jobs.case_index`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jobs.addresses import check_address
+from jobs.audit_log import Verification
+from jobs.case_index import links, workspace_index
+from jobs.session import Session
+from jobs.workspace import Case, Seed
+
+__all__ = ["create_case", "case_rows", "describe_case", "add_seed", "case_links"]
+
+
+def create_case(session: Session, name: str, description: str) -> Case:
+    """A new case workspace (``ConflictError`` if the name is taken); its creation is the first audit entry."""
+    return session.workspace.create(name, description, session.argv)
+
+
+def case_rows(session: Session) -> list[dict[str, Any]]:
+    """One row per case of the workspace: name, description, who created it and when, seed count."""
+    rows = []
+    for case in session.workspace.list():
+        info = case.info()
+        rows.append({"name": info.name, "description": info.description, "created_at": info.created_at,
+                     "created_by": info.created_by, "seeds": len(case.seeds())})
+    return rows
+
+
+def describe_case(session: Session, name: str) -> tuple[dict[str, Any], Verification]:
+    """A case's metadata and seeds, and whether its audit log verifies (with the verification)."""
+    case = session.workspace.open(name)
+    info, seeds, check = case.info(), case.seeds(), case.verify()
+    return info.as_dict() | {
+        "path": str(case.dir),
+        "seeds": [s.as_dict() for s in seeds],
+        "audit": {"entries": check.entries, "verified": check.ok, "problem": check.problem},
+    }, check
+
+
+def add_seed(session: Session, name: str, chain: str, address: str, *, label: str | None,
+             note: str | None) -> tuple[Seed, bool]:
+    """Validate ``address`` for ``chain`` and add it as a seed of case ``name``.
+
+    Returns ``(seed, added)``; re-adding a seed changes nothing (``added`` is then false).
+    """
+    case = session.workspace.open(name)
+    info = check_address(session.settings.chains, chain, address)
+    return case.add_seed(chain=info.chain, address=info.address, kind=info.kind, label=label, note=note,
+                         argv=session.argv)
+
+
+def case_links(session: Session, name: str) -> dict[str, Any]:
+    """The addresses and clusters case ``name`` shares with the other cases of the workspace, with
+    both cases' roles; the look-up is recorded in the case's audit log. A case that cannot be read is
+    left out (named in ``skipped`` and through ``session.notify``)."""
+    case = session.workspace.open(name)
+    skipped: list[str] = []
+    index = workspace_index(session.workspace, session.settings.home / "index", skipped=skipped)
+    for problem in skipped:
+        session.notify(f"warning: case {problem} — left out of the comparison")
+    rows = links(index, name).to_dicts()
+    other = sorted({r["other_case"] for r in rows})
+    with case.locked():
+        case.record("case.links", {"links": len(rows), "cases": other,
+                                   "cases_indexed": index["case"].n_unique(), "skipped": skipped}, session.argv)
+    return {"case": name, "links": rows, "cases": other, "skipped": skipped}

@@ -1,0 +1,185 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Cluster work a command starts: cluster a case's UTXO addresses, explain why two addresses share a
+cluster, look an address's cluster up.
+
+The algorithms are :mod:`tracer.coinjoin` and :mod:`tracer.clustering` (pure); this module reads
+the case's store, writes the clusters back and the evidence to ``<case>/clusters/<chain>-*.parquet``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from graph.base import GraphStore
+from jobs.addresses import normal_address
+from jobs.session import Session
+from jobs.settings import Settings
+from jobs.stores import open_case_store
+from jobs.workspace import Case
+from tracer.chains import Family
+from tracer.clustering import (
+    EVIDENCE_COLUMNS,
+    MULTI_INPUT,
+    ONE_TIME_CHANGE,
+    cluster_id,
+    clusters,
+    explain,
+    multi_input_links,
+    one_time_change_links,
+)
+from tracer.coinjoin import coinjoin_transactions
+from tracer.errors import InputError, NotFoundError
+
+__all__ = ["run_clustering", "explain_link", "cluster_of", "clusters_dir"]
+
+
+def clusters_dir(case: Case) -> Path:
+    """Where ``tracer cluster run`` writes its Parquet files."""
+    return case.dir / "clusters"
+
+
+def _files(case: Case, chain: str) -> dict[str, Path]:
+    base = clusters_dir(case)
+    return {name: base / f"{chain}-{name}.parquet" for name in ("evidence", "clusters", "coinjoins")}
+
+
+@contextmanager
+def _store(settings: Settings, case: Case) -> Iterator[GraphStore]:
+    store = open_case_store(settings, case)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _utxo_chain(settings: Settings, chain: str) -> str:
+    info = settings.chains.get(chain)
+    if info.family is not Family.UTXO:
+        raise InputError(f"{info.key} is an account-model chain: clustering by common inputs needs a UTXO chain")
+    return info.key
+
+
+def _labels(tags: pl.DataFrame) -> pl.DataFrame:
+    """cluster_id -> ``labels`` (sorted distinct tag labels of its members) and ``categories``."""
+    return tags.group_by("cluster_id").agg(
+        pl.col("label").unique().sort().alias("labels"),
+        pl.col("category").drop_nulls().unique().sort().alias("categories"),
+    )
+
+
+def run_clustering(session: Session, case: str, chain: str | None, *, change: bool, coinjoin_filter: bool,
+                   top: int) -> dict[str, Any]:
+    """Cluster the case's addresses per UTXO chain (every UTXO chain in its store, or ``chain``);
+    replaces each chain's earlier clustering. Same data, same result: cluster ids are
+    ``<chain>:<smallest member address>`` and the evidence files are rewritten byte for byte."""
+    settings = session.settings
+    workspace_case = session.workspace.open(case)
+    chains = [_utxo_chain(settings, chain)] if chain else None
+    heuristics = [MULTI_INPUT, *([ONE_TIME_CHANGE] if change else [])]
+    source = "tracer cluster: " + "+".join(heuristics) + ("" if coinjoin_filter else " (coinjoins not filtered)")
+    results: list[dict[str, Any]] = []
+    with _store(settings, workspace_case) as store:
+        frames = store.read_frames(chains[0] if chains else None)
+        found = sorted(frames.transactions["chain"].unique().to_list())
+        if chains is None:
+            chains = [c for c in found if c in settings.chains and settings.chains.get(c).family is Family.UTXO]
+            if not chains:
+                raise NotFoundError(f"case {case!r} holds no UTXO transactions: ingest some first (tracer ingest utxo)")
+        elif chains[0] not in found:
+            raise NotFoundError(f"case {case!r} holds no {chains[0]} transactions: ingest some first")
+        for key in chains:
+            results.append(_cluster_chain(store, workspace_case, frames, key, change=change,
+                                          coinjoin_filter=coinjoin_filter, source=source, top=top))
+    with workspace_case.locked():
+        workspace_case.record("cluster.run", {"heuristics": heuristics, "coinjoin_filter": coinjoin_filter,
+                                              "chains": [{k: r[k] for k in ("chain", "clusters", "addresses_clustered",
+                                                                           "evidence_edges", "coinjoins_skipped")}
+                                                         for r in results]}, session.argv)
+    return {"case": case, "heuristics": heuristics, "coinjoin_filter": coinjoin_filter, "chains": results}
+
+
+def _cluster_chain(
+    store: GraphStore, case: Case, frames: Any, chain: str, *, change: bool, coinjoin_filter: bool, source: str,
+    top: int,
+) -> dict[str, Any]:
+    tx = frames.transactions.filter(pl.col("chain") == chain)
+    ins = frames.inputs.filter(pl.col("chain") == chain)
+    outs = frames.outputs.filter(pl.col("chain") == chain)
+    found = coinjoin_transactions(ins, outs)
+    skipped = found if coinjoin_filter else found.clear()
+    edges = multi_input_links(ins, skipped)
+    if change:
+        edges = pl.concat([edges, one_time_change_links(tx, ins, outs, skipped)]).unique().sort(list(EVIDENCE_COLUMNS))
+    rows = clusters(edges, None, chain, source)
+    store.replace_clusters(chain, rows)
+    files = _files(case, chain)
+    files["evidence"].parent.mkdir(parents=True, exist_ok=True)
+    for name, frame in (("evidence", edges), ("clusters", rows), ("coinjoins", found)):
+        frame.write_parquet(files[name], statistics=False)
+    sizes = rows.group_by("cluster_id").agg(pl.len().alias("members"))
+    tags = store.tags(chain, rows["address"].to_list()) if rows.height else None
+    labels = (_labels(tags.join(rows.select("address", "cluster_id"), on="address")) if tags is not None and
+              tags.height else pl.DataFrame(schema={"cluster_id": pl.String, "labels": pl.List(pl.String),
+                                                    "categories": pl.List(pl.String)}))
+    largest = (sizes.join(labels, on="cluster_id", how="left").sort(["members", "cluster_id"], descending=[True, False])
+               .head(top))
+    return {
+        "chain": chain,
+        "clusters": sizes.height,
+        "addresses_clustered": rows.height,
+        "evidence_edges": edges.height,
+        "coinjoins_skipped": found.height if coinjoin_filter else 0,
+        "coinjoins_by_shape": dict(sorted(found.group_by("shape").len().iter_rows())),
+        "labelled_clusters": labels.height,
+        "largest": [
+            {"cluster_id": r["cluster_id"], "members": r["members"], "labels": r["labels"] or [],
+             "categories": r["categories"] or []}
+            for r in largest.iter_rows(named=True)
+        ],
+        "files": {name: str(path) for name, path in files.items()},
+    }
+
+
+def _evidence(case: Case, chain: str) -> pl.DataFrame:
+    path = _files(case, chain)["evidence"]
+    if not path.is_file():
+        raise NotFoundError(f"case {case.name!r} has no clustering for {chain}: run `tracer cluster run {case.name} "
+                            f"--chain {chain}` first")
+    return pl.read_parquet(path).select(pl.col(c).cast(t) for c, t in EVIDENCE_COLUMNS.items())
+
+
+def explain_link(session: Session, case: str, a: str, b: str, chain: str) -> dict[str, Any]:
+    """Why ``a`` and ``b`` are in one cluster: the shortest chain of linking transactions, each with its
+    heuristic (``InputError`` if they are not in one cluster)."""
+    settings = session.settings
+    key = _utxo_chain(settings, chain)
+    workspace_case = session.workspace.open(case)
+    first = normal_address(settings.chains, key, a)
+    second = normal_address(settings.chains, key, b)
+    path = explain(_evidence(workspace_case, key), first, second)
+    member = pl.read_parquet(_files(workspace_case, key)["clusters"]).filter(pl.col("address") == first)
+    cid = member["cluster_id"][0] if member.height else cluster_id(key, first)
+    return {"case": case, "chain": key, "a": first, "b": second, "cluster_id": cid, "steps": path}
+
+
+def cluster_of(session: Session, case: str, address: str, chain: str) -> tuple[dict[str, Any], bool]:
+    """The cluster of ``address``: its id, members and the tags of any member (which label the cluster),
+    and whether the store has it in a cluster at all (else it is its own cluster)."""
+    settings = session.settings
+    key = _utxo_chain(settings, chain)
+    workspace_case = session.workspace.open(case)
+    normal = normal_address(settings.chains, key, address)
+    with _store(settings, workspace_case) as store:
+        members = store.cluster(key, normal)
+        names = members["address"].to_list() or [normal]
+        tags = store.tags(key, names)
+    cid = members["cluster_id"][0] if members.height else cluster_id(key, normal)
+    tag_rows = tags.select("address", "label", "category", "source").sort("address", "label").to_dicts()
+    label_list = sorted({str(t["label"]) for t in tag_rows})
+    return {"case": case, "chain": key, "address": normal, "cluster_id": cid, "members": names,
+            "labels": label_list, "tags": tag_rows}, members.height > 0

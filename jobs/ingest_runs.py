@@ -1,0 +1,241 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Ingest runs a command starts: a block range of a UTXO or an EVM chain from the user's node, the
+histories of a case's seeds, a CSV export, a directory of canonical frames. Each opens the store the
+case uses, loads, and records the run in the case's audit log — a run that stops half-way too
+(``<action>.failed``), since it may have loaded data.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from adapters.bitcoin.node import BitcoinNode
+from adapters.evm.node import EvmNode
+from adapters.evm.tokens import TokenMetadata
+from graph.base import LoadReport
+from jobs.checkpoints import Checkpoint
+from jobs.csv_ingest import CsvImportSummary, load_csv_frames, read_csv_file
+from jobs.evm_ingest import EvmIngestSummary, ingest_evm_range, verify_balances
+from jobs.files import write_atomic
+from jobs.frames_ingest import read_frame_dir, read_token_files
+from jobs.progress import NO_PROGRESS, Progress
+from jobs.seed_ingest import AddressTxSource, expand_seeds
+from jobs.session import Session
+from jobs.sources import address_source, evm_address_source, node_url
+from jobs.stores import checkpoint_path, open_case_store
+from jobs.utxo_ingest import IngestSummary, ingest_block_range
+from jobs.workspace import Case
+from tracer.chains import Family
+from tracer.errors import InputError
+
+__all__ = ["RangeRequest", "SeedRequest", "ingest_utxo", "ingest_evm", "ingest_csv", "ingest_frames",
+           "ingest_seeds", "record_failure"]
+
+
+@dataclass(frozen=True)
+class RangeRequest:
+    """A block range of one chain to load from a node (``to_height`` None: the node's tip)."""
+
+    chain: str
+    from_height: int
+    to_height: int | None = None
+    node: str | None = None
+    case: str | None = None
+    batch_blocks: int = 200
+    #: UTXO: the node's ``.cookie`` file instead of user:password in the URL
+    cookie: Path | None = None
+    #: EVM: load from a node without traces (internal transfers then missing)
+    allow_missing_traces: bool = False
+    #: EVM: then compare every touched balance with ``eth_getBalance``
+    check_balances: bool = False
+
+
+@dataclass(frozen=True)
+class SeedRequest:
+    """Expand a case's seeds: their transactions, and with ``hops`` their counterparties'."""
+
+    case: str
+    hops: int = 0
+    esplora: str | None = None
+    from_store: Path | None = None
+    allow_third_party: bool = False
+    max_addresses: int = 200
+    max_txs_per_address: int = 1_000
+    node: str | None = None
+    from_block: int = 0
+    etherscan: str | None = None
+
+
+def record_failure(case: Case | None, action: str, exc: BaseException, argv: list[str],
+                   details: dict[str, object]) -> None:
+    """A run that stopped half-way may have loaded data: the audit log says so (chain of custody)."""
+    if case is None:
+        return
+    reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
+    case.record(f"{action}.failed", {**details, "error": reason[:500]}, argv)
+
+
+def ingest_utxo(session: Session, request: RangeRequest, progress: Progress = NO_PROGRESS) -> IngestSummary:
+    """Load a block range of a Bitcoin-family chain (resumable; repairs reorgs)."""
+    settings = session.settings
+    chain = settings.chains.get(request.chain)
+    if chain.family is not Family.UTXO:
+        raise InputError(f"{chain.key} is an account-model chain: use `tracer ingest evm`")
+    case = session.workspace.open(request.case) if request.case else None
+    cookie = str(request.cookie) if request.cookie else None
+    with BitcoinNode(node_url(settings, chain.key, request.node), chain, cookie_file=cookie) as source:
+        last = request.to_height if request.to_height is not None else source.tip_height()
+        store = open_case_store(settings, case)
+        try:
+            checkpoint = Checkpoint.load(checkpoint_path(settings, case, chain.key), chain.key)
+            progress.start(_todo(checkpoint, request.from_height, last), "blocks")
+            try:
+                summary = ingest_block_range(source, store, checkpoint, request.from_height, last,
+                                             batch_blocks=request.batch_blocks, progress=progress.advance)
+            finally:
+                progress.stop()
+        except BaseException as exc:
+            record_failure(case, "ingest.utxo", exc, session.argv,
+                           {"chain": chain.key, "source": source.source, "from": request.from_height, "to": last})
+            raise
+        finally:
+            store.close()
+    if case is not None:
+        case.record("ingest.utxo", summary.as_dict(), session.argv)
+    return summary
+
+
+def ingest_evm(session: Session, request: RangeRequest, progress: Progress = NO_PROGRESS) -> EvmIngestSummary:
+    """Load a block range of an EVM chain: native, token, internal and fee transfers (resumable; repairs reorgs)."""
+    settings = session.settings
+    chain = settings.chains.get(request.chain)
+    if chain.family is not Family.ACCOUNT:
+        raise InputError(f"{chain.key} is a UTXO chain: use `tracer ingest utxo`")
+    case = session.workspace.open(request.case) if request.case else None
+    with EvmNode(node_url(settings, chain.key, request.node), chain) as source:
+        last = request.to_height if request.to_height is not None else source.tip_height()
+        store = open_case_store(settings, case)
+        try:
+            cp_path = checkpoint_path(settings, case, chain.key)
+            checkpoint = Checkpoint.load(cp_path, chain.key)
+            tokens = TokenMetadata(source.client, chain, cp_path.with_name(f"tokens-{chain.key}.json"))
+            progress.start(_todo(checkpoint, request.from_height, last), "blocks")
+            try:
+                summary = ingest_evm_range(source, store, checkpoint, request.from_height, last,
+                                           batch_blocks=request.batch_blocks,
+                                           allow_missing_traces=request.allow_missing_traces, tokens=tokens,
+                                           progress=progress.advance)
+            finally:
+                progress.stop()
+            if request.check_balances:
+                summary.balance_check = verify_balances(source, store, request.from_height, last)
+        except BaseException as exc:
+            record_failure(case, "ingest.evm", exc, session.argv,
+                           {"chain": chain.key, "source": source.source, "from": request.from_height, "to": last})
+            raise
+        finally:
+            store.close()
+    if case is not None:
+        case.record("ingest.evm", summary.as_dict(), session.argv)
+    return summary
+
+
+def _todo(checkpoint: Checkpoint, first: int, last: int) -> int:
+    return len(checkpoint.missing(first, last)) if last >= first else 0
+
+
+def ingest_csv(session: Session, case_name: str, file: Path, chain_key: str, column_map: str | None,
+               preset: str | None) -> CsvImportSummary:
+    """Load transfers from a CSV file; the whole file is read and checked before the store is opened,
+    so a bad row writes nothing."""
+    settings = session.settings
+    chain = settings.chains.get(chain_key)
+    if column_map is None and preset is None:
+        raise InputError("say how to read the file: --map from=…,to=…,value=…,txid=… or --preset etherscan")
+    case = session.workspace.open(case_name)
+    frames, digest, source = read_csv_file(file, chain, column_map, preset)
+    store = open_case_store(settings, case)
+    try:
+        summary = load_csv_frames(store, frames, file, chain, digest, source)
+    finally:
+        store.close()
+    case.record("ingest.csv", summary.as_dict(), session.argv)
+    return summary
+
+
+def ingest_frames(session: Session, directory: Path, case_name: str | None, *,
+                  verify: bool = True) -> tuple[dict[str, Any], LoadReport]:
+    """Load canonical frames from Parquet files (a fixture chain, a partner's export); every file is
+    checked against SHA256SUMS (``verify``) and its frame's schema before anything is written. Token
+    metadata files go next to the store, where ``ingest evm`` keeps its cache."""
+    settings = session.settings
+    case = session.workspace.open(case_name) if case_name else None
+    loaded, files = read_frame_dir(directory, verify=verify)
+    token_files = read_token_files(directory)
+    store = open_case_store(settings, case)
+    try:
+        report = store.load(loaded)
+    finally:
+        store.close()
+    for chain_key, tokens in token_files.items():
+        cache = checkpoint_path(settings, case, chain_key).with_name(f"tokens-{chain_key}.json")
+        known = json.loads(cache.read_text(encoding="utf-8")).get("tokens", {}) if cache.is_file() else {}
+        write_atomic(cache, (json.dumps({"chain": chain_key, "tokens": {**known, **tokens}}, indent=1,
+                                        sort_keys=True) + "\n").encode("utf-8"))
+    rows = {name: frame.height for name, frame in loaded.frames().items() if frame.height}
+    data = {"directory": str(directory), "files": files, "checksums_verified": verify,
+            "rows": rows, "load": report.as_dict()}
+    if case is not None:
+        case.record("ingest.frames", data, session.argv)
+    return data, report
+
+
+def ingest_seeds(session: Session, request: SeedRequest, progress: Progress = NO_PROGRESS) -> dict[str, Any]:
+    """Load the transactions of a case's seed addresses, and with ``hops`` their counterparties', per chain
+    from the source the request names (see :mod:`jobs.sources`)."""
+    settings = session.settings
+    case = session.workspace.open(request.case)
+    by_chain: dict[str, list[str]] = {}
+    for seed in case.seeds():
+        by_chain.setdefault(seed.chain, []).append(seed.address)
+    if not by_chain:
+        raise InputError(f"case {request.case!r} has no seeds: add them with `tracer case seed add`")
+    third_party = request.allow_third_party or settings.allow_third_party
+    results: list[dict[str, Any]] = []
+    store = open_case_store(settings, case)
+    try:
+        for chain_key, addresses in sorted(by_chain.items()):
+            chain = settings.chains.get(chain_key)
+            source: AddressTxSource
+            if chain.family is Family.ACCOUNT:
+                source, closer = evm_address_source(settings, chain, request.node, request.from_block,
+                                                    request.from_store, request.etherscan, third_party, case.dir)
+            else:
+                source, closer = address_source(settings, chain, request.esplora, request.from_store, third_party,
+                                                case.dir)
+            try:
+                progress.start(None, "addresses")
+                try:
+                    reports = expand_seeds(source, store, chain_key, addresses, hops=request.hops,
+                                           max_addresses=request.max_addresses,
+                                           max_txs_per_address=request.max_txs_per_address,
+                                           progress=progress.advance)
+                finally:
+                    progress.stop()
+            except BaseException as exc:
+                record_failure(case, "ingest.seeds", exc, session.argv,
+                               {"chain": chain_key, "source": source.source, "hops": request.hops,
+                                "third_party_allowed": third_party})
+                raise
+            finally:
+                closer()
+            results.append({"chain": chain_key, "source": source.source, "seeds": addresses,
+                            "hops": [r.as_dict() for r in reports]})
+    finally:
+        store.close()
+    data = {"case": request.case, "third_party_allowed": third_party, "chains": results}
+    case.record("ingest.seeds", data, session.argv)
+    return data

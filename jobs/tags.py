@@ -1,0 +1,147 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Tag work a command starts: import a TagPack or an address list into the workspace tag library
+(and a case's store), look up an address's tags, list the library's imports.
+
+The parsing is :mod:`tracer.tagpacks` (pure); the library on disk is :mod:`jobs.tag_library`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jobs.addresses import address_normalizer, candidate_chains, check_address
+from jobs.session import Session
+from jobs.stores import open_case_store
+from jobs.tag_library import ImportResult, TagLibrary
+from jobs.workspace import current_actor
+from tracer.chains import Chain, ChainRegistry
+from tracer.errors import InputError, NotFoundError
+from tracer.schema import FrameSet
+from tracer.tagpacks import TagFileError, TagImport, parse_address_list, parse_tagpack
+
+__all__ = ["TagImportRequest", "import_tags", "tags_of", "library_entries", "FORMATS"]
+
+FORMATS = ("tagpack", "list")
+_TAGPACK_SUFFIXES = (".yaml", ".yml")
+_LIST_ONLY = ("--label", "--category", "--source", "--confidence", "--chain")
+
+
+@dataclass(frozen=True)
+class TagImportRequest:
+    """One tag file to import; the list-only fields describe every address of an address list."""
+
+    file: Path
+    format: str | None = None
+    chain: str | None = None
+    label: str | None = None
+    category: str | None = None
+    source: str | None = None
+    confidence: str | None = None
+    skip_invalid: bool = False
+    case: str | None = None
+
+
+def _read_text(path: Path) -> tuple[str, str]:
+    """The file's text and the SHA-256 of its bytes."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise NotFoundError(f"no file {path}") from None
+    except IsADirectoryError:
+        raise InputError(f"{path} is a directory, not a tag file") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise TagFileError(path.name, None, f"not UTF-8 text (byte {exc.start})") from None
+    return text, hashlib.sha256(data).hexdigest()
+
+
+def _list_chain(request: TagImportRequest, registry: ChainRegistry) -> Chain | None:
+    """Check the request's options against the file's format; the chain of an address list (None: a TagPack)."""
+    fmt = (request.format or ("tagpack" if request.file.suffix.lower() in _TAGPACK_SUFFIXES else "list")).lower()
+    if fmt not in FORMATS:
+        raise InputError(f"unknown --format {request.format!r}; choose one of {', '.join(FORMATS)}")
+    given = [opt for opt, value in zip(_LIST_ONLY, (request.label, request.category, request.source,
+                                                    request.confidence, request.chain), strict=True)
+             if value is not None]
+    if fmt == "tagpack" and given:
+        raise InputError(f"{', '.join(given)}: only for address lists; a TagPack states its own fields "
+                         "(use --format list for a list with a .yaml name)")
+    if fmt == "list" and request.chain is None:
+        raise InputError("an address list needs --chain (e.g. --chain btc for sanctioned_addresses_XBT.txt)")
+    return registry.get(request.chain) if request.chain is not None else None
+
+
+def import_tags(session: Session, request: TagImportRequest) -> tuple[ImportResult, dict[str, Any]]:
+    """Import one tag file into the workspace tag library and, with ``request.case``, into that
+    case's store (recorded in its audit log). A bad file raises before anything is written.
+
+    Re-importing the same content changes nothing; changed content under the same TagPack title (or
+    list file and label) supersedes the previous version, which is kept for older manifests."""
+    settings = session.settings
+    registry = settings.chains
+    list_chain = _list_chain(request, registry)
+    workspace_case = session.workspace.open(request.case) if request.case is not None else None
+    text, file_sha256 = _read_text(request.file)
+    normalize = address_normalizer(registry)
+    tag_import: TagImport
+    if list_chain is None:
+        tag_import = parse_tagpack(text, request.file.name, registry, normalize=normalize,
+                                   skip_invalid=request.skip_invalid)
+    else:
+        tag_import = parse_address_list(text, request.file.name, list_chain, normalize=normalize,
+                                        label=request.label, category=request.category, source=request.source,
+                                        confidence=request.confidence, skip_invalid=request.skip_invalid)
+    library = TagLibrary.for_home(settings.home)
+    result = library.import_(tag_import, request.file, current_actor(), source_sha256=file_sha256)
+    data: dict[str, Any] = result.as_dict() | {"library": str(library.root), "case": request.case}
+    if workspace_case is not None:
+        store = open_case_store(settings, workspace_case)
+        try:
+            report = store.load(FrameSet(tags=tag_import.tags))
+        finally:
+            store.close()
+        details = {"name": result.name, "sha256": result.sha256, "source_file": request.file.name,
+                   "source_sha256": result.source_sha256, "rows": result.rows, **report.as_dict()}
+        with workspace_case.locked():
+            workspace_case.record("tags.load", details, session.argv)
+        data["store"] = report.as_dict()
+    return result, data
+
+
+def tags_of(session: Session, address: str, chain: str | None) -> dict[str, Any]:
+    """Every current tag of ``address``. Without ``chain`` the chain is inferred from the address form;
+    when the form fits several chains the one chain with tags is used (``InputError`` if several have)."""
+    registry = session.settings.chains
+    library = TagLibrary.for_home(session.settings.home)
+    if chain is not None:
+        info = check_address(registry, chain, address)
+        candidates = [(info.chain, info.address)]
+    else:
+        candidates = candidate_chains(registry, address)
+        if not candidates:
+            raise InputError(f"{address.strip()!r} is not a valid address on any known chain "
+                             f"({', '.join(registry.keys())})")
+    found = {key: library.lookup(key, [normal]) for key, normal in candidates}
+    tagged = [key for key, frame in found.items() if frame.height]
+    if len(tagged) > 1:
+        raise InputError(f"{address.strip()} has tags on {', '.join(tagged)}: pass --chain to choose one")
+    chosen = tagged[0] if tagged else (candidates[0][0] if len(candidates) == 1 else None)
+    normal = dict(candidates)[chosen] if chosen else address.strip()
+    frame = found[chosen] if chosen else None
+    rows = frame.to_dicts() if frame is not None else []
+    return {"chain": chosen, "address": normal, "chains_checked": [k for k, _ in candidates], "tags": rows}
+
+
+def library_entries(session: Session, *, include_superseded: bool) -> tuple[Path, list[dict[str, Any]]]:
+    """The tag library's root and its imports (current ones; superseded versions too if asked)."""
+    library = TagLibrary.for_home(session.settings.home)
+    entries = [e for e in library.entries() if include_superseded or e["status"] == "current"]
+    rows = [{k: e[k] for k in ("name", "status", "rows", "chains", "skipped", "imported_at", "actor", "source_file",
+                               "source_sha256", "sha256", "file", "superseded_at")} for e in entries]
+    return library.root, rows

@@ -1,0 +1,347 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Trace runs: follow the proceeds forward or backward from a case's seeds, and keep the evidence.
+
+The algorithms are ``tracer.trace`` (engine), ``tracer.taint`` (models), ``tracer.report``
+(ranking, shares, paths) and ``tracer.manifest`` (evidence); this job picks the store, the tags and
+the seeds, runs the engine, writes the result files and records the run in the case's audit log.
+
+Each run writes ``<case>/traces/<direction>-<model>-<id>/`` with ``seeds.parquet``,
+``hops.parquet``, ``endings.parquet``, ``tags.parquet``, ``result.json`` and ``manifest.json``; the
+id is derived from the parameters, so re-running the same trace rewrites the same files —
+byte-identical when the store holds the same data.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from graph.base import TRACE_REACHED_COLUMNS, TRACE_TRACED_COLUMNS, GraphStore, TraceRecord
+from jobs.addresses import normal_address
+from jobs.case_index import other_case_notices, touched_addresses
+from jobs.files import write_atomic
+from jobs.session import Session
+from jobs.settings import Settings
+from jobs.sources import address_source
+from jobs.stores import checkpoint_path, open_case_store
+from jobs.tag_library import TagLibrary
+from jobs.trace_fetch import FetchingFrontier
+from jobs.workspace import Case
+from tracer.chains import Chain
+from tracer.errors import InputError
+from tracer.frontier import Direction, Frontier
+from tracer.manifest import ReadDigest, build_manifest, canonical_json, frame_digest, sha256_hex
+from tracer.peel_chains import PEEL_CHAIN_COLUMNS, peel_chains
+from tracer.report import compare_models, summary
+from tracer.schema import TAGS
+from tracer.taint import MODELS, parse_model
+from tracer.trace import DEFAULT_STOP_CATEGORIES, Seed, TraceResult, TraceSpec, trace
+from tracer.units import to_base_units
+
+__all__ = ["TraceRequest", "TraceOutcome", "trace_case", "run_trace", "parse_time", "parse_min_value",
+           "token_metadata", "TRACES_DIR"]
+
+TRACES_DIR = "traces"
+
+
+def parse_time(text: str | None, option: str) -> int | None:
+    """UTC seconds from ``1700000000``, ``2024-05-01`` or ``2024-05-01T12:00:00`` (UTC unless an offset is given)."""
+    if text is None:
+        return None
+    value = text.strip()
+    if re.fullmatch(r"[0-9]+", value):
+        return int(value)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise InputError(f"{option} {text!r} is neither UTC seconds nor an ISO date/time (2024-05-01)") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp())
+
+
+def parse_min_value(text: str | None, chain: Chain) -> int:
+    """``1234`` = base units; ``0.001`` (with a point) = coin units of the chain's own asset, converted exactly.
+
+    Anything else (``1_000``, ``1e5``, ``1,5``) is refused rather than guessed: a misread minimum
+    would silently drop or keep whole branches of a trace."""
+    if text is None:
+        return 1
+    value = text.strip()
+    if re.fullmatch(r"[0-9]+", value):
+        return max(int(value), 1)
+    if re.fullmatch(r"[0-9]*\.[0-9]+|[0-9]+\.", value):
+        return max(to_base_units(value, chain.decimals), 1)
+    raise InputError(f"--min-value {text!r}: give base units (1234) or {chain.symbol} with a decimal point (0.001)")
+
+
+def _seeds(settings: Settings, case: Case, given: list[str], chain_key: str | None) -> tuple[Chain, tuple[Seed, ...]]:
+    """The chain and seeds of a trace: ``--seed`` values, else the case's seeds (on one chain)."""
+    registry = settings.chains
+    if given:
+        if chain_key is None:
+            case_chains = sorted({s.chain for s in case.seeds()})
+            if len(case_chains) != 1:
+                raise InputError("--chain is required with --seed when the case's seeds are not on exactly one chain")
+            chain_key = case_chains[0]
+        chain = registry.get(chain_key)
+        seeds = []
+        for text in given:
+            txid, sep, vout = text.partition(":")
+            if sep and len(txid) in (64, 66) and vout.isdigit():
+                if chain.is_account:
+                    raise InputError(f"{text}: txid:vout seeds exist only on UTXO chains")
+                seeds.append(Seed(txid=txid.lower().removeprefix("0x"), vout=int(vout)))
+            else:
+                seeds.append(Seed(address=normal_address(registry, chain.key, text)))
+        return chain, tuple(dict.fromkeys(seeds))
+    case_seeds = case.seeds()
+    if chain_key is not None:
+        case_seeds = [s for s in case_seeds if s.chain == registry.get(chain_key).key]
+    chains = sorted({s.chain for s in case_seeds})
+    if not chains:
+        raise InputError(f"case {case.name!r} has no seeds{' on ' + chain_key if chain_key else ''}: "
+                         "add some with `tracer case seed add` or pass --seed")
+    if len(chains) > 1:
+        raise InputError(f"case {case.name!r} has seeds on {', '.join(chains)}: pick one with --chain")
+    return registry.get(chains[0]), tuple(Seed(address=s.address) for s in case_seeds)
+
+
+class _TagRecorder:
+    """Tags the trace consults: the workspace tag library plus the case store's own tags, digested."""
+
+    def __init__(self, library: TagLibrary, store_tags: Frontier, chain: str) -> None:
+        self.library = library.current([chain]).select(list(TAGS.columns))
+        self.store = store_tags
+        self.consulted: list[pl.DataFrame] = []
+
+    def __call__(self, chain: str, addresses: Collection[str]) -> pl.DataFrame:
+        wanted = pl.Series("address", sorted(set(addresses)), dtype=pl.String)
+        from_library = self.library.filter(pl.col("chain") == chain).join(wanted.to_frame(), on="address", how="semi")
+        rows = pl.concat([from_library, self.store.tags(chain, list(wanted))], how="vertical").unique(
+            list(TAGS.key), keep="first").sort(list(TAGS.key), nulls_last=True)
+        self.consulted.append(rows)
+        return rows
+
+    def rows(self) -> pl.DataFrame:
+        if not self.consulted:
+            return pl.DataFrame(schema=dict(TAGS.columns))
+        return pl.concat(self.consulted).unique(list(TAGS.key)).sort(list(TAGS.key), nulls_last=True)
+
+
+def _write_parquet(frame: pl.DataFrame, path: Path) -> str:
+    buffer = io.BytesIO()
+    frame.write_parquet(buffer, compression="zstd", statistics=False)
+    data = buffer.getvalue()
+    write_atomic(path, data)
+    return sha256_hex(data)
+
+
+def run_trace(settings: Settings, case: Case, spec: TraceSpec, store: GraphStore, *,
+              fetch: FetchingFrontier | None = None, library: TagLibrary | None = None) -> dict[str, Any]:
+    """Run one trace, write its files into the case and return what to print (and the result)."""
+    digest = ReadDigest(fetch if fetch is not None else store)
+    tags = _TagRecorder(library or TagLibrary.for_home(settings.home), store, spec.chain)
+    result = trace(spec, digest, tags)
+    peels = _peel_chains(result, digest)
+    consulted = tags.rows()
+    ident = sha256_hex(canonical_json(spec.parameters()))[:12]
+    out_dir = case.dir / TRACES_DIR / f"{spec.direction}-{spec.model}-{ident}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    findings = summary(result)
+    findings["peel_chains"] = peels.to_dicts()
+    files = {
+        "seeds.parquet": _write_parquet(result.seeds, out_dir / "seeds.parquet"),
+        "hops.parquet": _write_parquet(result.hops, out_dir / "hops.parquet"),
+        "endings.parquet": _write_parquet(result.endings, out_dir / "endings.parquet"),
+        "tags.parquet": _write_parquet(consulted, out_dir / "tags.parquet"),
+    }
+    result_bytes = canonical_json(findings)
+    write_atomic(out_dir / "result.json", result_bytes)
+    files["result.json"] = sha256_hex(result_bytes)
+    library_sources = [s for s in (library or TagLibrary.for_home(settings.home)).sources()
+                       if s["name"] in set(consulted["tagpack"].drop_nulls().to_list())]
+    manifest = build_manifest(
+        case=case.name, parameters=spec.parameters(), store_backend=settings.store_backend,
+        read_digest=digest.hexdigest, store_queries=digest.calls, tags_digest=frame_digest(consulted),
+        tag_sources=library_sources, files=files, fetched=fetch.report() if fetch is not None else None,
+    )
+    manifest_bytes = canonical_json(manifest)
+    write_atomic(out_dir / "manifest.json", manifest_bytes)
+    store.save_trace(_trace_record(result, case.name, f"trace:{case.name}:{out_dir.name}", sha256_hex(manifest_bytes)))
+    return {
+        "result": result,
+        "summary": findings,
+        "directory": out_dir,
+        "manifest_sha256": sha256_hex(manifest_bytes),
+        "files": files,
+    }
+
+
+def _peel_chains(result: TraceResult, frontier: Frontier) -> pl.DataFrame:
+    """Peel chains among the transactions a UTXO trace traversed (Meiklejohn et al. 2013; Kappos et al. 2022)."""
+    if result.spec.account_model or result.hops.height == 0:
+        return pl.DataFrame(schema=PEEL_CHAIN_COLUMNS)
+    frames = frontier.transactions(result.spec.chain, sorted(set(result.hops["txid"].to_list())))
+    return peel_chains(frames.transactions, frames.inputs, frames.outputs)
+
+
+def _trace_record(result: TraceResult, case: str, uid: str, manifest_sha256: str) -> TraceRecord:
+    """The trace as graph rows: endings per address, and the transactions that carried value."""
+    reached: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for row in result.endings.iter_rows(named=True):
+        if row["address"] is None:
+            continue
+        key = (row["address"], row["ending"], row["asset"])
+        item = reached.setdefault(key, {"address": key[0], "ending": key[1], "asset": key[2], "amount": 0,
+                                        "depth": row["depth"], "label": row["label"]})
+        item["amount"] += int(row["amount"])
+    traced: dict[str, dict[str, Any]] = {}
+    for row in result.hops.iter_rows(named=True):
+        item = traced.setdefault(row["txid"], {"txid": row["txid"], "depth": row["depth"], "taint": 0, "hops": 0})
+        item["taint"] += int(row["taint"])
+        item["hops"] += 1
+    reached_rows = [{**r, "amount": str(r["amount"])} for _, r in sorted(reached.items())]
+    traced_rows = [{**r, "taint": str(r["taint"])} for _, r in sorted(traced.items())]
+    spec = result.spec
+    return TraceRecord(
+        uid=uid, case=case, chain=spec.chain, direction=str(spec.direction), model=str(spec.model),
+        parameters=canonical_json(spec.parameters()).decode(), manifest_sha256=manifest_sha256,
+        seed_value=canonical_json({a: str(t["seed"]) for a, t in result.totals.items()}).decode(),
+        reached=pl.DataFrame(reached_rows, schema=TRACE_REACHED_COLUMNS),
+        traced=pl.DataFrame(traced_rows, schema=TRACE_TRACED_COLUMNS),
+    )
+
+
+def _cluster_spec(spec: TraceSpec, store: GraphStore) -> TraceSpec:
+    members: list[Seed] = []
+    for s in spec.seeds:
+        if s.address is None:
+            members.append(s)
+            continue
+        cluster = store.cluster(spec.chain, s.address)
+        if cluster.height == 0:
+            raise InputError(f"{s.address} is in no cluster: run `tracer cluster run` for this case first")
+        members.extend(Seed(address=a) for a in cluster["address"].to_list())
+    return TraceSpec(**{**spec.__dict__, "seeds": tuple(dict.fromkeys(members))})
+
+
+def token_metadata(settings: Settings, case: Case, chain: str) -> dict[str, Any]:
+    """Symbol and decimals of the tokens the EVM ingest cached next to the store (``tokens-<chain>.json``);
+    only a display aid: empty when unknown (amounts are then shown in base units)."""
+    cache = checkpoint_path(settings, case, chain).with_name(f"tokens-{chain}.json")
+    try:
+        data = json.loads(cache.read_text(encoding="utf-8"))
+        tokens = data.get("tokens", {}) if data.get("chain") == chain else {}
+        return tokens if isinstance(tokens, dict) else {}
+    except (OSError, ValueError, AttributeError):
+        return {}  # only a display aid: amounts are then shown in base units
+
+
+
+
+@dataclass(frozen=True)
+class TraceRequest:
+    """One ``tracer trace``: its options as given (texts are parsed and checked by :func:`trace_case`)."""
+
+    case: str
+    seeds: tuple[str, ...] = ()
+    chain: str | None = None
+    direction: Direction = Direction.FORWARD
+    #: a model name, or ``all`` for every model side by side
+    model: str = "haircut"
+    hops: int = 5
+    since: str | None = None
+    until: str | None = None
+    min_value: str | None = None
+    max_fanout: int | None = None
+    #: comma-separated tag categories where a trail ends (None: the default services)
+    stop_at: str | None = None
+    fetch: bool = False
+    esplora: str | None = None
+    from_store: Path | None = None
+    allow_third_party: bool = False
+    #: ``address``, or ``cluster``: start from every member of the seeds' clusters
+    by: str = "address"
+
+
+@dataclass
+class TraceOutcome:
+    """The runs of one request (one per model), what to print as data, and the chain."""
+
+    chain: Chain
+    runs: list[dict[str, Any]]
+    data: dict[str, Any]
+    tokens: dict[str, Any]
+
+
+def trace_case(session: Session, request: TraceRequest) -> TraceOutcome:
+    """Run a trace (or one per model) from a case's seeds, write each run's files into the case and
+    record it in the audit log; note the other cases whose addresses it touched."""
+    settings = session.settings
+    case = session.workspace.open(request.case)
+    chain, seeds = _seeds(settings, case, list(request.seeds), request.chain)
+    models = list(MODELS) if request.model.strip().lower() == "all" else [parse_model(request.model)]
+    if request.by not in ("address", "cluster"):
+        raise InputError(f"--by must be address or cluster, not {request.by!r}")
+    stop_at = request.stop_at
+    stops = tuple(sorted({c.strip() for c in stop_at.split(",") if c.strip()})) if stop_at else DEFAULT_STOP_CATEGORIES
+    if request.fetch and chain.is_account:
+        raise InputError("--fetch works for UTXO chains; fill an account chain's store with `tracer ingest evm`")
+    specs = [
+        TraceSpec(chain=chain.key, account_model=chain.is_account, seeds=seeds, direction=request.direction,
+                  model=m, hops=request.hops, since=parse_time(request.since, "--since"),
+                  until=parse_time(request.until, "--until"), min_value=parse_min_value(request.min_value, chain),
+                  max_fanout=request.max_fanout, stop_categories=stops)
+        for m in models
+    ]
+    if stop_at:
+        known = set(TagLibrary.for_home(settings.home).current([chain.key])["category"].drop_nulls().to_list())
+        unknown = [c for c in stops if c not in known]
+        if unknown:
+            session.notify(f"note: no tag in the library has category {', '.join(unknown)} (a typo?): "
+                           "a trail cannot stop there unless the case's store has such tags")
+    store = open_case_store(settings, case)
+    closer = None
+    try:
+        fetcher = None
+        if request.fetch:
+            source, closer = address_source(settings, chain, request.esplora, request.from_store,
+                                            request.allow_third_party or settings.allow_third_party, case.dir)
+            fetcher = FetchingFrontier(store, source, chain.key)
+        if request.by == "cluster":
+            specs = [_cluster_spec(s, store) for s in specs]
+        runs = [run_trace(settings, case, s, store, fetch=fetcher) for s in specs]
+    finally:
+        if closer is not None:
+            closer()
+        store.close()
+    for run in runs:
+        spec = run["result"].spec
+        case.record("trace.run", {
+            "chain": spec.chain, "parameters": spec.parameters(), "directory": str(run["directory"]),
+            "manifest_sha256": run["manifest_sha256"], "files": run["files"],
+        }, session.argv)
+    data: dict[str, Any]
+    if len(runs) == 1:
+        data = {**runs[0]["summary"], "directory": str(runs[0]["directory"]),
+                "manifest_sha256": runs[0]["manifest_sha256"]}
+    else:
+        comparison = compare_models({str(r["result"].spec.model): r["result"] for r in runs})
+        data = {"comparison": comparison.to_dicts(),
+                "runs": [{"model": str(r["result"].spec.model), "directory": str(r["directory"]),
+                          "manifest_sha256": r["manifest_sha256"], "totals": r["summary"]["totals"]} for r in runs]}
+    # deconfliction: does this trace touch addresses of other cases? (jobs/case_index.py)
+    data["other_cases"] = other_case_notices(session.workspace, settings.home / "index", request.case, chain.key,
+                                             touched_addresses(r["result"] for r in runs), session.notify)
+    return TraceOutcome(chain, runs, data, token_metadata(settings, case, chain.key))
+
+
