@@ -62,7 +62,7 @@ def parse_address(chain: Chain, address: str, *, registry: ChainRegistry | None 
 def _parse_evm(chain: Chain, text: str) -> AddressInfo:
     from eth_utils import to_checksum_address
 
-    if not _HEX40.match(text):
+    if not _HEX40.fullmatch(text):
         raise InvalidAddressError(text, chain.key, "expected 0x followed by 40 hexadecimal digits")
     body = text[2:]
     checksummed = to_checksum_address("0x" + body.lower())

@@ -19,7 +19,7 @@ from cli.options import JsonOpt
 from cli.output import emit, notice, stdout, table
 from cli.progress import ProgressBar
 from jobs.case_index import notice_text
-from jobs.screen_run import ScreenRequest, screen_wallets, sibling
+from jobs.screen_run import ScreenOutcome, ScreenRequest, screen_wallets, sibling
 
 __all__ = ["screen_command"]
 
@@ -67,28 +67,26 @@ def screen_command(
         categories=categories, out=out, resume=resume, workers=workers, batch_size=batch_size, case=case, rules=rules,
         hit_level=hit_level, max_edges=max_edges, fetch=fetch, esplora=esplora, from_store=from_store,
         allow_third_party=allow_third_party), ProgressBar(enabled=not json_, rates=False))
-    data, hits, wallets, levels = outcome.data, outcome.hits, outcome.wallets, outcome.data["levels"]
-    for row in data["other_cases"]:
+    for row in outcome.data["other_cases"]:
         notice(notice_text(row, case or row["other_case"], "this screening"))
-    if wallets.rejects.height:
-        notice(f"{wallets.rejects.height} row(s) rejected" + (f": see {sibling(out, 'rejects').with_suffix('.csv')}"
-                                                            if out else ""))
-
-    def human() -> None:
-        stdout.print(table("Screening", ["", ""], [
-            ("wallets screened", len(wallets.rows)), ("rejected rows", wallets.rejects.height),
-            ("duplicates", wallets.duplicates), *((f"risk {k}", v) for k, v in levels.items() if v),
-            (f"hits (>= {hit_level})", hits.height),
-        ]))
-        shown = hits.sort("risk", "wallet").head(25)
-        if shown.height:
-            stdout.print(table("Hits", ["chain", "wallet", "risk", "reason", "direct tags"],
-                               shown.select("chain", "wallet", "risk", "reason", "direct_labels").rows()))
-        if out is not None:
-            notice(f"results: {out}, {sibling(out, 'exposures')}")
-
-    emit(data, as_json=json_, human=human)
-    if hits.height:
+    rejected = outcome.wallets.rejects.height
+    if rejected:
+        notice(f"{rejected} row(s) rejected" + (f": see {sibling(out, 'rejects').with_suffix('.csv')}" if out else ""))
+    emit(outcome.data, as_json=json_, human=lambda: _print_screening(outcome, hit_level, out))
+    if outcome.hits.height:
         raise typer.Exit(EXIT_HITS)
 
 
+def _print_screening(outcome: ScreenOutcome, hit_level: str, out: Path | None) -> None:
+    wallets, hits = outcome.wallets, outcome.hits
+    stdout.print(table("Screening", ["", ""], [
+        ("wallets screened", len(wallets.rows)), ("rejected rows", wallets.rejects.height),
+        ("duplicates", wallets.duplicates), *((f"risk {k}", v) for k, v in outcome.data["levels"].items() if v),
+        (f"hits (>= {hit_level})", hits.height),
+    ]))
+    shown = hits.sort("risk", "wallet").head(25)
+    if shown.height:
+        stdout.print(table("Hits", ["chain", "wallet", "risk", "reason", "direct tags"],
+                           shown.select("chain", "wallet", "risk", "reason", "direct_labels").rows()))
+    if out is not None:
+        notice(f"results: {out}, {sibling(out, 'exposures')}")

@@ -295,14 +295,14 @@ def _import_script(node_files: dict[str, str], rel_files: dict[str, str]) -> str
 
 
 def with_captions(tables: GraphTables, registry: ChainRegistry | None = None) -> GraphTables:
-    """The same tables plus the ``caption`` column the Neo4j backend sets (:func:`graph.neo4j_store.caption`).
+    """The same tables plus the ``caption`` column the Neo4j backend sets (:func:`graph.captions.caption`).
 
     Every node label gets ``caption``, and so does ``TRANSFER``; an Address shows its (smallest)
     tag label, a Transaction the total of its outputs or of its native transfers, in coin units.
     Computed from the tables alone, exactly as :class:`graph.neo4j_store.Neo4jStore` computes it
     from the frames, so a bulk-imported graph looks like a loaded one in Neo4j Browser.
     """
-    from graph.neo4j_store import caption  # the one caption rule; imported late (pulls in the driver)
+    from graph.captions import caption  # the one caption rule
 
     chains = registry or default_registry()
     totals: dict[str, int] = {}

@@ -89,162 +89,242 @@ def batch_saved(done: int, total: int) -> None:
 
 def screen_wallets(session: Session, request: ScreenRequest, progress: Progress = NO_PROGRESS) -> ScreenOutcome:
     """Screen a list of wallets: direct tags, indirect exposure within ``hops``, a risk level, evidence;
-    write the result files (with ``out``) and record the run in the case's audit log (with ``case``)."""
+    write the result files (with ``out``) and record the run in the case's audit log (with ``case``).
+
+    Raises
+    ------
+    InputError
+        Bad options, an unreadable list or rules file, no store, a resume of another run.
+    """
     settings = session.settings
-    r = request
-    file, chain, address_column, chain_column, hops, categories, out, resume, workers, batch_size, case = (
-        r.file, r.chain, r.address_column, r.chain_column, r.hops, r.categories, r.out, r.resume, r.workers,
-        r.batch_size, r.case)
-    rules, hit_level, max_edges, fetch, esplora, from_store, allow_third_party = (
-        r.rules, r.hit_level, r.max_edges, r.fetch, r.esplora, r.from_store, r.allow_third_party)
-    if hit_level not in LEVELS[1:]:
+    _check(request)
+    rules = _read_rules(request.rules) if request.rules else DEFAULT_RULES
+    wanted = tuple(sorted({c.strip() for c in request.categories.split(",") if c.strip()})) \
+        if request.categories else None
+    case = session.workspace.open(request.case) if request.case else None
+    wallets = read_wallets(request.file, settings.chains, address_column=request.address_column,
+                           chain_column=request.chain_column,
+                           default_chain=settings.chains.get(request.chain).key if request.chain else None)
+    store_path = _store_path(settings, request, case.dir if case else None, wallets)
+    library = TagLibrary.for_home(settings.home)
+    batches = _batches(wallets.rows, request.batch_size)
+    parts = _Parts.open(request, _run_id(request, wanted, rules, library, store_path), len(batches))
+    run = _Run(settings, request, store_path, batches, wanted, rules, parts, progress)
+    tags_by_chain = {c: with_sanctions_category(library.current([c]).select(list(TAGS.columns)))
+                     for c in {w[0] for w in wallets.rows}}
+    progress.start(len(wallets.rows), "wallets", done=sum(len(batches[i][1]) for i in parts.done))
+    started = time.perf_counter()
+    try:
+        run.screen(tags_by_chain, case.dir if case else settings.home)
+    finally:
+        progress.stop()
+    seconds = time.perf_counter() - started
+    wallet_table, exposure_table = run.tables()
+    hits = wallet_table.filter(pl.col("risk").map_elements(lambda r: level_at_least(r, request.hit_level),
+                                                            return_dtype=pl.Boolean))
+    files = _write_results(request.out, wallet_table, exposure_table, wallets.rejects, parts)
+    data: dict[str, Any] = {
+        "input": str(request.file), "rows_read": wallets.read, "wallets": len(wallets.rows),
+        "rejected": wallets.rejects.height, "duplicates": wallets.duplicates, "hops": request.hops,
+        "hit_level": request.hit_level, "hits": hits.height,
+        "levels": {level: int(wallet_table.filter(pl.col("risk") == level).height) for level in LEVELS},
+        "wallets_per_min": round(run.screened / seconds * 60) if seconds else None,
+        "store_queries": run.queries, "large_entities_not_expanded": sorted(run.large), "files": files,
+        "resumed_batches": len(batches) - len(run.todo), "fetched": run.fetched or None,
+        "other_cases": _other_cases(session, request.case, wallets),
+    }
+    if case is not None:
+        case.record("screen.run", {k: v for k, v in data.items() if k != "large_entities_not_expanded"},
+                    session.argv)
+    return ScreenOutcome(data, hits, wallets)
+
+
+def _check(request: ScreenRequest) -> None:
+    if request.hit_level not in LEVELS[1:]:
         raise InputError(f"--hit-level must be one of {', '.join(LEVELS[1:])}")
-    if out is not None and out.suffix.lower() not in OUT_FORMATS:
+    if request.out is not None and request.out.suffix.lower() not in OUT_FORMATS:
         raise InputError(f"--out must end in {', '.join(OUT_FORMATS)}")
-    if resume and out is None:
+    if request.resume and request.out is None:
         raise InputError("--resume needs --out (the parts of the interrupted run live next to it)")
-    rule_set = _read_rules(rules) if rules else DEFAULT_RULES
-    wanted = tuple(sorted({c.strip() for c in categories.split(",") if c.strip()})) if categories else None
-    workspace_case = session.workspace.open(case) if case else None
-    wallets = read_wallets(file, settings.chains, address_column=address_column, chain_column=chain_column,
-                           default_chain=settings.chains.get(chain).key if chain else None)
+
+
+def _store_path(settings: Settings, request: ScreenRequest, case_dir: Path | None, wallets: Wallets) -> Path:
+    """The embedded store screened (created for ``--fetch``, which loads what it pulls into it)."""
     if settings.store_backend != "embedded":
         raise InputError("screening reads the embedded store; set store.backend = embedded (Neo4j: push from it)")
-    store_path = settings.embedded_store_path(workspace_case.dir if workspace_case else None)
-    if fetch:
+    store_path = settings.embedded_store_path(case_dir)
+    if request.fetch:
         if any(settings.chains.get(c).is_account for c, _, _ in wallets.rows):
             raise InputError("--fetch works for UTXO chains; fill an account chain's store with `tracer ingest evm`")
-        if workers > 1:
+        if request.workers > 1:
             raise InputError("--fetch writes what it pulls into the store: use one worker")
         with EmbeddedStore.open(store_path) as created:  # create it if missing
             created.ensure_schema()
     elif not store_path.exists():
         raise InputError(f"no store at {store_path}: ingest chain data first, or use --fetch")
-    library = TagLibrary.for_home(settings.home)
-    run_id = sha256_hex(canonical_json({
-        "input": hashlib.sha256(file.read_bytes()).hexdigest(), "address_column": address_column,
-        "chain_column": chain_column, "chain": chain, "hops": hops, "categories": wanted,
-        "rules": [r.__dict__ | {"categories": sorted(r.categories)} for r in rule_set], "batch_size": batch_size,
-        "max_edges": max_edges, "tags": library.sources(), "case": case, "store": str(store_path.resolve()),
+    return store_path
+
+
+def _run_id(request: ScreenRequest, wanted: tuple[str, ...] | None, rules: Any, library: TagLibrary,
+            store_path: Path) -> str:
+    """What makes two runs the same run (a resume continues only the same one)."""
+    return sha256_hex(canonical_json({
+        "input": hashlib.sha256(request.file.read_bytes()).hexdigest(), "address_column": request.address_column,
+        "chain_column": request.chain_column, "chain": request.chain, "hops": request.hops, "categories": wanted,
+        "rules": [r.__dict__ | {"categories": sorted(r.categories)} for r in rules],
+        "batch_size": request.batch_size, "max_edges": request.max_edges, "tags": library.sources(),
+        "case": request.case, "store": str(store_path.resolve()),
     }))
-    parts = out.with_name(out.name + ".parts") if out is not None else None
-    progress_file = parts / "progress.json" if parts else None
-    done: set[int] = set()
-    if parts is not None and progress_file is not None:
-        if resume and progress_file.exists():
+
+
+@dataclass
+class _Parts:
+    """The batches of a run with ``--out``, kept on disk as they finish (``<out>.parts/``)."""
+
+    directory: Path | None
+    run_id: str
+    batches: int
+    done: set[int]
+
+    @classmethod
+    def open(cls, request: ScreenRequest, run_id: str, batches: int) -> _Parts:
+        if request.out is None:
+            return cls(None, run_id, batches, set())
+        directory = request.out.with_name(request.out.name + ".parts")
+        progress_file = directory / "progress.json"
+        done: set[int] = set()
+        if request.resume and progress_file.exists():
             try:
                 state = json.loads(progress_file.read_text())
                 done_batches = [int(i) for i in state["done"]]
             except (OSError, ValueError, KeyError, TypeError):
                 raise InputError(f"{progress_file} is damaged: run without --resume to start again") from None
             if state.get("run") != run_id:
-                raise InputError(f"{parts} holds a run of another input or other options: run without --resume "
+                raise InputError(f"{directory} holds a run of another input or other options: run without --resume "
                                  "to start again")
             done = set(done_batches)
-        elif parts.exists():
-            shutil.rmtree(parts)
-        parts.mkdir(parents=True, exist_ok=True)
-    batches = _batches(wallets.rows, batch_size)
-    tags_by_chain = {c: with_sanctions_category(_tags(library, settings, c)) for c in {w[0] for w in wallets.rows}}
-    started = time.perf_counter()
-    results: dict[int, tuple[pl.DataFrame, pl.DataFrame]] = {}
-    large: set[str] = set()
-    fetched: list[dict[str, Any]] = []
-    queries = 0
-    todo = [i for i in range(len(batches)) if i not in done]
-    progress.start(len(wallets.rows), "wallets", done=sum(len(batches[i][1]) for i in done))
+        elif directory.exists():
+            shutil.rmtree(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        return cls(directory, run_id, batches, done)
 
-    def finished(index: int, wallet_rows: pl.DataFrame, exposure_rows: pl.DataFrame, facts: dict[str, Any]) -> None:
-        nonlocal queries
-        queries += facts["queries"]
-        large.update(facts["large_entities"])
-        if parts is not None and progress_file is not None:
-            _write(wallet_rows, parts / f"wallets-{index:06d}.parquet")
-            _write(exposure_rows, parts / f"exposures-{index:06d}.parquet")
-            done.add(index)
-            write_atomic(progress_file, canonical_json({"run": run_id, "done": sorted(done)}))
-            batch_saved(len(done), len(batches))
+    def save(self, index: int, wallet_rows: pl.DataFrame, exposure_rows: pl.DataFrame) -> None:
+        assert self.directory is not None
+        _write(wallet_rows, self.directory / f"wallets-{index:06d}.parquet")
+        _write(exposure_rows, self.directory / f"exposures-{index:06d}.parquet")
+        self.done.add(index)
+        write_atomic(self.directory / "progress.json", canonical_json({"run": self.run_id, "done": sorted(self.done)}))
+        batch_saved(len(self.done), self.batches)
+
+    def frames(self, pattern: str) -> list[pl.DataFrame]:
+        assert self.directory is not None
+        return [pl.read_parquet(p) for p in sorted(self.directory.glob(pattern))]
+
+
+class _Run:
+    """The batches still to screen, screened in this process, in worker processes, or with ``--fetch``."""
+
+    def __init__(self, settings: Settings, request: ScreenRequest, store_path: Path,
+                 batches: list[tuple[str, list[tuple[str, int]]]], wanted: tuple[str, ...] | None, rules: Any,
+                 parts: _Parts, progress: Progress) -> None:
+        self.settings, self.request, self.store_path = settings, request, store_path
+        self.batches, self.wanted, self.rules, self.parts, self.progress = batches, wanted, rules, parts, progress
+        self.todo = [i for i in range(len(batches)) if i not in parts.done]
+        self.screened = sum(len(batches[i][1]) for i in self.todo)
+        self.results: dict[int, tuple[pl.DataFrame, pl.DataFrame]] = {}
+        self.large: set[str] = set()
+        self.fetched: list[dict[str, Any]] = []
+        self.queries = 0
+
+    def params(self, chain_key: str) -> ScreenParams:
+        info = self.settings.chains.get(chain_key)
+        return ScreenParams(chain=info.key, account_model=info.is_account, hops=self.request.hops,
+                            categories=self.wanted, rules=self.rules, max_edges=self.request.max_edges)
+
+    def finished(self, index: int, wallet_rows: pl.DataFrame, exposure_rows: pl.DataFrame,
+                 facts: dict[str, Any]) -> None:
+        self.queries += facts["queries"]
+        self.large.update(facts["large_entities"])
+        if self.parts.directory is not None:
+            self.parts.save(index, wallet_rows, exposure_rows)
         else:
-            results[index] = (wallet_rows, exposure_rows)
-        progress.advance(wallet_rows.height)
+            self.results[index] = (wallet_rows, exposure_rows)
+        self.progress.advance(wallet_rows.height)
 
-    try:
-        if fetch:
-            with EmbeddedStore.open(store_path) as store:
-                for index in todo:
-                    chain_key, members = batches[index]
-                    params = _params(settings, chain_key, hops, wanted, rule_set, max_edges)
-                    source, closer = address_source(settings, settings.chains.get(chain_key), esplora, from_store,
-                                                     allow_third_party or settings.allow_third_party,
-                                                     workspace_case.dir if workspace_case else settings.home)
+    def screen(self, tags_by_chain: dict[str, pl.DataFrame], case_dir: Path) -> None:
+        request, settings = self.request, self.settings
+        if request.fetch:
+            with EmbeddedStore.open(self.store_path) as store:
+                for index in self.todo:
+                    chain_key, members = self.batches[index]
+                    source, closer = address_source(settings, settings.chains.get(chain_key), request.esplora,
+                                                    request.from_store,
+                                                    request.allow_third_party or settings.allow_third_party, case_dir)
                     try:
                         fetcher = FetchingFrontier(store, source, chain_key)
-                        finished(index, *screen_batch(fetcher, params, members, tags_by_chain[chain_key]))
-                        fetched.append(fetcher.report())
+                        self.finished(index, *screen_batch(fetcher, self.params(chain_key), members,
+                                                           tags_by_chain[chain_key]))
+                        self.fetched.append(fetcher.report())
                     finally:
                         closer()
-        elif workers == 1 or len(todo) <= 1:
-            with EmbeddedStore.open(store_path, read_only=True) as store:
-                for index in todo:
-                    chain_key, members = batches[index]
-                    params = _params(settings, chain_key, hops, wanted, rule_set, max_edges)
-                    finished(index, *screen_batch(store, params, members, tags_by_chain[chain_key]))
+        elif request.workers == 1 or len(self.todo) <= 1:
+            with EmbeddedStore.open(self.store_path, read_only=True) as store:
+                for index in self.todo:
+                    chain_key, members = self.batches[index]
+                    self.finished(index, *screen_batch(store, self.params(chain_key), members,
+                                                       tags_by_chain[chain_key]))
         else:
-            jobs = []
-            for index in todo:
-                chain_key, members = batches[index]
-                params = _params(settings, chain_key, hops, wanted, rule_set, max_edges)
-                buffer = io.BytesIO()
-                tags_by_chain[chain_key].write_ipc(buffer)
-                jobs.append((index, (str(store_path), params.__dict__, members, buffer.getvalue())))
-            with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-                for (index, _), (w, e, facts) in zip(jobs, pool.map(_batch_worker, [j[1] for j in jobs]),
-                                                    strict=True):
-                    finished(index, pl.read_ipc(io.BytesIO(w)), pl.read_ipc(io.BytesIO(e)), facts)
-    finally:
-        progress.stop()
-    seconds = time.perf_counter() - started
-    if parts is not None:
-        wallet_frames = [pl.read_parquet(p) for p in sorted(parts.glob("wallets-*.parquet"))]
-        exposure_frames = [pl.read_parquet(p) for p in sorted(parts.glob("exposures-*.parquet"))]
-    else:
-        wallet_frames = [results[i][0] for i in sorted(results)]
-        exposure_frames = [results[i][1] for i in sorted(results)]
-    wallet_table = (pl.concat(wallet_frames, how="vertical") if wallet_frames else pl.DataFrame(
-        schema=WALLET_COLUMNS)).sort("chain", "wallet")
-    exposure_table = (pl.concat(exposure_frames, how="vertical") if exposure_frames else pl.DataFrame(
-        schema=EXPOSURE_COLUMNS)).sort("chain", "wallet", "side", "category", "asset")
-    hits = wallet_table.filter(pl.col("risk").map_elements(lambda r: level_at_least(r, hit_level),
-                                                            return_dtype=pl.Boolean))
-    files: dict[str, str] = {}
-    if out is not None:
-        _write(wallet_table, out)
-        _write(exposure_table, sibling(out, "exposures"))
-        _write(wallets.rejects, sibling(out, "rejects").with_suffix(".csv"))
-        files = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-                 for p in (out, sibling(out, "exposures"), sibling(out, "rejects").with_suffix(".csv"))}
-        if parts is not None:
-            shutil.rmtree(parts)
-    levels = {level: int(wallet_table.filter(pl.col("risk") == level).height) for level in LEVELS}
-    data: dict[str, Any] = {
-        "input": str(file), "rows_read": wallets.read, "wallets": len(wallets.rows), "rejected": wallets.rejects.height,
-        "duplicates": wallets.duplicates, "hops": hops, "hit_level": hit_level, "hits": hits.height,
-        "levels": levels,
-        "wallets_per_min": round(sum(len(batches[i][1]) for i in todo) / seconds * 60) if seconds else None,
-        "store_queries": queries, "large_entities_not_expanded": sorted(large), "files": files,
-        "resumed_batches": len(batches) - len(todo), "fetched": fetched or None,
-    }
-    other_cases: list[dict[str, Any]] = []
+            self._in_workers(tags_by_chain)
+
+    def _in_workers(self, tags_by_chain: dict[str, pl.DataFrame]) -> None:
+        jobs = []
+        for index in self.todo:
+            chain_key, members = self.batches[index]
+            buffer = io.BytesIO()
+            tags_by_chain[chain_key].write_ipc(buffer)
+            jobs.append((index, (str(self.store_path), self.params(chain_key).__dict__, members, buffer.getvalue())))
+        with ProcessPoolExecutor(max_workers=self.request.workers, mp_context=get_context("spawn")) as pool:
+            for (index, _), (w, e, facts) in zip(jobs, pool.map(_batch_worker, [j[1] for j in jobs]), strict=True):
+                self.finished(index, pl.read_ipc(io.BytesIO(w)), pl.read_ipc(io.BytesIO(e)), facts)
+
+    def tables(self) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """Every wallet row and every exposure row of the run (resumed parts too), sorted."""
+        if self.parts.directory is not None:
+            wallet_frames, exposure_frames = self.parts.frames("wallets-*.parquet"), self.parts.frames(
+                "exposures-*.parquet")
+        else:
+            wallet_frames = [self.results[i][0] for i in sorted(self.results)]
+            exposure_frames = [self.results[i][1] for i in sorted(self.results)]
+        wallets = (pl.concat(wallet_frames, how="vertical") if wallet_frames else pl.DataFrame(
+            schema=WALLET_COLUMNS)).sort("chain", "wallet")
+        exposures = (pl.concat(exposure_frames, how="vertical") if exposure_frames else pl.DataFrame(
+            schema=EXPOSURE_COLUMNS)).sort("chain", "wallet", "side", "category", "asset")
+        return wallets, exposures
+
+
+def _write_results(out: Path | None, wallet_table: pl.DataFrame, exposure_table: pl.DataFrame,
+                   rejects: pl.DataFrame, parts: _Parts) -> dict[str, str]:
+    """The three result files and their SHA-256; the parts are removed once they are written."""
+    if out is None:
+        return {}
+    _write(wallet_table, out)
+    _write(exposure_table, sibling(out, "exposures"))
+    _write(rejects, sibling(out, "rejects").with_suffix(".csv"))
+    files = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+             for p in (out, sibling(out, "exposures"), sibling(out, "rejects").with_suffix(".csv"))}
+    if parts.directory is not None:
+        shutil.rmtree(parts.directory)
+    return files
+
+
+def _other_cases(session: Session, case: str | None, wallets: Wallets) -> list[dict[str, Any]]:
+    """The other cases of the workspace that hold screened wallets (deconfliction)."""
+    rows: list[dict[str, Any]] = []
     for chain_key in sorted({w[0] for w in wallets.rows}):
         addresses = [w[1] for w in wallets.rows if w[0] == chain_key]
-        for row in other_case_notices(session.workspace, settings.home / "index", case or "", chain_key, addresses,
-                                      session.notify):
-            other_cases.append(row)
-    data["other_cases"] = other_cases
-    if workspace_case is not None:
-        workspace_case.record("screen.run", {k: v for k, v in data.items() if k != "large_entities_not_expanded"},
-                              session.argv)
-    return ScreenOutcome(data, hits, wallets)
+        rows += other_case_notices(session.workspace, session.settings.home / "index", case or "", chain_key,
+                                   addresses, session.notify)
+    return rows
 
 
 def _write(frame: pl.DataFrame, path: Path) -> None:
@@ -285,13 +365,6 @@ def _read_rules(path: Path) -> Any:
     return parse_rules(text, str(path))
 
 
-def _params(settings: Settings, chain_key: str, hops: int, wanted: tuple[str, ...] | None, rules: Any,
-            max_edges: int) -> ScreenParams:
-    info = settings.chains.get(chain_key)
-    return ScreenParams(chain=info.key, account_model=info.is_account, hops=hops, categories=wanted, rules=rules,
-                        max_edges=max_edges)
-
-
 def _batches(rows: list[tuple[str, str, int]], size: int) -> list[tuple[str, list[tuple[str, int]]]]:
     """Fixed batches of one chain each, in sorted order (the same input always gives the same batches)."""
     out: list[tuple[str, list[tuple[str, int]]]] = []
@@ -299,7 +372,3 @@ def _batches(rows: list[tuple[str, str, int]], size: int) -> list[tuple[str, lis
         members = [(address, line) for c, address, line in rows if c == chain_key]
         out += [(chain_key, members[i:i + size]) for i in range(0, len(members), size)]
     return out
-
-
-def _tags(library: TagLibrary, settings: Settings, chain_key: str) -> pl.DataFrame:
-    return library.current([chain_key]).select(list(TAGS.columns))

@@ -197,7 +197,7 @@ class Workspace:
 
     @staticmethod
     def check_name(name: str) -> str:
-        if not CASE_NAME_RULE.match(name):
+        if not CASE_NAME_RULE.fullmatch(name):
             raise InputError(
                 f"invalid case name {name!r}: use 1-64 letters, digits, '.', '_' or '-', "
                 "starting with a letter or digit"

@@ -98,7 +98,7 @@ class ChainRegistry:
         self._by_alias: dict[str, Chain] = {}
         chain_ids: dict[int, str] = {}
         for chain in chains:
-            if not _KEY_RULE.match(chain.key):
+            if not _KEY_RULE.fullmatch(chain.key):
                 raise ValueError(f"chain key {chain.key!r} must be lower-case letters, digits and '-'")
             if chain.key in self._by_key or chain.key in self._by_alias:
                 raise ValueError(f"chain key {chain.key!r} is already taken")

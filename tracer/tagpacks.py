@@ -186,7 +186,7 @@ def parse_confidence(value: str | int | None, where: str = "confidence") -> int 
     if isinstance(value, bool):
         raise InputError(f"{where} must be a level name or an integer 0-100, not {value!r}")
     text = str(value).strip().lower()
-    if _INT.match(text):
+    if _INT.fullmatch(text):
         number = int(text)
         if number > 100:
             raise InputError(f"{where} {number} is above 100")

@@ -225,7 +225,7 @@ def _need(row: Mapping[str, Any], mapping: Mapping[str, str], field: str) -> str
 
 
 def _txid(text: str) -> str:
-    if not _TXID.match(text):
+    if not _TXID.fullmatch(text):
         raise InputError(f"transaction hash {text!r} is not 0x followed by 64 hex digits")
     return text.lower()
 

@@ -121,7 +121,7 @@ def parse_amount(value: Any, what: str) -> int:
     >>> parse_amount("340282366920938463463374607431768211457", "value")
     340282366920938463463374607431768211457
     """
-    if not isinstance(value, str) or not _DIGITS.match(value):
+    if not isinstance(value, str) or not _DIGITS.fullmatch(value):
         raise MalformedResponseError(f"{what} is {value!r}, not a decimal integer string")
     return int(value)
 
@@ -239,7 +239,7 @@ def header_from_block(block: Any, height: int) -> BlockHeader:
     if got != height:
         raise MalformedResponseError(f"asked for block {height}, got block {got}")
     block_hash = block.get("hash")
-    if not isinstance(block_hash, str) or not _HASH.match(block_hash):
+    if not isinstance(block_hash, str) or not _HASH.fullmatch(block_hash):
         raise MalformedResponseError(f"hash of block {height} is {block_hash!r}")
     base = block.get("baseFeePerGas")
     return BlockHeader(height=height, hash=block_hash.lower(),
@@ -530,6 +530,6 @@ class EtherscanSource:
 
 
 def _txid(value: Any) -> str:
-    if not isinstance(value, str) or not _HASH.match(value):
+    if not isinstance(value, str) or not _HASH.fullmatch(value):
         raise MalformedResponseError(f"transaction hash {value!r} is not 32 hex bytes")
     return value.lower()

@@ -432,14 +432,14 @@ def failed_transactions(traces: Sequence[Mapping[str, Any]]) -> set[str]:
 
 def parse_quantity(value: Any, what: str) -> int:
     """A JSON-RPC quantity (``0x`` + 1-64 hex digits) as an ``int``; else :class:`MalformedResponseError`."""
-    if not isinstance(value, str) or not _QUANTITY.match(value):
+    if not isinstance(value, str) or not _QUANTITY.fullmatch(value):
         raise MalformedResponseError(f"{what} is not a hex quantity: {value!r}")
     return int(value, 16)
 
 
 def parse_address(value: Any, what: str) -> str:
     """A 20-byte hex address in its EIP-55 spelling; else :class:`MalformedResponseError`."""
-    if not isinstance(value, str) or not _ADDRESS.match(value):
+    if not isinstance(value, str) or not _ADDRESS.fullmatch(value):
         raise MalformedResponseError(f"{what} is not a 20-byte hex address: {value!r}")
     return _checksum(value.lower())
 
@@ -496,7 +496,7 @@ def _token_row(log: Any, txid: str, where: tuple[str, int], rows: _Rows, stats: 
         return
     log_index = parse_quantity(log.get("logIndex"), f"logIndex of a log of {txid}")
     data = log.get("data")
-    if not isinstance(data, str) or not _DATA.match(data):
+    if not isinstance(data, str) or not _DATA.fullmatch(data):
         raise MalformedResponseError(f"data of log {log_index} of {txid} is not hex bytes: {data!r}")
     contract = parse_address(log.get("address"), f"address of log {log_index} of {txid}")
     sender = _topic_address(topics[1]) if len(topics) > 1 else None
@@ -516,7 +516,7 @@ def _token_row(log: Any, txid: str, where: tuple[str, int], rows: _Rows, stats: 
 def _topic_address(topic: Any) -> str | None:
     if not isinstance(topic, str):
         return None
-    match = _TOPIC_ADDRESS.match(topic)
+    match = _TOPIC_ADDRESS.fullmatch(topic)
     return _checksum("0x" + match.group(1).lower()) if match else None
 
 
@@ -562,7 +562,7 @@ def _receipts_by_hash(receipts: Iterable[Mapping[str, Any]], block_hash: str, he
 
 
 def _hash(value: Any, what: str) -> str:
-    if not isinstance(value, str) or len(value) != 66 or not _DATA.match(value):
+    if not isinstance(value, str) or len(value) != 66 or not _DATA.fullmatch(value):
         raise MalformedResponseError(f"{what} is not a 32-byte hex hash: {value!r}")
     return value.lower()
 

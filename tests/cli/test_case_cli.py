@@ -107,6 +107,10 @@ def test_case_name_that_is_not_a_safe_directory_name_is_refused(cli: Cli, tracer
     _assert_refused(cli, tracer_home, ["case", "create", "../escape"], "invalid case name")
 
 
+def test_case_name_ending_in_a_newline_is_refused(cli: Cli, tracer_home: Path) -> None:
+    _assert_refused(cli, tracer_home, ["case", "create", "op\n"], "invalid case name")
+
+
 def test_audit_log_records_who_did_what(cli: Cli) -> None:
     cli("case", "create", "op-harbor")
     cli("case", "seed", "add", "op-harbor", ETH_LOWER, "--chain", "eth")

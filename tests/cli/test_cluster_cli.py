@@ -147,6 +147,12 @@ def test_the_coinjoin_is_recognised_and_written_with_its_shape(
     assert Path(run["files"]["evidence"]).parent == tracer_home / "cases" / case / "clusters"
 
 
+def test_the_chain_may_be_named_in_capitals(cli: Cli, case: str, two_users: TwoUsers) -> None:
+    shouted = cli.json("cluster", "run", case, "--chain", CHAIN.upper())
+    assert shouted == cli.json("cluster", "run", case, "--chain", CHAIN)
+    assert shouted["chains"][0]["chain"] == CHAIN and shouted["chains"][0]["addresses_clustered"] > 0
+
+
 def test_without_the_coinjoin_filter_the_two_users_are_merged_and_a_rerun_splits_them_again(
     cli: Cli, case: str, two_users: TwoUsers
 ) -> None:
