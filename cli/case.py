@@ -13,7 +13,7 @@ from cli.context import app_context
 from cli.errors import EXIT_FAILURE
 from cli.options import CaseArg, ChainOpt, JsonOpt
 from cli.output import emit, error, notice, stdout, table
-from jobs.cases import add_seed, case_links, case_rows, create_case, describe_case
+from jobs.cases import add_seed, case_links, case_rows, case_traces, create_case, describe_case
 from jobs.workspace import Seed
 
 app = typer.Typer(help="Case workspaces: seeds, audit log (chain of custody).", no_args_is_help=True)
@@ -134,6 +134,24 @@ def links(name: CaseArg, json_: JsonOpt = False) -> None:
         notice(f"{len(rows)} link(s) to {len(other)} case(s): {', '.join(other)}")
 
     emit(data, as_json=json_, human=human)
+
+
+@app.command("traces")
+def traces(name: CaseArg, json_: JsonOpt = False) -> None:
+    """List the case's trace runs, oldest first: result folder, when, by whom, the question asked and
+    the manifest hash (each run has its own folder; `tracer case verify` checks them all).
+
+    Example: tracer case traces op-harbor
+    """
+    rows = case_traces(app_context().session, name)
+
+    def human() -> None:
+        stdout.print(table(f"Trace runs of {name}", ["run", "time (UTC)", "by", "chain", "direction", "model",
+                                                     "hops", "seeds", "manifest"],
+                           [(r["run"], r["time"], r["actor"], r["chain"], r["direction"], r["model"], r["hops"],
+                             ", ".join(r["seeds"]), (r["manifest_sha256"] or "")[:16]) for r in rows]))
+
+    emit(rows, as_json=json_, human=human)
 
 
 @seed_app.command("add")

@@ -4,15 +4,17 @@ between cases (the case workspace itself is :mod:`jobs.workspace`, the index :mo
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from jobs.addresses import check_address
 from jobs.audit_log import Verification
 from jobs.case_index import links, workspace_index
 from jobs.session import Session
+from jobs.trace_results import run_entries
 from jobs.workspace import Case, Seed
 
-__all__ = ["create_case", "case_rows", "describe_case", "add_seed", "case_links"]
+__all__ = ["create_case", "case_rows", "describe_case", "add_seed", "case_links", "case_traces"]
 
 
 def create_case(session: Session, name: str, description: str) -> Case:
@@ -68,3 +70,21 @@ def case_links(session: Session, name: str) -> dict[str, Any]:
         case.record("case.links", {"links": len(rows), "cases": other,
                                    "cases_indexed": index["case"].n_unique(), "skipped": skipped}, session.argv)
     return {"case": name, "links": rows, "cases": other, "skipped": skipped}
+
+
+def case_traces(session: Session, name: str) -> list[dict[str, Any]]:
+    """Every trace run of the case, oldest first, as the audit log records it: its result folder,
+    when and by whom, the question asked (chain, direction, model, hops, seeds) and the manifest hash.
+    Whether the folders still match the log is ``tracer case verify``'s job."""
+    case = session.workspace.open(name)
+    rows = []
+    for entry in run_entries(case.audit.entries()):
+        parameters = entry.details.get("parameters") or {}
+        rows.append({
+            "run": entry.details.get("run") or Path(str(entry.details.get("directory", ""))).name,
+            "time": entry.time, "actor": entry.actor, "audit_seq": entry.seq,
+            "chain": parameters.get("chain"), "direction": parameters.get("direction"),
+            "model": parameters.get("model"), "hops": parameters.get("hops"), "seeds": parameters.get("seeds", []),
+            "manifest_sha256": entry.details.get("manifest_sha256"),
+        })
+    return rows

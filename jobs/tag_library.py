@@ -129,10 +129,10 @@ class TagLibrary:
 
     def sources(self) -> list[dict[str, Any]]:
         """The current imports as a trace manifest cites them: name, sha256 (of the tag rows, which
-        is also the Parquet file's name), source_sha256 (of the imported file), imported_at, rows."""
+        is also the Parquet file's name), source_sha256 (of the imported file), rows. No import time:
+        the content hash is the identity, so a manifest does not depend on when tags were imported."""
         return [
-            {"name": e["name"], "sha256": e["sha256"], "source_sha256": e["source_sha256"],
-             "imported_at": e["imported_at"], "rows": e["rows"]}
+            {"name": e["name"], "sha256": e["sha256"], "source_sha256": e["source_sha256"], "rows": e["rows"]}
             for e in sorted(self._current_entries(), key=lambda e: e["name"])
         ]
 

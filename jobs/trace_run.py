@@ -27,13 +27,13 @@ import polars as pl
 from graph.base import TRACE_REACHED_COLUMNS, TRACE_TRACED_COLUMNS, GraphStore, TraceRecord
 from jobs.addresses import normal_address
 from jobs.case_index import other_case_notices, touched_addresses
-from jobs.files import write_atomic
 from jobs.session import Session
 from jobs.settings import Settings
 from jobs.sources import address_source
 from jobs.stores import checkpoint_path, open_case_store
 from jobs.tag_library import TagLibrary
 from jobs.trace_fetch import FetchingFrontier
+from jobs.trace_results import save_run
 from jobs.workspace import Case
 from tracer.chains import Chain
 from tracer.errors import InputError
@@ -47,9 +47,7 @@ from tracer.trace import DEFAULT_STOP_CATEGORIES, Seed, TraceResult, TraceSpec, 
 from tracer.units import to_base_units
 
 __all__ = ["TraceRequest", "TraceOutcome", "trace_case", "run_trace", "parse_time", "parse_min_value",
-           "token_metadata", "TRACES_DIR"]
-
-TRACES_DIR = "traces"
+           "token_metadata"]
 
 
 def parse_time(text: str | None, option: str) -> int | None:
@@ -137,51 +135,54 @@ class _TagRecorder:
         return pl.concat(self.consulted).unique(list(TAGS.key)).sort(list(TAGS.key), nulls_last=True)
 
 
-def _write_parquet(frame: pl.DataFrame, path: Path) -> str:
+def _parquet(frame: pl.DataFrame) -> bytes:
+    """Parquet bytes that depend on the rows only (no statistics, fixed compression)."""
     buffer = io.BytesIO()
     frame.write_parquet(buffer, compression="zstd", statistics=False)
-    data = buffer.getvalue()
-    write_atomic(path, data)
-    return sha256_hex(data)
+    return buffer.getvalue()
 
 
-def run_trace(settings: Settings, case: Case, spec: TraceSpec, store: GraphStore, *,
+def run_trace(settings: Settings, case: Case, spec: TraceSpec, store: GraphStore, *, argv: list[str],
               fetch: FetchingFrontier | None = None, library: TagLibrary | None = None) -> dict[str, Any]:
-    """Run one trace, write its files into the case and return what to print (and the result)."""
+    """Run one trace, write its files into a new result folder of the case (:mod:`jobs.trace_results`),
+    record the run in the audit log and return what to print (and the result)."""
     digest = ReadDigest(fetch if fetch is not None else store)
     tags = _TagRecorder(library or TagLibrary.for_home(settings.home), store, spec.chain)
     result = trace(spec, digest, tags)
     peels = _peel_chains(result, digest)
     consulted = tags.rows()
-    ident = sha256_hex(canonical_json(spec.parameters()))[:12]
-    out_dir = case.dir / TRACES_DIR / f"{spec.direction}-{spec.model}-{ident}"
-    out_dir.mkdir(parents=True, exist_ok=True)
     findings = summary(result)
     findings["peel_chains"] = peels.to_dicts()
-    files = {
-        "seeds.parquet": _write_parquet(result.seeds, out_dir / "seeds.parquet"),
-        "hops.parquet": _write_parquet(result.hops, out_dir / "hops.parquet"),
-        "endings.parquet": _write_parquet(result.endings, out_dir / "endings.parquet"),
-        "tags.parquet": _write_parquet(consulted, out_dir / "tags.parquet"),
+    contents = {
+        "seeds.parquet": _parquet(result.seeds),
+        "hops.parquet": _parquet(result.hops),
+        "endings.parquet": _parquet(result.endings),
+        "tags.parquet": _parquet(consulted),
+        "result.json": canonical_json(findings),
     }
-    result_bytes = canonical_json(findings)
-    write_atomic(out_dir / "result.json", result_bytes)
-    files["result.json"] = sha256_hex(result_bytes)
-    library_sources = [s for s in (library or TagLibrary.for_home(settings.home)).sources()
-                       if s["name"] in set(consulted["tagpack"].drop_nulls().to_list())]
+    files = {name: sha256_hex(data) for name, data in contents.items()}
+    used = set(consulted["tagpack"].drop_nulls().to_list())
+    library_sources = [s for s in (library or TagLibrary.for_home(settings.home)).sources() if s["name"] in used]
     manifest = build_manifest(
         case=case.name, parameters=spec.parameters(), store_backend=settings.store_backend,
         read_digest=digest.hexdigest, store_queries=digest.calls, tags_digest=frame_digest(consulted),
         tag_sources=library_sources, files=files, fetched=fetch.report() if fetch is not None else None,
     )
     manifest_bytes = canonical_json(manifest)
-    write_atomic(out_dir / "manifest.json", manifest_bytes)
-    store.save_trace(_trace_record(result, case.name, f"trace:{case.name}:{out_dir.name}", sha256_hex(manifest_bytes)))
+    manifest_sha256 = sha256_hex(manifest_bytes)
+    with case.locked():  # the run's folder number and its audit entry, in one step for other writers
+        out_dir = save_run(case.dir, f"{spec.direction}-{spec.model}", manifest_sha256,
+                           {**contents, "manifest.json": manifest_bytes})
+        case.record("trace.run", {
+            "chain": spec.chain, "parameters": spec.parameters(), "directory": str(out_dir), "run": out_dir.name,
+            "manifest_sha256": manifest_sha256, "files": files,
+        }, argv)
+    store.save_trace(_trace_record(result, case.name, f"trace:{case.name}:{out_dir.name}", manifest_sha256))
     return {
         "result": result,
         "summary": findings,
         "directory": out_dir,
-        "manifest_sha256": sha256_hex(manifest_bytes),
+        "manifest_sha256": manifest_sha256,
         "files": files,
     }
 
@@ -319,17 +320,11 @@ def trace_case(session: Session, request: TraceRequest) -> TraceOutcome:
             fetcher = FetchingFrontier(store, source, chain.key)
         if request.by == "cluster":
             specs = [_cluster_spec(s, store) for s in specs]
-        runs = [run_trace(settings, case, s, store, fetch=fetcher) for s in specs]
+        runs = [run_trace(settings, case, s, store, argv=session.argv, fetch=fetcher) for s in specs]
     finally:
         if closer is not None:
             closer()
         store.close()
-    for run in runs:
-        spec = run["result"].spec
-        case.record("trace.run", {
-            "chain": spec.chain, "parameters": spec.parameters(), "directory": str(run["directory"]),
-            "manifest_sha256": run["manifest_sha256"], "files": run["files"],
-        }, session.argv)
     data: dict[str, Any]
     if len(runs) == 1:
         data = {**runs[0]["summary"], "directory": str(runs[0]["directory"]),

@@ -6,7 +6,8 @@ A case directory holds:
 * ``case.json``  — name, description, who created it and when, the audit head hash;
 * ``seeds.json`` — the seed addresses (validated, normalized, with chain, label and note);
 * ``audit.jsonl`` — the hash-chained log of every change (``jobs/audit_log.py``);
-* later: trace results, manifests and the embedded store of the case.
+* ``traces/`` — one folder per trace run, checked against the audit log (``jobs/trace_results.py``);
+* ``clusters/``, the embedded store ``graph.lbug`` and its ingest checkpoints.
 
 Writes are atomic (temporary file + ``os.replace``) and serialised by an exclusive lock on
 ``.lock``, so two commands on one case cannot interleave. A command that fails validation
@@ -23,6 +24,7 @@ import re
 import shutil
 import socket
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -32,6 +34,7 @@ from typing import Any
 
 from jobs.audit_log import AuditLog, Verification
 from jobs.files import write_atomic
+from jobs.trace_results import verify_runs
 from tracer import __version__
 from tracer.errors import ConflictError, InputError, NotFoundError, TracerError
 
@@ -39,6 +42,8 @@ __all__ = ["Seed", "CaseInfo", "Case", "Workspace", "current_actor", "CASE_NAME_
 
 CASE_NAME_RULE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 FORMAT_VERSION = 1
+#: per thread: the case directories whose lock this thread holds, and how deeply (``Case.locked``)
+_LOCKS_HELD = threading.local()
 
 
 class CaseDamagedError(TracerError):
@@ -133,21 +138,35 @@ class Case:
 
     @contextmanager
     def locked(self) -> Iterator[None]:
-        with (self.dir / ".lock").open("a") as handle:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        """Hold the case's exclusive lock (other processes wait); re-entrant within one thread."""
+        key = self.dir.resolve()
+        held: dict[Path, int] = _LOCKS_HELD.__dict__.setdefault("depth", {})
+        if held.get(key, 0):
+            held[key] += 1
             try:
                 yield
             finally:
+                held[key] -= 1
+            return
+        with (self.dir / ".lock").open("a") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            held[key] = 1
+            try:
+                yield
+            finally:
+                held.pop(key, None)
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
     def record(self, action: str, details: dict[str, Any], argv: list[str]) -> None:
-        """Append an audit entry and move the head hash in ``case.json``. Call under :meth:`locked`."""
-        entry = self.audit.append(
-            actor=current_actor(), action=action, details=details, argv=argv, tool_version=__version__
-        )
-        info = _read_json(self.dir / "case.json")
-        info["audit_head"] = entry.hash
-        _write_json_atomic(self.dir / "case.json", info)
+        """Append an audit entry and move the head hash in ``case.json``, under the case lock (two
+        analysts recording on one case at once get two consecutive entries, never a broken chain)."""
+        with self.locked():
+            entry = self.audit.append(
+                actor=current_actor(), action=action, details=details, argv=argv, tool_version=__version__
+            )
+            info = _read_json(self.dir / "case.json")
+            info["audit_head"] = entry.hash
+            _write_json_atomic(self.dir / "case.json", info)
 
     def add_seed(
         self, *, chain: str, address: str, kind: str, label: str | None, note: str | None, argv: list[str]
@@ -179,6 +198,9 @@ class Case:
         if logged != seeds:
             return Verification(False, result.entries, result.head,
                                 "seeds.json does not match the seeds recorded in the audit log")
+        results = verify_runs(self.dir, entries)
+        if results is not None:
+            return Verification(False, result.entries, result.head, results)
         created = entries[0].details if entries and entries[0].action == "case.create" else {}
         recorded = {k: created.get(k) for k in ("name", "description", "created_at", "created_by")}
         actual = {"name": info.name, "description": info.description, "created_at": info.created_at,

@@ -12,6 +12,7 @@ other participants' outputs there); the totals always reconcile with the 10.5 LT
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,11 @@ def story() -> dict[str, Any]:
 
 @pytest.fixture()
 def case(cli: Cli) -> str:
+    return _open_case(cli)
+
+
+def _open_case(cli: Cli) -> str:
+    """The main job's first steps: the case, its seeds, the fixture chain and the exchange's tags."""
     spec = json.loads((FIXTURE / "case.json").read_text())
     assert cli("case", "create", "op-fixture").exit_code == 0
     for seed in spec["seeds"]:
@@ -106,6 +112,21 @@ def test_the_main_job_trace_is_reproducible_byte_for_byte(cli: Cli, case: str) -
     manifest = json.loads((Path(first["directory"]) / "manifest.json").read_text())
     assert [s["name"] for s in manifest["tags"]["sources"]] == ["Exchange Alpha deposit addresses (op-fixture)"]
     assert manifest["store"]["queries"] >= 10  # one batched query per hop, not one per address
+
+
+def test_the_main_job_in_two_workspaces_gives_byte_identical_manifests(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a defence expert re-running the case elsewhere, later: tags imported at another time, same bytes
+    manifests = []
+    for home in ("investigator", "defence-expert"):
+        monkeypatch.setenv("TRACER_HOME", str(tmp_path / home))
+        case = _open_case(cli)
+        run = cli.json("trace", case, "--chain", LTC, "--model", "haircut", "--hops", "12")
+        manifests.append((Path(run["directory"]) / "manifest.json").read_bytes())
+        time.sleep(1.1)  # the tag import's clock time differs by at least a second
+    assert manifests[0] == manifests[1]
+    assert b"imported_at" not in manifests[0]
 
 
 def test_token_amounts_are_shown_with_the_tokens_symbol_and_decimals(cli: Cli, case: str) -> None:

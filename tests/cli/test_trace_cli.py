@@ -66,13 +66,18 @@ def test_forward_trace_reports_the_exchange_with_share_and_evidence(cli: Cli, ca
     assert "Exchange X" in human.stdout and "0.00053333 rLTC" in human.stdout and "Reconciliation" in human.stdout
 
 
-def test_the_same_trace_twice_gives_byte_identical_files_and_manifest(cli: Cli, case: str, tracer_home: Path) -> None:
+def test_the_same_trace_twice_gives_byte_identical_files_in_a_new_folder(cli: Cli, case: str,
+                                                                          tracer_home: Path) -> None:
     first = cli.json("trace", case, "--model", "fifo", "--hops", "4")
     directory = Path(first["directory"])
     files = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(directory.iterdir())}
     second = cli.json("trace", case, "--model", "fifo", "--hops", "4")
     assert second["manifest_sha256"] == first["manifest_sha256"]
+    again = Path(second["directory"])
+    assert again != directory and again.parent == directory.parent  # the earlier result is kept as it was
+    assert directory.name.startswith("0001-forward-fifo-") and again.name.startswith("0002-forward-fifo-")
     assert {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(directory.iterdir())} == files
+    assert {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(again.iterdir())} == files
     manifest = json.loads((directory / "manifest.json").read_text())
     assert manifest["parameters"]["model"] == "fifo" and manifest["parameters"]["hops"] == 4
     assert manifest["files"]["endings.parquet"] == files["endings.parquet"]
@@ -84,6 +89,24 @@ def test_the_same_trace_twice_gives_byte_identical_files_and_manifest(cli: Cli, 
     audit = cli.json("case", "log", case)
     assert any(e["action"] == "trace.run" and e["details"]["manifest_sha256"] == first["manifest_sha256"]
                for e in audit)
+
+
+def test_an_edited_result_file_fails_case_verify(cli: Cli, case: str) -> None:
+    run = cli.json("trace", case, "--model", "haircut")
+    assert cli("case", "verify", case).exit_code == 0
+    result = Path(run["directory"]) / "result.json"
+    result.write_bytes(result.read_bytes().replace(b"53333", b"99999"))
+    verify = cli("case", "verify", case)
+    assert verify.exit_code == 1
+    assert f"trace result {Path(run['directory']).name}/result.json was changed" in verify.stdout
+
+
+def test_a_result_folder_without_an_audit_entry_fails_case_verify(cli: Cli, case: str) -> None:
+    run = cli.json("trace", case, "--model", "haircut")
+    planted = Path(run["directory"]).with_name("0099-forward-haircut-000000000000")
+    planted.mkdir()
+    verify = cli("case", "verify", case)
+    assert verify.exit_code == 1 and "0099-forward-haircut-000000000000 has no audit entry" in verify.stdout
 
 
 def test_trace_is_written_back_to_the_store(cli: Cli, case: str) -> None:
