@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import polars as pl
 import typer
+from rich.text import Text
 from rich.tree import Tree
 
 from cli.context import app_context
@@ -140,14 +141,28 @@ def _print_result(result: TraceResult, chain: Chain, top: int, money: _Money) ->
     ranked = result.endings.with_row_index("_rank").sort(
         [pl.col("ending") != "entity", pl.col("_rank")]).head(min(top, 5))
     for row in ranked.iter_rows(named=True):
-        branch = tree.add(f"{row['ending']} {row['address'] or ''} {row['label'] or ''}: "
-                          f"{money(row['amount'], row['asset'])}")
+        branch = tree.add(_folded(f"{row['ending']} {row['address'] or ''} {row['label'] or ''}: "
+                                  f"{money(row['amount'], row['asset'])}"))
         for hop in evidence_path(result.hops, row["hop_id"]):
-            branch.add(f"hop {hop['depth']}: {hop['from_address']} -> {hop['to_address']}  "
-                       f"{money(hop['taint'], hop['asset'])} of {money(hop['value'], hop['asset'])}  "
-                       f"tx {hop['txid']} block {hop['block_height']} "
-                       f"{_iso(hop['timestamp'])} [{hop['model']}, {hop['source']}]")
-    stdout.print(tree)
+            branch.add(_hop_block(hop, money))
+    # never cropped: every line folds at the terminal's width, whatever the width (or a log file's)
+    stdout.print(tree, soft_wrap=False)
+
+
+def _folded(text: str) -> Text:
+    return Text(text, overflow="fold")
+
+
+def _hop_block(hop: dict[str, Any], money: _Money) -> Text:
+    """One hop as a short block of lines, so that txid, block, UTC time, amount, model and source
+    all show in full in an 80-column terminal (a long address folds onto the next line)."""
+    return _folded("\n".join((
+        f"hop {hop['depth']}: {hop['from_address']} -> {hop['to_address']}",
+        f"{money(hop['taint'], hop['asset'])} of {money(hop['value'], hop['asset'])}",
+        f"tx {hop['txid']}",
+        f"block {hop['block_height']}, {_iso(hop['timestamp'])}",
+        f"model {hop['model']}, source {hop['source']}",
+    )))
 
 
 def _print_peels(peels: list[dict[str, Any]], chain: Chain, money: _Money) -> None:

@@ -129,6 +129,27 @@ def test_the_main_job_in_two_workspaces_gives_byte_identical_manifests(
     assert b"imported_at" not in manifests[0]
 
 
+@pytest.mark.parametrize("columns", [80, 120])
+def test_evidence_paths_are_read_in_full_in_a_narrow_terminal(cli: Cli, case: str, columns: int,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from cli.output import stdout
+
+    monkeypatch.setattr(stdout, "width", columns)
+    human = cli("trace", case, "--chain", LTC, "--model", "haircut", "--hops", "12")
+    assert human.exit_code == 0, human.output
+    lines = human.stdout.splitlines()
+    assert max(len(line) for line in lines) <= columns
+    data = cli.json("trace", case, "--chain", LTC, "--model", "haircut", "--hops", "12")
+    shown = [e for e in data["endings"] if e.get("path")][:3]
+    assert shown
+    for ending in shown:  # every hop of the evidence tree: txid, block, UTC time, model and source, whole
+        for hop in ending["path"]:
+            assert any(f"tx {hop['txid']}" in line for line in lines), hop["txid"]
+            moment = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(hop["timestamp"]))
+            assert any(f"block {hop['block_height']}, {moment}" in line for line in lines)
+            assert any(f"model haircut, source {hop['source']}" in line for line in lines)
+
+
 def test_token_amounts_are_shown_with_the_tokens_symbol_and_decimals(cli: Cli, case: str) -> None:
     # frames/eth-devnet/tokens.json (the EVM ingest's metadata cache, checked by SHA256SUMS) travels
     # with the frames; the JSON keeps exact base units, people read 1250 fUSD
