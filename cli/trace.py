@@ -92,8 +92,9 @@ def trace_command(
 
 
 class _Money:
-    """Amounts for people: the chain's coin, or a token with the symbol and decimals the EVM ingest
-    cached next to the store (``tokens-<chain>.json``); base units when the token is unknown."""
+    """Amounts for people: the chain's coin, or a token with the symbol and decimals cached next to the
+    store (``tokens-<chain>.json``, from the EVM, frames or CSV ingest; a token known only by its
+    decimals shows its contract's short form); base units when the decimals are unknown."""
 
     def __init__(self, chain: Chain, tokens: dict[str, Any]) -> None:
         self.chain = chain
@@ -103,9 +104,13 @@ class _Money:
         if asset == "native":
             return f"{format_units(int(value), self.chain.decimals)} {self.chain.symbol}"
         info = self.tokens.get(asset) or {}
-        if isinstance(info.get("decimals"), int) and info.get("symbol"):
-            return f"{format_units(int(value), info['decimals'])} {info['symbol']}"
+        if isinstance(info.get("decimals"), int):
+            return f"{format_units(int(value), info['decimals'])} {info.get('symbol') or _short(asset)}"
         return f"{value} (base units)"
+
+
+def _short(contract: str) -> str:
+    return f"{contract[:6]}…{contract[-4:]}" if len(contract) > 12 else contract
 
 
 def _print_result(result: TraceResult, chain: Chain, top: int, money: _Money) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import polars as pl
 
-from adapters.evm.csv_import import parse_column_map, read_transfers_csv
+from adapters.evm.csv_import import csv_tokens, parse_column_map, read_transfers_csv
 from graph.base import GraphStore
 from tracer.chains import Chain
 from tracer.errors import InputError
@@ -38,8 +38,10 @@ class CsvImportSummary:
         return asdict(self)
 
 
-def read_csv_file(path: Path, chain: Chain, column_map: str | None, preset: str | None) -> tuple[FrameSet, str, str]:
-    """The frames of a CSV file, its SHA-256 and the ``source`` given to its rows (nothing is loaded)."""
+def read_csv_file(path: Path, chain: Chain, column_map: str | None,
+                  preset: str | None) -> tuple[FrameSet, str, str, dict[str, dict[str, Any]]]:
+    """The frames of a CSV file, its SHA-256, the ``source`` given to its rows and the metadata of
+    the tokens it names (nothing is loaded)."""
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -52,7 +54,7 @@ def read_csv_file(path: Path, chain: Chain, column_map: str | None, preset: str 
     source = f"csv:{path.name}#sha256:{digest[:16]}"
     mapping = parse_column_map(column_map) if column_map else {}
     frames = read_transfers_csv(text, chain, mapping, preset=preset, source=source)
-    return frames, digest, source
+    return frames, digest, source, csv_tokens(text, chain, mapping, preset=preset)
 
 
 def load_csv_frames(store: GraphStore, frames: FrameSet, path: Path, chain: Chain, digest: str,

@@ -7,7 +7,6 @@ case uses, loads, and records the run in the case's audit log — a run that sto
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,13 +18,13 @@ from graph.base import LoadReport
 from jobs.checkpoints import Checkpoint
 from jobs.csv_ingest import CsvImportSummary, load_csv_frames, read_csv_file
 from jobs.evm_ingest import EvmIngestSummary, ingest_evm_range, verify_balances
-from jobs.files import write_atomic
 from jobs.frames_ingest import read_frame_dir, read_token_files
 from jobs.progress import NO_PROGRESS, Progress
 from jobs.seed_ingest import AddressTxSource, expand_seeds
 from jobs.session import Session
 from jobs.sources import address_source, evm_address_source, node_url
 from jobs.stores import checkpoint_path, open_case_store
+from jobs.token_cache import merge_tokens
 from jobs.utxo_ingest import IngestSummary, ingest_block_range
 from jobs.workspace import Case
 from tracer.chains import Family
@@ -156,12 +155,13 @@ def ingest_csv(session: Session, case_name: str, file: Path, chain_key: str, col
     if column_map is None and preset is None:
         raise InputError("say how to read the file: --map from=…,to=…,value=…,txid=… or --preset etherscan")
     case = session.workspace.open(case_name)
-    frames, digest, source = read_csv_file(file, chain, column_map, preset)
+    frames, digest, source, tokens = read_csv_file(file, chain, column_map, preset)
     store = open_case_store(settings, case)
     try:
         summary = load_csv_frames(store, frames, file, chain, digest, source)
     finally:
         store.close()
+    merge_tokens(settings, case, chain.key, tokens)
     case.record("ingest.csv", summary.as_dict(), session.argv)
     return summary
 
@@ -181,10 +181,7 @@ def ingest_frames(session: Session, directory: Path, case_name: str | None, *,
     finally:
         store.close()
     for chain_key, tokens in token_files.items():
-        cache = checkpoint_path(settings, case, chain_key).with_name(f"tokens-{chain_key}.json")
-        known = json.loads(cache.read_text(encoding="utf-8")).get("tokens", {}) if cache.is_file() else {}
-        write_atomic(cache, (json.dumps({"chain": chain_key, "tokens": {**known, **tokens}}, indent=1,
-                                        sort_keys=True) + "\n").encode("utf-8"))
+        merge_tokens(settings, case, chain_key, tokens)
     rows = {name: frame.height for name, frame in loaded.frames().items() if frame.height}
     data = {"directory": str(directory), "files": files, "checksums_verified": verify,
             "rows": rows, "load": report.as_dict()}

@@ -14,7 +14,6 @@ byte-identical when the store holds the same data.
 from __future__ import annotations
 
 import io
-import json
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -30,8 +29,9 @@ from jobs.case_index import other_case_notices, touched_addresses
 from jobs.session import Session
 from jobs.settings import Settings
 from jobs.sources import address_source
-from jobs.stores import checkpoint_path, open_case_store
+from jobs.stores import open_case_store
 from jobs.tag_library import TagLibrary
+from jobs.token_cache import read_tokens
 from jobs.trace_fetch import FetchingFrontier
 from jobs.trace_results import save_run
 from jobs.workspace import Case
@@ -47,7 +47,7 @@ from tracer.trace import DEFAULT_STOP_CATEGORIES, Seed, TraceResult, TraceSpec, 
 from tracer.units import to_base_units
 
 __all__ = ["TraceRequest", "TraceOutcome", "trace_case", "run_trace", "parse_time", "parse_min_value",
-           "token_metadata"]
+]
 
 
 def parse_time(text: str | None, option: str) -> int | None:
@@ -235,20 +235,6 @@ def _cluster_spec(spec: TraceSpec, store: GraphStore) -> TraceSpec:
     return TraceSpec(**{**spec.__dict__, "seeds": tuple(dict.fromkeys(members))})
 
 
-def token_metadata(settings: Settings, case: Case, chain: str) -> dict[str, Any]:
-    """Symbol and decimals of the tokens the EVM ingest cached next to the store (``tokens-<chain>.json``);
-    only a display aid: empty when unknown (amounts are then shown in base units)."""
-    cache = checkpoint_path(settings, case, chain).with_name(f"tokens-{chain}.json")
-    try:
-        data = json.loads(cache.read_text(encoding="utf-8"))
-        tokens = data.get("tokens", {}) if data.get("chain") == chain else {}
-        return tokens if isinstance(tokens, dict) else {}
-    except (OSError, ValueError, AttributeError):
-        return {}  # only a display aid: amounts are then shown in base units
-
-
-
-
 @dataclass(frozen=True)
 class TraceRequest:
     """One ``tracer trace``: its options as given (texts are parsed and checked by :func:`trace_case`)."""
@@ -337,6 +323,6 @@ def trace_case(session: Session, request: TraceRequest) -> TraceOutcome:
     # deconfliction: does this trace touch addresses of other cases? (jobs/case_index.py)
     data["other_cases"] = other_case_notices(session.workspace, settings.home / "index", request.case, chain.key,
                                              touched_addresses(r["result"] for r in runs), session.notify)
-    return TraceOutcome(chain, runs, data, token_metadata(settings, case, chain.key))
+    return TraceOutcome(chain, runs, data, read_tokens(settings, case, chain.key))
 
 

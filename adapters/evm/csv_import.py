@@ -59,7 +59,8 @@ from tracer.errors import InputError
 from tracer.schema import NATIVE_ASSET, TRANSACTIONS, TRANSFERS, FrameSet, conform
 from tracer.units import split_for_frame, to_base_units
 
-__all__ = ["CsvRowError", "FIELDS", "PRESETS", "parse_column_map", "read_transfers_csv"]
+__all__ = [
+    "csv_tokens", "CsvRowError", "FIELDS", "PRESETS", "parse_column_map", "read_transfers_csv"]
 
 FIELDS = ("from", "to", "value", "txid", "asset", "decimals", "time", "block", "log_index", "kind")
 _REQUIRED = ("from", "to", "value", "txid")
@@ -126,6 +127,32 @@ def read_transfers_csv(text: str, chain: Chain, mapping: Mapping[str, str] | Non
     if not rows:
         raise CsvRowError("the CSV has a header but no rows")
     return _frames(rows, chain, source)
+
+
+def csv_tokens(text: str, chain: Chain, mapping: Mapping[str, str] | None = None, *,
+               preset: str | None = None) -> dict[str, dict[str, Any]]:
+    """Symbol, name and decimals of the tokens a CSV names, for showing amounts to people (the
+    frames keep exact base units): ``{contract: {"symbol", "name", "decimals"}}``. The decimals come
+    from the map (a column or a literal); symbol and name from the Etherscan token export's
+    ``TokenSymbol``/``TokenName`` columns (else None). Call after :func:`read_transfers_csv` accepted
+    the file: rows are not checked again."""
+    given = dict(mapping or {})
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    reader.fieldnames = [h.strip() for h in reader.fieldnames or []]
+    tokens: dict[str, dict[str, Any]] = {}
+    for row in reader:
+        if preset == "etherscan":
+            asset_text = (row.get("ContractAddress") or "").strip() if "TokenValue" in row else ""
+        else:
+            asset_text = _cell(row, given, "asset") or NATIVE_ASSET
+        decimals_text = _cell(row, given, "decimals")
+        if not asset_text or asset_text.lower() == NATIVE_ASSET or decimals_text is None:
+            continue
+        asset = normalize_address(chain, asset_text)
+        tokens.setdefault(asset, {"symbol": (row.get("TokenSymbol") or "").strip() or None,
+                                  "name": (row.get("TokenName") or "").strip() or None,
+                                  "decimals": int(decimals_text)})
+    return tokens
 
 
 def _check_columns(header: Sequence[str], mapping: Mapping[str, str]) -> None:

@@ -117,3 +117,9 @@ def test_the_etherscan_token_export_needs_and_uses_the_decimals(cli: Cli, tracer
     assert _transfers(tracer_home, "op-scan") == [
         {"txid": TX3, "kind": "token", "asset": USDC, "from": A, "to": B, "value": 1_250_500_000,
          "time": 1704067224, "path": None}]
+    # people read the token's units and symbol; the files keep base units
+    cli("case", "seed", "add", "op-scan", B, "--chain", "eth")
+    human = cli("trace", "op-scan", "--model", "fifo")
+    assert human.exit_code == 0, human.output
+    assert "1250.5 USDC" in human.stdout and "base units" not in human.stdout
+    assert cli.json("trace", "op-scan", "--model", "fifo")["totals"][USDC]["seed_value"] == "1250500000"
