@@ -82,11 +82,12 @@ def trace_command(
 
     def human() -> None:
         if len(runs) == 1:
-            _print_result(runs[0]["result"], chain_info, top, money)
+            _print_result(runs[0]["result"], chain_info, top, money, runs[0]["coinjoins"])
+            _print_passes(runs[0]["summary"]["passes_through"], money)
             _print_peels(runs[0]["summary"]["peel_chains"], chain_info, money)
             notice(f"files: {runs[0]['directory']} (manifest sha256 {runs[0]['manifest_sha256'][:16]}…)")
         else:
-            _print_comparison(runs, chain_info, money)
+            _print_comparison(runs, data["model_totals"], money)
 
     emit(data, as_json=json_, human=human)
 
@@ -113,7 +114,7 @@ def _short(contract: str) -> str:
     return f"{contract[:6]}…{contract[-4:]}" if len(contract) > 12 else contract
 
 
-def _print_result(result: TraceResult, chain: Chain, top: int, money: _Money) -> None:
+def _print_result(result: TraceResult, chain: Chain, top: int, money: _Money, coinjoins: dict[str, str]) -> None:
     spec = result.spec
     stdout.print(f"{spec.direction} trace, {spec.model} model, {len(spec.seeds)} seed(s) on {chain.key}, "
                  f"up to {spec.hops} hops")
@@ -122,7 +123,8 @@ def _print_result(result: TraceResult, chain: Chain, top: int, money: _Money) ->
         if index >= top:
             break
         seed_value = result.totals[row["asset"]]["seed"]
-        who = row["label"] or ""
+        mix = coinjoins.get(row["txid"]) if row["txid"] is not None else None
+        who = row["label"] or (f"CoinJoin output ({mix})" if mix else "")
         rows.append((row["ending"], row["address"] or "", who, row["category"] or "",
                      money(row["amount"], row["asset"]), share_text(int(row["amount"]), seed_value),
                      row["depth"] if row["depth"] is not None else ""))
@@ -184,12 +186,30 @@ def _iso(timestamp: int | None) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%SZ") if timestamp is not None else "-"
 
 
-def _print_comparison(runs: list[dict[str, Any]], chain: Chain, money: _Money) -> None:
+def _print_passes(passes: list[dict[str, Any]], money: _Money) -> None:
+    """Where the traced value went through the case's seeds or tagged addresses on its way."""
+    for row in passes[:10]:
+        name = f"'{row['label']}' " if row["label"] else ""
+        stdout.print(_folded(f"passes through {row['role']} {name}{row['address']}: "
+                             f"{money(row['amount'], row['asset'])}, {row['share']}"), soft_wrap=False)
+
+
+def _print_comparison(runs: list[dict[str, Any]], totals: dict[str, dict[str, dict[str, Any]]],
+                      money: _Money) -> None:
     results = {str(r["result"].spec.model): r["result"] for r in runs}
     comparison = compare_models(results)
     models = list(results)
+    heads = [m if results[m].conserving else f"{m} (not value-conserving)" for m in models]
     rows = [(row["ending"], row["address"] or "", row["label"] or "", row["asset"],
              *(money(row[m], row["asset"]) for m in models)) for row in comparison.iter_rows(named=True)]
-    stdout.print(table("Endings under every model", ["ending", "address", "entity", "asset", *models], rows))
+    stdout.print(table("Endings under every model", ["ending", "address", "entity", "asset", *heads], rows))
+    group_rows = []
+    for asset, by_model in totals.items():
+        first = next(iter(by_model.values()))
+        for group in (k for k in first if k not in ("conserves_value",)):
+            values = [by_model[m][group] for m in models]
+            if group in ("seed_value", "ended") or any(v != "0" for v in values):
+                group_rows.append((asset, group, *(money(v, asset) for v in values)))
+    stdout.print(table("Totals per model (by kind of ending)", ["asset", "kind", *heads], group_rows))
     for run in runs:
         notice(f"{run['result'].spec.model}: {run['directory']}")

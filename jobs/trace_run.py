@@ -36,11 +36,12 @@ from jobs.trace_fetch import FetchingFrontier
 from jobs.trace_results import save_run
 from jobs.workspace import Case
 from tracer.chains import Chain
+from tracer.coinjoin import coinjoin_transactions
 from tracer.errors import InputError
 from tracer.frontier import Direction, Frontier
 from tracer.manifest import ReadDigest, build_manifest, canonical_json, frame_digest, sha256_hex
 from tracer.peel_chains import PEEL_CHAIN_COLUMNS, peel_chains
-from tracer.report import compare_models, summary
+from tracer.report import compare_models, model_totals, passes_through, summary
 from tracer.schema import TAGS
 from tracer.taint import MODELS, parse_model
 from tracer.trace import DEFAULT_STOP_CATEGORIES, Seed, TraceResult, TraceSpec, trace
@@ -149,10 +150,12 @@ def run_trace(settings: Settings, case: Case, spec: TraceSpec, store: GraphStore
     digest = ReadDigest(fetch if fetch is not None else store)
     tags = _TagRecorder(library or TagLibrary.for_home(settings.home), store, spec.chain)
     result = trace(spec, digest, tags)
-    peels = _peel_chains(result, digest)
+    peels, coinjoins = _shapes(result, digest)
     consulted = tags.rows()
-    findings = summary(result)
+    # forward, an ending's txid created the output where the value stopped: a CoinJoin's output is a mix
+    findings = summary(result, coinjoins=coinjoins if spec.direction == Direction.FORWARD else None)
     findings["peel_chains"] = peels.to_dicts()
+    findings["passes_through"] = passes_through(result, _marks(case, consulted))
     contents = {
         "seeds.parquet": _parquet(result.seeds),
         "hops.parquet": _parquet(result.hops),
@@ -184,15 +187,31 @@ def run_trace(settings: Settings, case: Case, spec: TraceSpec, store: GraphStore
         "directory": out_dir,
         "manifest_sha256": manifest_sha256,
         "files": files,
+        "coinjoins": coinjoins if spec.direction == Direction.FORWARD else {},
     }
 
 
-def _peel_chains(result: TraceResult, frontier: Frontier) -> pl.DataFrame:
-    """Peel chains among the transactions a UTXO trace traversed (Meiklejohn et al. 2013; Kappos et al. 2022)."""
+def _shapes(result: TraceResult, frontier: Frontier) -> tuple[pl.DataFrame, dict[str, str]]:
+    """Peel chains (Meiklejohn et al. 2013; Kappos et al. 2022) and CoinJoins (BlockSci's rule and
+    known wallet shapes, :mod:`tracer.coinjoin`) among the transactions a UTXO trace traversed."""
     if result.spec.account_model or result.hops.height == 0:
-        return pl.DataFrame(schema=PEEL_CHAIN_COLUMNS)
-    frames = frontier.transactions(result.spec.chain, sorted(set(result.hops["txid"].to_list())))
-    return peel_chains(frames.transactions, frames.inputs, frames.outputs)
+        return pl.DataFrame(schema=PEEL_CHAIN_COLUMNS), {}
+    txids = set(result.hops["txid"].to_list()) | set(result.endings["txid"].drop_nulls().to_list())
+    frames = frontier.transactions(result.spec.chain, sorted(txids))
+    peels = peel_chains(frames.transactions, frames.inputs, frames.outputs)
+    mixes = coinjoin_transactions(frames.inputs, frames.outputs)
+    return peels, dict(mixes.select("txid", "shape").iter_rows())
+
+
+def _marks(case: Case, tags: pl.DataFrame) -> dict[str, tuple[str, str | None]]:
+    """Addresses a person wants named when value passes through them: the case's seeds (with their
+    labels), then tagged addresses (with their tag)."""
+    marks: dict[str, tuple[str, str | None]] = {}
+    for row in tags.select("address", "label").iter_rows():
+        marks.setdefault(row[0], ("tagged", row[1]))
+    for seed in case.seeds():
+        marks[seed.address] = ("seed", seed.label)
+    return marks
 
 
 def _trace_record(result: TraceResult, case: str, uid: str, manifest_sha256: str) -> TraceRecord:
@@ -318,6 +337,7 @@ def trace_case(session: Session, request: TraceRequest) -> TraceOutcome:
     else:
         comparison = compare_models({str(r["result"].spec.model): r["result"] for r in runs})
         data = {"comparison": comparison.to_dicts(),
+                "model_totals": model_totals({str(r["result"].spec.model): r["result"] for r in runs}),
                 "runs": [{"model": str(r["result"].spec.model), "directory": str(r["directory"]),
                           "manifest_sha256": r["manifest_sha256"], "totals": r["summary"]["totals"]} for r in runs]}
     # deconfliction: does this trace touch addresses of other cases? (jobs/case_index.py)

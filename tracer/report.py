@@ -15,7 +15,7 @@ import polars as pl
 
 from tracer.trace import UNRESOLVED, Ending, TraceResult
 
-__all__ = ["share_text", "evidence_path", "summary", "compare_models", "GROUPS"]
+__all__ = ["share_text", "evidence_path", "summary", "compare_models", "model_totals", "passes_through", "GROUPS"]
 
 #: How endings are grouped in the reconciliation (the issue's words): traced to an entity, fees,
 #: below the minimum value, still unspent / held, unresolved, and the rest by name.
@@ -55,8 +55,13 @@ def evidence_path(hops: pl.DataFrame, hop_id: int | None) -> list[dict[str, Any]
     return list(reversed(path))
 
 
-def summary(result: TraceResult, *, top: int = 25, paths: int = 10) -> dict[str, Any]:
-    """JSON-ready findings: parameters, per-asset reconciliation, ranked endings with shares and paths."""
+def summary(result: TraceResult, *, top: int = 25, paths: int = 10,
+            coinjoins: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """JSON-ready findings: parameters, per-asset reconciliation, ranked endings with shares and paths.
+
+    ``coinjoins`` (txid -> shape, from :func:`tracer.coinjoin.coinjoin_transactions`) marks endings at
+    an output of a CoinJoin: ``coinjoin`` is its shape there (None elsewhere), so a report can say the
+    trail ends in a mix rather than with an owner."""
     totals: dict[str, Any] = {}
     for asset, row in result.totals.items():
         seed = row["seed"]
@@ -76,6 +81,7 @@ def summary(result: TraceResult, *, top: int = 25, paths: int = 10) -> dict[str,
         seed_value = result.totals[ending["asset"]]["seed"] if ending["asset"] in result.totals else 0
         item: dict[str, Any] = dict(ending)
         item["share_of_seed"] = share_text(int(ending["amount"]), seed_value)
+        item["coinjoin"] = (coinjoins or {}).get(ending["txid"]) if ending["txid"] is not None else None
         if index < paths:
             item["path"] = [_hop_brief(h) for h in evidence_path(result.hops, ending["hop_id"])]
         endings.append(item)
@@ -114,3 +120,53 @@ def compare_models(results: Mapping[str, TraceResult]) -> pl.DataFrame:
         for k, cells in sorted(table.items(), key=lambda kv: (kv[0][3], kv[0][0], kv[0][1] or "", kv[0][2] or ""))
     ]
     return pl.DataFrame(rows, schema=schema) if rows else pl.DataFrame(schema=schema)
+
+
+def model_totals(results: Mapping[str, TraceResult]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per asset and model: the seed value, the total per reconciliation group (:data:`GROUPS`) and
+    whether the model conserves value (poison does not: its endings may exceed the seeds)."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for model, result in results.items():
+        for asset, row in result.totals.items():
+            groups = {name: str(sum(row[str(k)] for k in kinds)) for name, kinds in GROUPS.items()}
+            out.setdefault(asset, {})[model] = {"seed_value": str(row["seed"]), **groups,
+                                                "ended": str(row["ended"]), "conserves_value": result.conserving}
+    return out
+
+
+def passes_through(result: TraceResult, marks: Mapping[str, tuple[str, str | None]]) -> list[dict[str, Any]]:
+    """How much of the traced value passed through marked addresses on its way (``marks``: address ->
+    (role, label), e.g. the case's seeds and tagged addresses), other than the trace's own seeds.
+
+    Value passes through an address when a hop moves it out of that address to another one: forward,
+    the address received it and moved it on (an address where the trail stops, an exchange say, is
+    an ending, not a passage); backward, the value came out of that address's funds. Hops from an
+    address to itself (change) are not counted; amounts are summed per asset; the share is of the
+    seed value.
+
+    >>> import polars as pl
+    >>> from tracer.trace import Seed, TraceResult, TraceSpec
+    >>> from tracer.trace_types import HOP_COLUMNS
+    >>> hops = pl.DataFrame([{"asset": "native", "from_address": "V", "to_address": "D", "taint": "150"}],
+    ...                     schema={k: HOP_COLUMNS[k] for k in ("asset", "from_address", "to_address", "taint")})
+    >>> spec = TraceSpec(chain="ltc", account_model=False, seeds=(Seed(address="D"),), direction="backward")
+    >>> result = TraceResult(spec=spec, seeds=pl.DataFrame(), hops=hops, endings=pl.DataFrame(),
+    ...                      totals={"native": {"seed": 500}})
+    >>> passes_through(result, {"V": ("seed", "vendor payout")})
+    [{'address': 'V', 'role': 'seed', 'label': 'vendor payout', 'asset': 'native', 'amount': '150', 'share': '30.00%'}]
+    """
+    if result.hops.height == 0 or not marks:
+        return []
+    own = {s.address for s in result.spec.seeds if s.address is not None}
+    sums: dict[tuple[str, str], int] = {}
+    for row in result.hops.select("asset", "from_address", "to_address", "taint").iter_rows():
+        asset, address, counterpart, taint = row
+        if address in marks and address not in own and address != counterpart:
+            sums[(address, asset)] = sums.get((address, asset), 0) + int(taint)
+    rows = []
+    for (address, asset), amount in sorted(sums.items(), key=lambda kv: (-kv[1], kv[0])):
+        role, label = marks[address]
+        seed_value = result.totals.get(asset, {}).get("seed", 0)
+        rows.append({"address": address, "role": role, "label": label, "asset": asset, "amount": str(amount),
+                     "share": share_text(amount, seed_value)})
+    return rows

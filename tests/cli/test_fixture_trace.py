@@ -39,7 +39,8 @@ def _open_case(cli: Cli) -> str:
     spec = json.loads((FIXTURE / "case.json").read_text())
     assert cli("case", "create", "op-fixture").exit_code == 0
     for seed in spec["seeds"]:
-        result = cli("case", "seed", "add", "op-fixture", seed["address"], "--chain", seed["chain"])
+        result = cli("case", "seed", "add", "op-fixture", seed["address"], "--chain", seed["chain"],
+                     "--label", seed["label"])
         assert result.exit_code == 0, result.output
     loaded = cli.json("ingest", "frames", str(FIXTURE / "frames"), "--case", "op-fixture")
     assert loaded["checksums_verified"]
@@ -103,6 +104,41 @@ def test_backward_from_the_deposit_after_the_coinjoin(cli: Cli, case: str, story
     # the CoinJoin spreads the deposit's origin over all five participants' inputs: one of them is the vendor
     hops = {h["to_address"] for e in data["endings"] for h in e.get("path", [])}
     assert story["ltc"]["roles"]["vendor_coinjoin_mix"] in hops
+
+
+def test_a_backward_trace_names_the_case_seeds_it_passes_through(cli: Cli, case: str, story: dict[str, Any]) -> None:
+    deposit = story["ltc"]["exchange_deposit"]["address"]
+    args = ("trace", case, "--chain", LTC, "--seed", deposit, "--direction", "backward", "--model", "haircut",
+            "--hops", "12")
+    data = cli.json(*args)
+    vendor = story["ltc"]["roles"]["vendor_payout"]
+    passes = {p["address"]: p for p in data["passes_through"]}
+    assert set(vendor) <= set(passes) and {passes[a]["role"] for a in vendor} == {"seed"}
+    assert passes[vendor[0]]["label"].startswith("vendor payout address 1")
+    assert sum(int(passes[a]["amount"]) for a in vendor) <= int(data["totals"]["native"]["seed_value"])
+    human = cli(*args).stdout
+    assert f"passes through seed '{passes[vendor[0]]['label']}' {vendor[0]}" in human
+
+
+def test_endings_at_coinjoin_outputs_say_so(cli: Cli, case: str, story: dict[str, Any]) -> None:
+    mix = story["ltc"]["coinjoin"]["txid"]
+    data = cli.json("trace", case, "--chain", LTC, "--model", "haircut", "--hops", "12")
+    at_mix = [e for e in data["endings"] if e["txid"] == mix]
+    assert at_mix and {e["coinjoin"] for e in at_mix} == {"joinmarket"}
+    assert {e["coinjoin"] for e in data["endings"] if e["txid"] != mix} == {None}
+    assert "CoinJoin output (joinmarket)" in cli("trace", case, "--chain", LTC, "--model", "haircut",
+                                                 "--hops", "12").stdout
+
+
+def test_all_models_show_totals_per_kind_of_ending_and_flag_poison(cli: Cli, case: str) -> None:
+    data = cli.json("trace", case, "--chain", LTC, "--model", "all", "--hops", "12")
+    totals = data["model_totals"]["native"]
+    assert {m: totals[m]["conserves_value"] for m in totals} == {
+        "poison": False, "haircut": True, "fifo": True, "lifo": True, "tiho": True}
+    assert {totals[m]["seed_value"] for m in totals} == {"1050000000"}
+    assert all(totals[m]["ended"] == "1050000000" for m in ("haircut", "fifo", "lifo", "tiho"))
+    human = cli("trace", case, "--chain", LTC, "--model", "all", "--hops", "12").stdout
+    assert "Totals per model" in human and "not value-conserving" in human
 
 
 def test_the_main_job_trace_is_reproducible_byte_for_byte(cli: Cli, case: str) -> None:
