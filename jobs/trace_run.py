@@ -24,6 +24,7 @@ from typing import Any
 import polars as pl
 
 from graph.base import TRACE_REACHED_COLUMNS, TRACE_TRACED_COLUMNS, GraphStore, TraceRecord
+from graph.embedded import EmbeddedStore
 from jobs.addresses import normal_address
 from jobs.case_index import other_case_notices, touched_addresses
 from jobs.session import Session
@@ -35,7 +36,7 @@ from jobs.token_cache import read_tokens
 from jobs.trace_fetch import FetchingFrontier
 from jobs.trace_results import save_run
 from jobs.workspace import Case
-from tracer.chains import Chain
+from tracer.chains import Chain, ChainRegistry
 from tracer.coinjoin import coinjoin_transactions
 from tracer.errors import InputError
 from tracer.frontier import Direction, Frontier
@@ -86,12 +87,7 @@ def _seeds(settings: Settings, case: Case, given: list[str], chain_key: str | No
     """The chain and seeds of a trace: ``--seed`` values, else the case's seeds (on one chain)."""
     registry = settings.chains
     if given:
-        if chain_key is None:
-            case_chains = sorted({s.chain for s in case.seeds()})
-            if len(case_chains) != 1:
-                raise InputError("--chain is required with --seed when the case's seeds are not on exactly one chain")
-            chain_key = case_chains[0]
-        chain = registry.get(chain_key)
+        chain = registry.get(chain_key) if chain_key is not None else _infer_chain(settings, case, given)
         seeds = []
         for text in given:
             txid, sep, vout = text.partition(":")
@@ -112,6 +108,55 @@ def _seeds(settings: Settings, case: Case, given: list[str], chain_key: str | No
     if len(chains) > 1:
         raise InputError(f"case {case.name!r} has seeds on {', '.join(chains)}: pick one with --chain")
     return registry.get(chains[0]), tuple(Seed(address=s.address) for s in case_seeds)
+
+
+def _infer_chain(settings: Settings, case: Case, given: list[str]) -> Chain:
+    """The chain of ``--seed`` values given without ``--chain``: the one chain of the case's seeds, else
+    the one chain the case's store holds on which every value is valid (an address or a txid:vout)."""
+    registry = settings.chains
+    case_chains = sorted({s.chain for s in case.seeds()})
+    if len(case_chains) == 1:
+        return registry.get(case_chains[0])
+    fitting = [c for c in registry if all(_fits(registry, c, text) for text in given)]
+    held = _chains_in_store(settings, case, [c.key for c in fitting])
+    if len(held) == 1:
+        return registry.get(held[0])
+    values = ", ".join(given)
+    if not fitting:
+        raise InputError(f"--seed {values} is not valid on any known chain ({', '.join(registry.keys())})")
+    if not held:
+        raise InputError(f"--seed {values}: the case's store holds no data of "
+                         f"{', '.join(c.key for c in fitting)}; ingest some first, or pass --chain")
+    raise InputError(f"--seed {values} fits several chains in the case's store ({', '.join(held)}): "
+                     "pick one with --chain")
+
+
+def _fits(registry: ChainRegistry, chain: Chain, text: str) -> bool:
+    txid, sep, vout = text.partition(":")
+    if sep and len(txid) in (64, 66) and vout.isdigit():
+        return not chain.is_account
+    try:
+        normal_address(registry, chain.key, text)
+    except InputError:
+        return False
+    return True
+
+
+def _chains_in_store(settings: Settings, case: Case, chains: list[str]) -> list[str]:
+    """Those of ``chains`` with at least one block in the case's store (read-only; no store, none)."""
+    if not chains:
+        return []
+    if settings.store_backend == "embedded":
+        path = settings.embedded_store_path(case.dir)
+        if not path.exists():
+            return []
+        with EmbeddedStore.open(path, read_only=True) as store:
+            return [c for c in chains if store.block_hashes(c, 0, 2**62).height]
+    neo4j = open_case_store(settings, case)
+    try:
+        return [c for c in chains if neo4j.block_hashes(c, 0, 2**62).height]
+    finally:
+        neo4j.close()
 
 
 class _TagRecorder:

@@ -141,6 +141,19 @@ def test_all_models_show_totals_per_kind_of_ending_and_flag_poison(cli: Cli, cas
     assert "Totals per model" in human and "not value-conserving" in human
 
 
+def test_a_seed_given_without_its_chain_takes_the_one_chain_of_the_store_it_fits(
+    cli: Cli, case: str, story: dict[str, Any]
+) -> None:
+    # the case's seeds span two chains; 0x… is valid on every EVM chain, but the store holds only eth-devnet
+    vendor = json.loads((FIXTURE / "case.json").read_text())["seeds"][2]["address"]
+    data = cli.json("trace", case, "--seed", vendor, "--model", "fifo", "--hops", "4")
+    assert data["parameters"]["chain"] == ETH
+    deposit = story["ltc"]["exchange_deposit"]["address"]
+    assert cli.json("trace", case, "--seed", deposit, "--direction", "backward")["parameters"]["chain"] == LTC
+    refused = cli("trace", case, "--seed", "not-an-address")
+    assert refused.exit_code == 2 and "is not valid on any known chain" in refused.stderr
+
+
 def test_the_main_job_trace_is_reproducible_byte_for_byte(cli: Cli, case: str) -> None:
     first = cli.json("trace", case, "--chain", LTC, "--model", "haircut", "--hops", "12")
     again = cli.json("trace", case, "--chain", LTC, "--model", "haircut", "--hops", "12")
