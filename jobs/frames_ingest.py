@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -97,4 +98,35 @@ def read_token_files(directory: Path) -> dict[str, dict[str, Any]]:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise InputError(f"{path.relative_to(directory)}: not a token metadata file ({exc})") from None
         out[path.parent.name] = tokens
+    return out
+
+
+def read_coverage_files(directory: Path, frames: FrameSet, utxo_chains: set[str],
+                        verified: Collection[str]) -> dict[str, list[tuple[int, int]]]:
+    """The block heights an export says it holds completely: ``<chain>/coverage.json``
+    (``{"chain": ..., "complete_blocks": [[lo, hi], ...]}``, written from a block-range ingest's
+    checkpoint). Only a checked claim is taken: the caller reads these files only when SHA256SUMS
+    was verified, and on a UTXO chain every claimed block must have its coinbase in the frames."""
+    out: dict[str, list[tuple[int, int]]] = {}
+    for path in sorted(directory.glob("*/coverage.json")):
+        chain = path.parent.name
+        relative = path.relative_to(directory).as_posix()
+        if relative not in verified:
+            raise InputError(f"{relative} is not listed in {directory / 'SHA256SUMS'}: a claim of complete blocks "
+                             "must be checked like the frames")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            intervals = [(int(lo), int(hi)) for lo, hi in data["complete_blocks"]]
+            if data.get("chain") != chain or any(lo < 0 or hi < lo for lo, hi in intervals):
+                raise ValueError("unexpected layout")
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise InputError(f"{relative}: not a block coverage file ({exc})") from None
+        if chain in utxo_chains:
+            mined = set(frames.transactions.filter((pl.col("chain") == chain) & pl.col("is_coinbase"))
+                        ["block_height"].to_list())
+            lacking = [h for lo, hi in intervals for h in range(lo, hi + 1) if h not in mined]
+            if lacking:
+                raise InputError(f"{relative} claims block {lacking[0]} complete, but the frames lack its coinbase "
+                                 "transaction")
+        out[chain] = intervals
     return out

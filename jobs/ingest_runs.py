@@ -18,7 +18,7 @@ from graph.base import LoadReport
 from jobs.checkpoints import Checkpoint
 from jobs.csv_ingest import CsvImportSummary, load_csv_frames, read_csv_file
 from jobs.evm_ingest import EvmIngestSummary, ingest_evm_range, verify_balances
-from jobs.frames_ingest import read_frame_dir, read_token_files
+from jobs.frames_ingest import read_coverage_files, read_frame_dir, read_token_files
 from jobs.progress import NO_PROGRESS, Progress
 from jobs.seed_ingest import AddressTxSource, expand_seeds
 from jobs.session import Session
@@ -175,6 +175,8 @@ def ingest_frames(session: Session, directory: Path, case_name: str | None, *,
     case = session.workspace.open(case_name) if case_name else None
     loaded, files = read_frame_dir(directory, verify=verify)
     token_files = read_token_files(directory)
+    utxo = {c.key for c in settings.chains if not c.is_account}
+    coverage = read_coverage_files(directory, loaded, utxo, set(files)) if verify else {}
     store = open_case_store(settings, case)
     try:
         report = store.load(loaded)
@@ -182,9 +184,15 @@ def ingest_frames(session: Session, directory: Path, case_name: str | None, *,
         store.close()
     for chain_key, tokens in token_files.items():
         merge_tokens(settings, case, chain_key, tokens)
+    for chain_key, intervals in coverage.items():  # blocks held completely, as a block-range ingest records them
+        checkpoint = Checkpoint.load(checkpoint_path(settings, case, chain_key), chain_key)
+        for lo, hi in intervals:
+            checkpoint.add(lo, hi)
+        checkpoint.save()
     rows = {name: frame.height for name, frame in loaded.frames().items() if frame.height}
     data = {"directory": str(directory), "files": files, "checksums_verified": verify,
-            "rows": rows, "load": report.as_dict()}
+            "rows": rows, "complete_blocks": {c: [list(i) for i in v] for c, v in sorted(coverage.items())},
+            "load": report.as_dict()}
     if case is not None:
         case.record("ingest.frames", data, session.argv)
     return data, report

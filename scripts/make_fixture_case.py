@@ -26,7 +26,8 @@ What it does (about a minute; nothing outside ``--out`` and a temporary director
 4. Ingests both chains with the real CLI (``tracer ingest utxo`` / ``tracer ingest evm``, subprocesses
    with a throw-away ``TRACER_HOME``) from the first story block, reads the canonical frames back
    from the embedded store and writes ``frames/<chain>/{transactions,inputs,outputs,transfers}.parquet``
-   (sorted by natural key, zstd, no statistics) and ``frames/SHA256SUMS``.
+   (sorted by natural key, zstd, no statistics), ``frames/<chain>/coverage.json`` (the block heights the
+   ingest loaded completely: a trace may call value there held) and ``frames/SHA256SUMS``.
 5. Writes ``case.json`` (seeds: the vendor's payout addresses and Ethereum address),
    ``exchange-tagpack.yaml`` (GraphSense TagPack tagging Exchange Alpha's deposit addresses on both
    chains), ``story.json`` (roles → addresses, steps → txids and amounts, for tests) and ``STORY.md``
@@ -491,6 +492,8 @@ def _tracer(env: dict[str, str], *args: str) -> Any:
 
 #: per chain, the token metadata cache the ingest wrote (``tokens-<chain>.json``), copied into frames/
 TOKEN_FILES: dict[str, bytes] = {}
+#: per chain, the block heights the ingest loaded completely (its checkpoint), as frames/<chain>/coverage.json
+COVERAGE: dict[str, list[list[int]]] = {}
 
 
 def ingest(home: Path, ltc_url: str, ltc_range: tuple[int, int], eth_url: str,
@@ -511,6 +514,10 @@ def ingest(home: Path, ltc_url: str, ltc_range: tuple[int, int], eth_url: str,
     TOKEN_FILES.clear()
     if tokens.is_file():
         TOKEN_FILES[ETH] = tokens.read_bytes()
+    COVERAGE.clear()
+    for chain in (LTC, ETH):  # a block-range ingest holds every transaction of every block it loaded
+        checkpoint = json.loads((home / "cases" / CASE / "graph.lbug.ingest" / f"{chain}.json").read_text())
+        COVERAGE[chain] = [list(interval) for interval in checkpoint["done"]]
     with EmbeddedStore.open(home / "cases" / CASE / "graph.lbug", read_only=True) as store:
         for chain in (LTC, ETH):
             read = store.read_frames(chain)
@@ -534,6 +541,11 @@ def write_frames(out: Path, frames: dict[str, dict[str, pl.DataFrame]]) -> None:
             path = root / chain / "tokens.json"
             path.write_bytes(TOKEN_FILES[chain])
             sums.append(f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {chain}/tokens.json")
+        if chain in COVERAGE:
+            path = root / chain / "coverage.json"
+            path.write_text(json.dumps({"chain": chain, "complete_blocks": COVERAGE[chain]}, indent=1,
+                                       sort_keys=True) + "\n")
+            sums.append(f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {chain}/coverage.json")
     (root / "SHA256SUMS").write_text("\n".join(sums) + "\n")
 
 

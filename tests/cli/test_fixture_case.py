@@ -68,14 +68,23 @@ def ltc(loaded: dict[str, FrameSet]) -> FrameSet:
 
 def test_every_frame_file_is_listed_in_sha256sums_and_canonical() -> None:
     listed = {line.split("  ", 1)[1] for line in (FIXTURE / "frames" / "SHA256SUMS").read_text().splitlines()}
-    # the frames, and the token metadata (symbol, decimals) the EVM ingest read for the fUSD contract
-    assert listed == {f"{c}/{n}.parquet" for c in (LTC, ETH) for n in FRAME_NAMES} | {f"{ETH}/tokens.json"}
+    # the frames, the token metadata (symbol, decimals) the EVM ingest read for the fUSD contract, and
+    # the blocks each chain's ingest loaded completely (so a trace may call value there held)
+    assert listed == ({f"{c}/{n}.parquet" for c in (LTC, ETH) for n in FRAME_NAMES} | {f"{ETH}/tokens.json"}
+                      | {f"{c}/coverage.json" for c in (LTC, ETH)})
     for chain, frames in _verified_frames().items():
         for name in FRAME_NAMES:
             frame = getattr(frames, name)
             validate(frame, FRAMES[name])
             key = list(FRAMES[name].key)
             assert frame.equals(frame.sort(key, nulls_last=True)), f"{chain}/{name} is not sorted by its key"
+
+
+def test_the_fixture_claims_the_story_blocks_complete() -> None:
+    story = json.loads((FIXTURE / "story.json").read_text())
+    for chain, key in ((LTC, "ltc"), (ETH, "eth")):
+        coverage = json.loads((FIXTURE / "frames" / chain / "coverage.json").read_text())
+        assert coverage == {"chain": chain, "complete_blocks": [[story[key]["first_block"], story[key]["last_block"]]]}
 
 
 def test_the_store_gives_back_exactly_the_committed_frames(loaded: dict[str, FrameSet]) -> None:

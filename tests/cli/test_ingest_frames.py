@@ -8,6 +8,7 @@ its frame's schema, or nothing is loaded (exit 2). Loading the same directory tw
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import polars as pl
@@ -65,4 +66,35 @@ def test_missing_checksums_or_a_wrong_schema_is_exit_2(cli: Cli, frame_dir: Path
     pl.read_parquet(inputs).drop("prev_index").write_parquet(inputs)
     result = cli("ingest", "frames", str(frame_dir), "--case", "op-p", "--no-checksums")
     assert result.exit_code == 2 and "prev_index" in result.stderr
+    assert cli.json("graph", "stats", "op-p")["nodes"]["Transaction"] == 0
+
+
+def _claim(frame_dir: Path, heights: list[int]) -> None:
+    """An export's claim that it holds these blocks completely, listed in SHA256SUMS."""
+    path = frame_dir / "ltc-regtest" / "coverage.json"
+    path.write_text(json.dumps({"chain": "ltc-regtest", "complete_blocks": [heights]}))
+    with (frame_dir / "SHA256SUMS").open("a") as sums:
+        sums.write(f"{hashlib.sha256(path.read_bytes()).hexdigest()}  ltc-regtest/coverage.json\n")
+
+
+def test_an_exports_complete_blocks_are_recorded_like_a_block_range_ingest(
+        cli: Cli, frame_dir: Path, tracer_home: Path) -> None:
+    mined = pl.read_parquet(frame_dir / "ltc-regtest" / "transactions.parquet").filter(pl.col("is_coinbase"))
+    height = int(mined["block_height"][0])  # the one block whose coinbase the frames hold
+    _claim(frame_dir, [height, height])
+    cli("case", "create", "op-p")
+    loaded = cli.json("ingest", "frames", str(frame_dir), "--case", "op-p")
+    assert loaded["complete_blocks"] == {"ltc-regtest": [[height, height]]}
+    checkpoint = json.loads((tracer_home / "cases" / "op-p" / "graph.lbug.ingest" / "ltc-regtest.json").read_text())
+    assert checkpoint["done"] == [[height, height]]
+
+
+def test_a_claim_of_complete_blocks_the_frames_do_not_hold_is_refused(cli: Cli, frame_dir: Path) -> None:
+    transactions = pl.read_parquet(frame_dir / "ltc-regtest" / "transactions.parquet")
+    mined = int(transactions.filter(pl.col("is_coinbase"))["block_height"][0])
+    last = int(transactions["block_height"].max())  # type: ignore[arg-type]
+    _claim(frame_dir, [mined, last])  # the spend's block: its coinbase is not in the frames
+    cli("case", "create", "op-p")
+    refused = cli("ingest", "frames", str(frame_dir), "--case", "op-p")
+    assert refused.exit_code == 2 and f"claims block {last} complete" in refused.stderr
     assert cli.json("graph", "stats", "op-p")["nodes"]["Transaction"] == 0
