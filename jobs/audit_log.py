@@ -116,6 +116,22 @@ class AuditLog:
             os.fsync(handle.fileno())
         return AuditEntry(**body)
 
+    def drop_partial_line(self) -> bool:
+        """Cut a last line that a killed writer left without its newline (an append is one write of
+        one line ending in a newline, so only the last line can be partial). Call only while a journalled
+        step is being recovered: anywhere else a damaged line is evidence, not debris."""
+        if not self.path.exists():
+            return False
+        data = self.path.read_bytes()
+        if not data or data.endswith(b"\n"):
+            return False
+        keep = data.rfind(b"\n") + 1
+        with self.path.open("r+b") as handle:
+            handle.truncate(keep)
+            handle.flush()
+            os.fsync(handle.fileno())
+        return True
+
     def verify(self, expected_head: str | None = None) -> Verification:
         """Recompute every link; report the first broken one."""
         prev = GENESIS

@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from jobs.audit_log import AuditLog, Verification
+from jobs.audit_log import GENESIS, AuditEntry, AuditLog, Verification
 from jobs.files import write_atomic
 from jobs.trace_results import verify_runs
 from tracer import __version__
@@ -42,6 +42,12 @@ __all__ = ["Seed", "CaseInfo", "Case", "Workspace", "current_actor", "CASE_NAME_
 
 CASE_NAME_RULE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 FORMAT_VERSION = 1
+
+
+def step_done(step: str) -> None:
+    """Called after each step of a case change (``intent``, ``appended``, ``case.json``, ``seeds.json``,
+    ``done``). A test seam: the crash tests replace it to kill the process exactly there."""
+
 #: per thread: the case directories whose lock this thread holds, and how deeply (``Case.locked``)
 _LOCKS_HELD = threading.local()
 
@@ -157,16 +163,70 @@ class Case:
                 held.pop(key, None)
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
-    def record(self, action: str, details: dict[str, Any], argv: list[str]) -> None:
-        """Append an audit entry and move the head hash in ``case.json``, under the case lock (two
-        analysts recording on one case at once get two consecutive entries, never a broken chain)."""
+    def record(self, action: str, details: dict[str, Any], argv: list[str]) -> AuditEntry:
+        """Append an audit entry and bring the case files up to it, as one recoverable step under the
+        case lock (two analysts recording at once get two consecutive entries, never a broken chain).
+
+        The step is journalled: an intent file (``.pending.json``) is written first, then the entry
+        is appended, then ``case.json`` (its head hash) and, for ``seed.add``, ``seeds.json`` follow
+        it, then the intent is removed. Killed anywhere in between, the next open of the case
+        completes the step (the entry landed) or rolls it back (it did not): :meth:`recover`.
+        """
         with self.locked():
+            self.recover()
+            entries = self.audit.entries()
+            intent = {"action": action, "seq": len(entries) + 1, "prev": entries[-1].hash if entries else GENESIS}
+            _write_json_atomic(self._pending, intent)
+            step_done("intent")
             entry = self.audit.append(
                 actor=current_actor(), action=action, details=details, argv=argv, tool_version=__version__
             )
-            info = _read_json(self.dir / "case.json")
+            step_done("appended")
+            self._follow(entry, step=True)
+            self._pending.unlink()
+            step_done("done")
+            return entry
+
+    @property
+    def _pending(self) -> Path:
+        return self.dir / ".pending.json"
+
+    def _follow(self, entry: AuditEntry, *, step: bool = False) -> None:
+        """Bring ``case.json`` (and, for a seed, ``seeds.json``) up to ``entry``; idempotent."""
+        info = _read_json(self.dir / "case.json")
+        if info.get("audit_head") != entry.hash:
             info["audit_head"] = entry.hash
             _write_json_atomic(self.dir / "case.json", info)
+        if step:
+            step_done("case.json")
+        if entry.action == "seed.add":
+            seeds = [s.as_dict() for s in self.seeds()]
+            if seeds[-1:] != [entry.details]:
+                _write_json_atomic(self.dir / "seeds.json", [*seeds, entry.details])
+            if step:
+                step_done("seeds.json")
+
+    def recover(self) -> str | None:
+        """Finish or undo a step a killed process left half-done (see :meth:`record`); what was done,
+        or None. Call under :meth:`locked` (:meth:`Workspace.open` does)."""
+        if not self._pending.exists():
+            return None
+        try:
+            intent = json.loads(self._pending.read_text(encoding="utf-8"))
+            seq, prev = int(intent["seq"]), str(intent["prev"])
+        except (OSError, ValueError, KeyError, TypeError):
+            raise CaseDamagedError(f"{self._pending} is damaged: the case cannot tell whether its last change "
+                                   "completed; move the file away and run `tracer case verify`") from None
+        self.audit.drop_partial_line()
+        entries = self.audit.entries()
+        last = entries[-1] if entries else None
+        if last is not None and last.seq == seq and last.prev == prev:
+            self._follow(last)
+            outcome = f"completed {last.action} (audit entry {seq})"
+        else:
+            outcome = f"rolled back {intent.get('action')} (it never reached the audit log)"
+        self._pending.unlink()
+        return outcome
 
     def add_seed(
         self, *, chain: str, address: str, kind: str, label: str | None, note: str | None, argv: list[str]
@@ -178,9 +238,7 @@ class Case:
                 if existing.chain == chain and existing.address == address:
                     return existing, False
             seed = Seed(chain, address, kind, label, note, _now(), current_actor())
-            # the audit entry is the record of intent: written first, so no seed ever lacks one
-            self.record("seed.add", seed.as_dict(), argv)
-            _write_json_atomic(self.dir / "seeds.json", [s.as_dict() for s in [*seeds, seed]])
+            self.record("seed.add", seed.as_dict(), argv)  # the entry, then seeds.json: one recoverable step
             return seed, True
 
     def verify(self) -> Verification:
@@ -254,11 +312,16 @@ class Workspace:
         return Case(directory)
 
     def open(self, name: str) -> Case:
+        """The case ``name``; a change a killed process left half-done is completed or rolled back."""
         self.check_name(name)
         directory = self.cases_dir / name
         if not (directory / "case.json").is_file():
             raise NotFoundError(f"no case named {name!r} in {self.cases_dir}")
-        return Case(directory)
+        case = Case(directory)
+        if case._pending.exists():
+            with case.locked():
+                case.recover()
+        return case
 
     def list(self) -> list[Case]:
         if not self.cases_dir.is_dir():
