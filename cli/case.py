@@ -13,7 +13,7 @@ from cli.context import app_context
 from cli.errors import EXIT_FAILURE
 from cli.options import CaseArg, ChainOpt, JsonOpt
 from cli.output import emit, error, notice, stdout, table
-from jobs.cases import add_seed, case_links, case_rows, case_traces, create_case, describe_case
+from jobs.cases import add_seed, case_links, case_rows, case_traces, create_case, describe_case, verify_case
 from jobs.workspace import Seed
 
 app = typer.Typer(help="Case workspaces: seeds, audit log (chain of custody).", no_args_is_help=True)
@@ -97,7 +97,7 @@ def verify(name: CaseArg, json_: JsonOpt = False) -> None:
 
     Example: tracer case verify op-harbor
     """
-    check = app_context().workspace.open(name).verify()
+    check = verify_case(app_context().session, name)
     data = {"case": name, "verified": check.ok, "entries": check.entries, "head": check.head,
             "problem": check.problem}
     emit(data, as_json=json_, human=lambda: stdout.print(

@@ -10,11 +10,13 @@ from typing import Any
 from jobs.addresses import check_address
 from jobs.audit_log import Verification
 from jobs.case_index import links, workspace_index
+from jobs.custody import check_store
 from jobs.session import Session
+from jobs.stores import store_counts
 from jobs.trace_results import run_entries
 from jobs.workspace import Case, Seed
 
-__all__ = ["create_case", "case_rows", "describe_case", "add_seed", "case_links", "case_traces"]
+__all__ = ["verify_case", "create_case", "case_rows", "describe_case", "add_seed", "case_links", "case_traces"]
 
 
 def create_case(session: Session, name: str, description: str) -> Case:
@@ -32,10 +34,22 @@ def case_rows(session: Session) -> list[dict[str, Any]]:
     return rows
 
 
-def describe_case(session: Session, name: str) -> tuple[dict[str, Any], Verification]:
-    """A case's metadata and seeds, and whether its audit log verifies (with the verification)."""
+def verify_case(session: Session, name: str) -> Verification:
+    """Whether case ``name`` is intact: its audit hash chain, the case files and every trace result
+    against the log (:meth:`Case.verify`), and its store against the last audited write
+    (:func:`jobs.custody.check_store`: no run left unfinished, no rows without a record)."""
     case = session.workspace.open(name)
-    info, seeds, check = case.info(), case.seeds(), case.verify()
+    check = case.verify()
+    if not check.ok:
+        return check
+    problem = check_store(case, store_counts(session.settings, case))
+    return check if problem is None else Verification(False, check.entries, check.head, problem)
+
+
+def describe_case(session: Session, name: str) -> tuple[dict[str, Any], Verification]:
+    """A case's metadata and seeds, and whether it verifies (with the verification)."""
+    case = session.workspace.open(name)
+    info, seeds, check = case.info(), case.seeds(), verify_case(session, name)
     return info.as_dict() | {
         "path": str(case.dir),
         "seeds": [s.as_dict() for s in seeds],

@@ -17,13 +17,14 @@ from adapters.evm.tokens import TokenMetadata
 from graph.base import LoadReport
 from jobs.checkpoints import Checkpoint
 from jobs.csv_ingest import CsvImportSummary, load_csv_frames, read_csv_file
+from jobs.custody import store_write
 from jobs.evm_ingest import EvmIngestSummary, ingest_evm_range, verify_balances
 from jobs.frames_ingest import read_coverage_files, read_frame_dir, read_token_files
 from jobs.progress import NO_PROGRESS, Progress
 from jobs.seed_ingest import AddressTxSource, expand_seeds
 from jobs.session import Session
 from jobs.sources import address_source, evm_address_source, node_url
-from jobs.stores import checkpoint_path, open_case_store
+from jobs.stores import checkpoint_path, open_case_store, store_counts
 from jobs.token_cache import merge_tokens
 from jobs.utxo_ingest import IngestSummary, ingest_block_range
 from jobs.workspace import Case
@@ -87,23 +88,20 @@ def ingest_utxo(session: Session, request: RangeRequest, progress: Progress = NO
     cookie = str(request.cookie) if request.cookie else None
     with BitcoinNode(node_url(settings, chain.key, request.node), chain, cookie_file=cookie) as source:
         last = request.to_height if request.to_height is not None else source.tip_height()
-        store = open_case_store(settings, case)
-        try:
-            checkpoint = Checkpoint.load(checkpoint_path(settings, case, chain.key), chain.key)
-            progress.start(_todo(checkpoint, request.from_height, last), "blocks")
+        started = {"chain": chain.key, "source": source.source, "from": request.from_height, "to": last}
+        with store_write(case, "ingest.utxo", session.argv, started, lambda: store_counts(settings, case)) as run:
+            store = open_case_store(settings, case)
             try:
-                summary = ingest_block_range(source, store, checkpoint, request.from_height, last,
-                                             batch_blocks=request.batch_blocks, progress=progress.advance)
+                checkpoint = Checkpoint.load(checkpoint_path(settings, case, chain.key), chain.key)
+                progress.start(_todo(checkpoint, request.from_height, last), "blocks")
+                try:
+                    summary = ingest_block_range(source, store, checkpoint, request.from_height, last,
+                                                 batch_blocks=request.batch_blocks, progress=progress.advance)
+                finally:
+                    progress.stop()
             finally:
-                progress.stop()
-        except BaseException as exc:
-            record_failure(case, "ingest.utxo", exc, session.argv,
-                           {"chain": chain.key, "source": source.source, "from": request.from_height, "to": last})
-            raise
-        finally:
-            store.close()
-    if case is not None:
-        case.record("ingest.utxo", summary.as_dict(), session.argv)
+                store.close()
+            run.details = summary.as_dict()
     return summary
 
 
@@ -116,29 +114,26 @@ def ingest_evm(session: Session, request: RangeRequest, progress: Progress = NO_
     case = session.workspace.open(request.case) if request.case else None
     with EvmNode(node_url(settings, chain.key, request.node), chain) as source:
         last = request.to_height if request.to_height is not None else source.tip_height()
-        store = open_case_store(settings, case)
-        try:
-            cp_path = checkpoint_path(settings, case, chain.key)
-            checkpoint = Checkpoint.load(cp_path, chain.key)
-            tokens = TokenMetadata(source.client, chain, cp_path.with_name(f"tokens-{chain.key}.json"))
-            progress.start(_todo(checkpoint, request.from_height, last), "blocks")
+        started = {"chain": chain.key, "source": source.source, "from": request.from_height, "to": last}
+        with store_write(case, "ingest.evm", session.argv, started, lambda: store_counts(settings, case)) as run:
+            store = open_case_store(settings, case)
             try:
-                summary = ingest_evm_range(source, store, checkpoint, request.from_height, last,
-                                           batch_blocks=request.batch_blocks,
-                                           allow_missing_traces=request.allow_missing_traces, tokens=tokens,
-                                           progress=progress.advance)
+                cp_path = checkpoint_path(settings, case, chain.key)
+                checkpoint = Checkpoint.load(cp_path, chain.key)
+                tokens = TokenMetadata(source.client, chain, cp_path.with_name(f"tokens-{chain.key}.json"))
+                progress.start(_todo(checkpoint, request.from_height, last), "blocks")
+                try:
+                    summary = ingest_evm_range(source, store, checkpoint, request.from_height, last,
+                                               batch_blocks=request.batch_blocks,
+                                               allow_missing_traces=request.allow_missing_traces, tokens=tokens,
+                                               progress=progress.advance)
+                finally:
+                    progress.stop()
+                if request.check_balances:
+                    summary.balance_check = verify_balances(source, store, request.from_height, last)
             finally:
-                progress.stop()
-            if request.check_balances:
-                summary.balance_check = verify_balances(source, store, request.from_height, last)
-        except BaseException as exc:
-            record_failure(case, "ingest.evm", exc, session.argv,
-                           {"chain": chain.key, "source": source.source, "from": request.from_height, "to": last})
-            raise
-        finally:
-            store.close()
-    if case is not None:
-        case.record("ingest.evm", summary.as_dict(), session.argv)
+                store.close()
+            run.details = summary.as_dict()
     return summary
 
 
@@ -210,37 +205,35 @@ def ingest_seeds(session: Session, request: SeedRequest, progress: Progress = NO
         raise InputError(f"case {request.case!r} has no seeds: add them with `tracer case seed add`")
     third_party = request.allow_third_party or settings.allow_third_party
     results: list[dict[str, Any]] = []
-    store = open_case_store(settings, case)
-    try:
-        for chain_key, addresses in sorted(by_chain.items()):
-            chain = settings.chains.get(chain_key)
-            source: AddressTxSource
-            if chain.family is Family.ACCOUNT:
-                source, closer = evm_address_source(settings, chain, request.node, request.from_block,
-                                                    request.from_store, request.etherscan, third_party, case.dir)
-            else:
-                source, closer = address_source(settings, chain, request.esplora, request.from_store, third_party,
-                                                case.dir)
-            try:
-                progress.start(None, "addresses")
+    data = {"case": request.case, "third_party_allowed": third_party, "chains": results}
+    started = {"case": request.case, "hops": request.hops, "third_party_allowed": third_party,
+               "chains": sorted(by_chain)}
+    with store_write(case, "ingest.seeds", session.argv, started, lambda: store_counts(settings, case)) as run:
+        run.details = data
+        store = open_case_store(settings, case)
+        try:
+            for chain_key, addresses in sorted(by_chain.items()):
+                chain = settings.chains.get(chain_key)
+                source: AddressTxSource
+                if chain.family is Family.ACCOUNT:
+                    source, closer = evm_address_source(settings, chain, request.node, request.from_block,
+                                                        request.from_store, request.etherscan, third_party, case.dir)
+                else:
+                    source, closer = address_source(settings, chain, request.esplora, request.from_store,
+                                                    third_party, case.dir)
+                data["source"] = source.source  # named in a .failed entry if this chain's expansion fails
                 try:
+                    progress.start(None, "addresses")
                     reports = expand_seeds(source, store, chain_key, addresses, hops=request.hops,
                                            max_addresses=request.max_addresses,
                                            max_txs_per_address=request.max_txs_per_address,
                                            progress=progress.advance)
                 finally:
                     progress.stop()
-            except BaseException as exc:
-                record_failure(case, "ingest.seeds", exc, session.argv,
-                               {"chain": chain_key, "source": source.source, "hops": request.hops,
-                                "third_party_allowed": third_party})
-                raise
-            finally:
-                closer()
-            results.append({"chain": chain_key, "source": source.source, "seeds": addresses,
-                            "hops": [r.as_dict() for r in reports]})
-    finally:
-        store.close()
-    data = {"case": request.case, "third_party_allowed": third_party, "chains": results}
-    case.record("ingest.seeds", data, session.argv)
+                    closer()
+                del data["source"]
+                results.append({"chain": chain_key, "source": source.source, "seeds": addresses,
+                                "hops": [r.as_dict() for r in reports]})
+        finally:
+            store.close()
     return data

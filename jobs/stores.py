@@ -13,7 +13,7 @@ from jobs.settings import Settings
 from jobs.workspace import Case
 from tracer.schema import SEEDS, FrameSet, conform
 
-__all__ = ["open_case_store", "open_embedded", "open_neo4j", "seed_frames", "checkpoint_path"]
+__all__ = ["store_counts", "open_case_store", "open_embedded", "open_neo4j", "seed_frames", "checkpoint_path"]
 
 
 def open_embedded(settings: Settings, case: Case | None, *, read_only: bool = False) -> EmbeddedStore:
@@ -74,3 +74,19 @@ def seed_frames(case: Case) -> FrameSet:
         schema=dict(SEEDS.columns),
     )
     return FrameSet(seeds=conform(frame, SEEDS))
+
+
+def store_counts(settings: Settings, case: Case | None) -> dict[str, int] | None:
+    """Rows per node label and relationship type in the store ``case`` uses, read-only (a running
+    ingest is neither waited for nor blocked); None when there is no store yet."""
+    if settings.store_backend == "embedded":
+        path = settings.embedded_store_path(case.dir if case else None)
+        if not path.exists():
+            return None
+        with EmbeddedStore.open(path, read_only=True) as store:
+            return store.stats()
+    neo4j = open_neo4j(settings)
+    try:
+        return neo4j.stats()
+    finally:
+        neo4j.close()

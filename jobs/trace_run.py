@@ -27,10 +27,11 @@ from graph.base import TRACE_REACHED_COLUMNS, TRACE_TRACED_COLUMNS, GraphStore, 
 from graph.embedded import EmbeddedStore
 from jobs.addresses import normal_address
 from jobs.case_index import other_case_notices, touched_addresses
+from jobs.custody import store_write
 from jobs.session import Session
 from jobs.settings import Settings
 from jobs.sources import address_source
-from jobs.stores import open_case_store
+from jobs.stores import open_case_store, store_counts
 from jobs.tag_library import TagLibrary
 from jobs.token_cache import read_tokens
 from jobs.trace_fetch import FetchingFrontier
@@ -360,21 +361,26 @@ def trace_case(session: Session, request: TraceRequest) -> TraceOutcome:
         if unknown:
             session.notify(f"note: no tag in the library has category {', '.join(unknown)} (a typo?): "
                            "a trail cannot stop there unless the case's store has such tags")
-    store = open_case_store(settings, case)
-    closer = None
-    try:
-        fetcher = None
-        if request.fetch:
-            source, closer = address_source(settings, chain, request.esplora, request.from_store,
-                                            request.allow_third_party or settings.allow_third_party, case.dir)
-            fetcher = FetchingFrontier(store, source, chain.key)
-        if request.by == "cluster":
-            specs = [_cluster_spec(s, store) for s in specs]
-        runs = [run_trace(settings, case, s, store, argv=session.argv, fetch=fetcher) for s in specs]
-    finally:
-        if closer is not None:
-            closer()
-        store.close()
+    # the trace writes to the store (its Trace nodes, what --fetch pulls): bracketed in the audit log
+    started = {"chain": chain.key, "models": [str(s.model) for s in specs], "fetch": request.fetch}
+    with store_write(case, "trace", session.argv, started, lambda: store_counts(settings, case),
+                     finished="trace.finished") as bracket:
+        store = open_case_store(settings, case)
+        closer = None
+        try:
+            fetcher = None
+            if request.fetch:
+                source, closer = address_source(settings, chain, request.esplora, request.from_store,
+                                                request.allow_third_party or settings.allow_third_party, case.dir)
+                fetcher = FetchingFrontier(store, source, chain.key)
+            if request.by == "cluster":
+                specs = [_cluster_spec(s, store) for s in specs]
+            runs = [run_trace(settings, case, s, store, argv=session.argv, fetch=fetcher) for s in specs]
+        finally:
+            if closer is not None:
+                closer()
+            store.close()
+        bracket.details = {"chain": chain.key, "runs": [r["directory"].name for r in runs]}
     data: dict[str, Any]
     if len(runs) == 1:
         data = {**runs[0]["summary"], "directory": str(runs[0]["directory"]),
