@@ -18,6 +18,7 @@ __all__ = [
     "ConfigError",
     "SchemaError",
     "SourceUnavailableError",
+    "IntegrityError",
 ]
 
 
@@ -69,3 +70,9 @@ class SourceUnavailableError(TracerError):
 
     Distinct from :class:`InputError` so batch jobs can retry later (exit code 4).
     """
+
+
+class IntegrityError(TracerError):
+    """A result that breaks an invariant it must hold, e.g. trace endings that do not add up to the
+    seed value under a value-conserving model (shared design notes §5). Not the user's input: a bug
+    or damaged data, so it is not an :class:`InputError` (exit code 1)."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import polars as pl
 
@@ -29,6 +29,7 @@ __all__ = [
     "ADDRESS_OUTPUTS_COLUMNS",
     "ADDRESS_FLOWS_COLUMNS",
     "Frontier",
+    "TransferLookup",
     "FrameFrontier",
     "apply_transfer_filter",
     "at_least",
@@ -122,6 +123,19 @@ class Frontier(Protocol):
         ...
 
 
+@runtime_checkable
+class TransferLookup(Protocol):
+    """A frontier that can also read transfers by transaction (account-model transfer seeds).
+
+    Every graph store has it (``GraphStore.transfers_of``); a trace checks for it at run time so
+    that frontiers without it (UTXO-only wrappers) still satisfy :class:`Frontier`.
+    """
+
+    def transfers_of(self, chain: str, txids: Collection[str]) -> pl.DataFrame:
+        """Every ``transfers`` row of these transactions (all kinds), sorted by key."""
+        ...
+
+
 def apply_transfer_filter(transfers: pl.DataFrame, where: TransferFilter) -> pl.DataFrame:
     """Apply ``where`` to a ``transfers`` frame (the reference semantics every store must match)."""
     condition = pl.lit(True)
@@ -172,6 +186,10 @@ class FrameFrontier:
         side = "from_address" if direction is Direction.FORWARD else "to_address"
         rows = self.frames.transfers.filter((pl.col("chain") == chain) & pl.col(side).is_in(list(addresses)))
         return _sorted(apply_transfer_filter(rows, where), list(TRANSFERS.key))
+
+    def transfers_of(self, chain: str, txids: Collection[str]) -> pl.DataFrame:
+        rows = self.frames.transfers.filter((pl.col("chain") == chain) & pl.col("txid").is_in(list(txids)))
+        return _sorted(rows, list(TRANSFERS.key))
 
     def spending(self, chain: str, outpoints: pl.DataFrame, where: TransferFilter = TransferFilter()) -> FrameSet:
         wanted = outpoints.select(

@@ -22,10 +22,18 @@ mean less tainted outputs), so an output that was below the minimum value at one
 above it later is expanded then.
 
 **Typed endings.** Every base unit of traced value ends in exactly one :class:`Ending`:
-an attributed entity, a fee, held (unspent) at an address, below the minimum value, a hop,
-fan-out or time-window limit, an output without an address, value that flows back into a seed,
-or the end of the data the store holds. For the value-conserving models (all but poison) the
-endings add up to the seed value exactly; :func:`reconcile` checks it.
+an attributed entity, a fee, held at an address (proven unspent: the store holds every block
+after it arrived, :attr:`TraceSpec.coverage`) or unverified (unspent as far as an incomplete store
+knows), below the minimum value, a hop, fan-out or time-window limit, an output without an
+address, value that flows back into a seed, or the end of the data the store holds. For the
+value-conserving models (all but poison) the endings add up to the seed value exactly, and
+:func:`trace` refuses a result where they do not (:class:`~tracer.errors.IntegrityError`: a bug or
+damaged data, never a finding); :func:`reconcile` shows the difference.
+
+**Notes.** :attr:`TraceResult.notes` says in words what a reader must know before relying on the
+endings: value unverified for lack of store coverage, value stopped by the hop limit (over 1%
+of a seed asset) or by the fan-out cap, payments the store's history cannot fund (account
+shortfalls: the result is a lower bound), seeds whose transactions spend other addresses' coins.
 
 Backward traces (where did the funds come from?) run the same models on the transpose: a
 transaction's tainted outputs (and its fee, untainted) are laid out against its inputs by
@@ -44,6 +52,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from tracer.errors import IntegrityError
 from tracer.frontier import Frontier
 from tracer.taint import CONSERVING
 from tracer.trace_account import AccountTrace
@@ -52,6 +61,7 @@ from tracer.trace_types import (
     ENDING_COLUMNS,
     HOP_COLUMNS,
     SEED_COLUMNS,
+    SHORTFALL_COLUMNS,
     UNRESOLVED,
     Ending,
     Seed,
@@ -73,17 +83,25 @@ __all__ = [
     "HOP_COLUMNS",
     "ENDING_COLUMNS",
     "SEED_COLUMNS",
+    "SHORTFALL_COLUMNS",
     "DEFAULT_STOP_CATEGORIES",
 ]
 
 
 def trace(spec: TraceSpec, frontier: Frontier, tags: TagLookup) -> TraceResult:
-    """Run ``spec`` against ``frontier``; stop at addresses whose tags are in ``spec.stop_categories``."""
+    """Run ``spec`` against ``frontier``; stop at addresses whose tags are in ``spec.stop_categories``.
+
+    Raises :class:`~tracer.errors.InputError` for a seed with nothing to trace and
+    :class:`~tracer.errors.IntegrityError` when a value-conserving model's endings do not add up
+    to the seed value."""
     engine = AccountTrace(spec, frontier, tags) if spec.account_model else UtxoTrace(spec, frontier, tags)
     result = engine.run()
     result.endings = _sorted_endings(result.endings)
     result.totals = _totals(result)
     result.conserving = spec.model in CONSERVING
+    if result.conserving:
+        _check_conservation(result)
+    result.notes.extend(_notes(result))
     return result
 
 
@@ -121,3 +139,64 @@ def _totals(result: TraceResult) -> dict[str, dict[str, int]]:
 def reconcile(result: TraceResult) -> dict[str, int]:
     """Per asset, ``sum of endings - seed value`` (0 everywhere for a conserving model)."""
     return {asset: row["ended"] - row["seed"] for asset, row in result.totals.items()}
+
+
+def _check_conservation(result: TraceResult) -> None:
+    off = {asset: diff for asset, diff in reconcile(result).items() if diff}
+    if off:
+        parts = "; ".join(
+            f"{asset}: endings {result.totals[asset]['ended']} vs seed value {result.totals[asset]['seed']} "
+            f"({abs(diff)} {'more' if diff > 0 else 'less'})"
+            for asset, diff in sorted(off.items())
+        )
+        raise IntegrityError(f"the {result.spec.model} trace does not conserve value (a bug or damaged data in the "
+                             f"store, not a finding): {parts}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Notes
+# ---------------------------------------------------------------------------------------------
+
+
+def _share(part: int, whole: int) -> str:
+    """``part/whole`` as a percentage with two decimals, rounded down, computed exactly."""
+    if whole <= 0:
+        return "-"
+    basis_points = part * 10_000 // whole
+    return f"{basis_points // 100}.{basis_points % 100:02d}%"
+
+
+def _notes(result: TraceResult) -> list[str]:
+    """Plain-language findings from the totals and endings, per asset in name order."""
+    spec, notes = result.spec, []
+    for asset, row in sorted(result.totals.items()):
+        seed = row["seed"]
+        unverified = row[str(Ending.UNVERIFIED)]
+        if unverified:
+            known = (", ".join(f"{lo}-{hi}" for lo, hi in spec.coverage) if spec.coverage
+                     else "none given")
+            notes.append(
+                f"{asset}: {unverified} base units ({_share(unverified, seed)} of the seed value) are unspent as far "
+                f"as the store knows, but the store does not hold every block after they arrived (complete block "
+                f"ranges: {known}): --fetch or ingest more blocks to prove them held"
+            )
+        stopped = row[str(Ending.HOP_LIMIT)]
+        if stopped and stopped * 100 > seed:
+            notes.append(
+                f"{asset}: {stopped} base units ({_share(stopped, seed)} of the seed value) stopped at the hop limit "
+                f"({spec.hops} hops): raise --hops or use --hops 0 for no limit"
+            )
+        capped = row[str(Ending.FANOUT_LIMIT)]
+        if capped:
+            branches = result.endings.filter((pl.col("asset") == asset)
+                                             & (pl.col("ending") == str(Ending.FANOUT_LIMIT)))
+            notes.append(
+                f"{asset}: --max-fanout {spec.max_fanout} left {branches.height} branch(es) unfollowed, "
+                f"{capped} base units ({_share(capped, seed)} of the seed value)"
+            )
+        if not result.conserving and row["ended"] > seed:
+            notes.append(
+                f"{asset}: {spec.model} taints every output of a tainted transaction completely, so the endings exceed "
+                f"the seed value by {row['ended'] - seed} base units; that is the model, not money gained"
+            )
+    return notes

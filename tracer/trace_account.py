@@ -7,49 +7,68 @@ Shared design notes §5 is the specification; :func:`tracer.trace.trace` is the 
 addresses (two batched calls), and never touches a store otherwise.
 
 An address is a pool per asset (:class:`tracer.taint.Pool`): after every hop, every transfer of
-the collected addresses is replayed in chain order (block, position, transaction, kind, trace
-path, log index), forward in time for a forward trace, backward in time with receipts and
-payments swapped for a backward one, so value reaching an address by two paths of different
-lengths is counted once. The pool holds everything model-specific, in :mod:`tracer.taint`: FIFO
-after Anderson et al., "Bitcoin Redux", WEIS 2018; TIHO after Tironsakkul et al., "Probing the
-Mystery of Cryptocurrency Theft: An Investigation into Methods for Taint Analysis", 2019; haircut
-and poison as in Möser, Böhme and Breuker, "Towards Risk Scoring of Bitcoin Transactions", FC
-2014. The time window is applied here, not in the store query, so value that moved on outside
-it ends as ``time_window`` rather than as held or of unknown origin.
+the collected addresses is replayed in chain order (:func:`tracer.chain_order.transfer_order`:
+block, position, transaction, kind, trace path or CSV row, log index), forward in time for a
+forward trace, backward in time with receipts and payments swapped for a backward one, so value
+reaching an address by two paths of different lengths is counted once. The pool holds everything
+model-specific, in :mod:`tracer.taint`: FIFO after Anderson et al., "Bitcoin Redux", WEIS 2018;
+TIHO after Tironsakkul et al., "Probing the Mystery of Cryptocurrency Theft: An Investigation into
+Methods for Taint Analysis", 2019; haircut and poison as in Möser, Böhme and Breuker, "Towards
+Risk Scoring of Bitcoin Transactions", FC 2014. The time window is applied here, not in the store
+query, so value that moved on outside it ends as ``time_window`` rather than as held or of unknown
+origin.
+
+Seeds (:mod:`tracer.trace_seeds`): a *received* seed address is a pool whose every receipt is seed
+value; a *sent* or *transfer* seed names transfer rows, each fully tainted from its recipient on
+(hop 0). What this engine adds to the evidence: a balance left in a pool is ``held`` only when the
+store covers the blocks after the taint arrived (:attr:`TraceSpec.coverage`), else
+``unverified``; a payment larger than the balance the store knows is a *shortfall* (the store lacks
+part of the address's history), listed in :attr:`TraceResult.shortfalls` and the notes;
+``--max-fanout`` caps, per paying address and asset, how many recipients are ever followed (the
+largest first, ties by address), as the UTXO engine caps the outputs followed per transaction.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from operator import itemgetter
 from typing import Any
 
 import polars as pl
 
+from tracer.chain_order import transfer_order
 from tracer.errors import InputError
 from tracer.frontier import Direction, Frontier, TransferFilter
 from tracer.taint import Pool, Taint, amount, full, none
+from tracer.trace_seeds import account_movements
 from tracer.trace_types import (
     ENDING_COLUMNS,
     HOP_COLUMNS,
     SEED_COLUMNS,
+    SHORTFALL_COLUMNS,
     Ending,
     TagLookup,
     Tags,
     TraceResult,
     TraceSpec,
+    in_window,
     result_frame,
+    window_text,
 )
 
 __all__ = ["AccountTrace"]
 
-_KIND_ORDER = {"fee": 0, "native": 1, "internal": 2, "token": 3}
 _ORDER = itemgetter("_order")  # a transfer's place in chain order, computed once when fetched
+#: (address, asset) -> (tainted value arriving, depth, the first address it came from; None for a seed movement)
+Arrivals = dict[tuple[str, str], tuple[int, int, str | None]]
 
 
-def _path_key(path: str | None) -> tuple[int, ...]:
-    return tuple(int(p) for p in path.split(".") if p.isdigit()) if path else ()
+def _position(row: Mapping[str, Any]) -> str | None:
+    """Where a transfer sits in its transaction, as evidence: call path, else log index, else CSV row."""
+    if row["kind"] in ("internal", "fee") or row["log_index"] is None:
+        return row["trace_path"]
+    return str(row["log_index"])
 
 
 class AccountTrace:
@@ -63,7 +82,7 @@ class AccountTrace:
         self.spec, self.frontier = spec, frontier
         self.tags = Tags(tags, spec.chain, spec.stop_categories)
         self.forward = spec.direction is Direction.FORWARD
-        self.seeds = {s.address for s in spec.seeds if s.address is not None}
+        self.seeds = {s.address for s in spec.seeds if s.kind == "received" and s.address is not None}
         self.collected: dict[str, int] = {a: 0 for a in self.seeds}  # address -> depth
         self.rows: dict[tuple[Any, ...], dict[str, Any]] = {}
         self.ordered: list[dict[str, Any]] = []  # self.rows' values in chain order (see _fetch)
@@ -72,60 +91,110 @@ class AccountTrace:
         # moved on outside the window ends as TIME_WINDOW, not as held or of unknown origin
         self.where = TransferFilter(assets=spec.assets)
         self.outside: set[tuple[str, str]] = set()  # (address, asset) with value moving outside the window
+        self.received_outside: set[str] = set()  # recipients of rows dropped by the window
         self.limited: dict[tuple[str, str], Ending] = {}
+        self.movement_seeds: list[dict[str, Any]] = []  # seed rows of sent / transfer seeds
+        self.followed: dict[tuple[str, str], set[str]] = defaultdict(set)  # (payer, asset) -> recipients followed
+        self.short_first: dict[tuple[str, str], dict[str, Any]] = {}  # first payment beyond the known balance
 
-    def _fetch(self, addresses: list[str]) -> None:
-        big = 1 << 62
-        kind_order = _KIND_ORDER
+    # -- transfers ---------------------------------------------------------------------------
+    def _add(self, frame: pl.DataFrame, seeds: Sequence[str | None] | None = None) -> list[dict[str, Any]]:
+        """The rows of ``frame`` not seen before and inside the window, as dicts with their exact
+        ``amount``, their ``_order`` and ``_seed`` (the text of the seed that names the row, or None)."""
+        if frame.height == 0:
+            return []
+        # columnar: exact amounts as Python ints straight from polars (DECIMAL(38,0) -> Int128),
+        # rows as plain dicts built from tuples (much cheaper than iter_rows(named=True))
+        amounts = frame["value"].cast(pl.Int128).to_list()
+        overflows = frame["value_overflow"].to_list()
+        columns = frame.columns
+        at = [columns.index(c) for c in ("txid", "kind", "log_index", "trace_path", "block_height", "tx_index")]
+        named = seeds if seeds is not None else [None] * frame.height
         added: list[dict[str, Any]] = []
-        for direction in (Direction.FORWARD, Direction.BACKWARD):
-            frame = self.frontier.transfers(self.spec.chain, addresses, direction, self.where)
-            self.queries += 1
-            if frame.height == 0:
+        for values, value, overflow, seed in zip(frame.iter_rows(), amounts, overflows, named, strict=True):
+            txid, kind, log_index, path, block, position = (values[i] for i in at)
+            key = (txid, kind, log_index, path)
+            if key in self.rows:  # the same transfer, seen from its other end
                 continue
-            # columnar: exact amounts as Python ints straight from polars (DECIMAL(38,0) -> Int128),
-            # rows as plain dicts built from tuples (much cheaper than iter_rows(named=True))
-            amounts = frame["value"].cast(pl.Int128).to_list()
-            overflows = frame["value_overflow"].to_list()
-            columns = frame.columns
-            at = [columns.index(c) for c in ("txid", "kind", "log_index", "trace_path", "block_height", "tx_index")]
-            for values, value, overflow in zip(frame.iter_rows(), amounts, overflows, strict=True):
-                txid, kind, log_index, path, block, position = (values[i] for i in at)
-                key = (txid, kind, log_index, path)
-                if key in self.rows:  # the same transfer, seen from its other end
-                    continue
-                row = dict(zip(columns, values, strict=True))
-                if not self._in_window(row):
-                    self._note_outside(row)
-                    continue
-                row["amount"] = value if value is not None else int(overflow)
-                row["_order"] = (
-                    block if block is not None else big, position if position is not None else big, txid,
-                    kind_order[kind], _path_key(path) if path else (), log_index if log_index is not None else -1,
-                )
-                self.rows[key] = row
-                added.append(row)
+            row = dict(zip(columns, values, strict=True))
+            if not in_window(row["timestamp"], self.spec.since, self.spec.until):
+                self._note_outside(row)
+                continue
+            row["amount"] = value if value is not None else int(overflow)
+            row["_order"] = transfer_order(block, position, txid, kind, path, log_index)
+            row["_seed"] = seed
+            self.rows[key] = row
+            added.append(row)
+        return added
+
+    def _merge(self, added: list[dict[str, Any]]) -> None:
         if added:
             # the events stay sorted: append the new ones and let timsort merge the two sorted runs
             added.sort(key=_ORDER)
             self.ordered.extend(added)
             self.ordered.sort(key=_ORDER)
 
-    def _in_window(self, row: Mapping[str, Any]) -> bool:
-        stamp, since, until = row["timestamp"], self.spec.since, self.spec.until
-        if stamp is None:
-            return until is None
-        return (since is None or stamp >= since) and (until is None or stamp <= until)
+    def _fetch(self, addresses: list[str]) -> None:
+        added: list[dict[str, Any]] = []
+        for direction in (Direction.FORWARD, Direction.BACKWARD):
+            added += self._add(self.frontier.transfers(self.spec.chain, addresses, direction, self.where))
+            self.queries += 1
+        self._merge(added)
 
     def _note_outside(self, row: Mapping[str, Any]) -> None:
         """Forward: a payment after --until moved value on; backward: a receipt before --since funded it."""
         stamp = row["timestamp"]
+        self.received_outside.add(row["to_address"])
         if self.forward and (stamp is None or (self.spec.until is not None and stamp > self.spec.until)):
             self.outside.add((row["from_address"], row["asset"]))
         if not self.forward and stamp is not None and self.spec.since is not None and stamp < self.spec.since:
             if row["to_address"] is not None:
                 self.outside.add((row["to_address"], row["asset"]))
 
+    # -- seeds -------------------------------------------------------------------------------
+    def _load_seeds(self) -> None:
+        movements, queries, failures = account_movements(self.spec, self.frontier)
+        self.queries += queries
+        if movements.height:
+            texts = movements["seed"].to_list()
+            added = self._add(movements.drop("seed"), texts)
+            for row in added:
+                if row["to_address"] in self.seeds:  # a receipt of a received seed: seed value already
+                    row["_seed"] = None
+                    continue
+                self.movement_seeds.append({
+                    "chain": self.spec.chain, "seed": row["_seed"], "asset": row["asset"],
+                    "address": row["to_address"], "txid": row["txid"], "position": _position(row),
+                    "block_height": row["block_height"], "timestamp": row["timestamp"], "value": str(row["amount"]),
+                })
+            self._merge(added)
+        if self.seeds:
+            self._fetch(sorted(self.seeds))
+            failures += self._check_received()
+        if failures:  # every seed with nothing to trace, in the order the seeds were given
+            given: dict[str, int] = {}
+            for i, seed in enumerate(self.spec.seeds):
+                given.setdefault(seed.text, i)
+            failures.sort(key=lambda f: given.get(f[0], 0))
+            raise InputError("; ".join(why for _, why in failures))
+
+    def _check_received(self) -> list[tuple[str, str]]:
+        """Why each received seed that received nothing inside the window has nothing to trace."""
+        received = {r["to_address"] for r in self.rows.values() if r["kind"] != "fee" and r["amount"] > 0}
+        senders = {r["from_address"] for r in self.rows.values()}
+        failures = []
+        for address in sorted(self.seeds - received):
+            if address in self.received_outside:
+                why = f"it received nothing {window_text(self.spec.since, self.spec.until)}"
+            elif address in senders:
+                why = "it received nothing in the store, it only sent: seed what it sent instead"
+            else:
+                why = ("it received nothing in the store (no transfers in the store for this address: ingest its "
+                       "blocks, run `tracer ingest seeds`, or use --fetch)")
+            failures.append((address, f"seed {address} has nothing to trace: {why}"))
+        return failures
+
+    # -- propagation ---------------------------------------------------------------------------
     def _events(self) -> list[dict[str, Any]]:
         return self.ordered if self.forward else self.ordered[::-1]
 
@@ -134,14 +203,16 @@ class AccountTrace:
         """One pass over every transfer of the collected addresses, in time order (backward: reversed).
 
         Returns the tainted events (row, taint), the pools, value injected per (seed, asset) and
-        value that flowed back into seeds per (seed, asset). The loop is the engine's hot path
-        (it runs once per hop over every event collected so far): names are bound locally.
+        value that flowed back into seeds per (seed, asset); remembers, per pool, the first payment
+        larger than its known balance. The loop is the engine's hot path (it runs once per hop over
+        every event collected so far): names are bound locally.
         """
         model = self.spec.model
         pools: dict[tuple[str, str], Pool] = {}
         injected: dict[tuple[str, str], int] = defaultdict(int)
         overlap: dict[tuple[str, str], int] = defaultdict(int)
         moved: list[tuple[dict[str, Any], int]] = []
+        short_first: dict[tuple[str, str], dict[str, Any]] = {}
         collected, seeds, forward = self.collected, self.seeds, self.forward
         get_pool, record = pools.get, moved.append
 
@@ -152,16 +223,29 @@ class AccountTrace:
                 found = pools[key] = Pool(model)
             return found
 
+        def pay(address: str, asset: str, value: int, row: dict[str, Any]) -> Taint:
+            """Forward: the payer's pool pays; a payment beyond the known balance is remembered."""
+            payer = pool(address, asset)
+            short = payer.shortfall
+            carried = payer.pay(value)
+            if payer.shortfall != short and (address, asset) not in short_first:
+                short_first[(address, asset)] = row
+            return carried
+
         for row in self._events():
-            value, asset, kind = row["amount"], row["asset"], row["kind"]
+            value, asset, kind, seeded = row["amount"], row["asset"], row["kind"], row["_seed"]
             if forward:  # value leaves the sender for the recipient
                 source, target = row["from_address"], row["to_address"]
-                carried: Taint = pool(source, asset).pay(value) if source in collected else 0
-                if kind == "fee" or target is None:  # a sink: paid to the validator or burned
+                carried: Taint = pay(source, asset, value, row) if source in collected else 0
+                if seeded is not None:  # a seed movement: fully tainted whatever its payer's pool held
+                    if amount(carried):
+                        overlap[(target, asset)] += amount(carried)
+                    carried = full(model, value)
+                elif kind == "fee" or target is None:  # a sink: paid to the validator or burned
                     if amount(carried):
                         record((row, amount(carried)))
                     continue
-                if target in seeds:  # everything a seed receives is seed value
+                elif target in seeds:  # everything a seed receives is seed value
                     pool(target, asset).receive(value, full(model, value))
                     injected[(target, asset)] += value
                     if amount(carried):
@@ -174,7 +258,13 @@ class AccountTrace:
                     if target in collected and target not in seeds:
                         pool(target, asset).receive(value, none(model, value))
                     continue
-                if source in seeds:  # everything a seed received is target value
+                if seeded is not None:  # a seed movement: all of it is target value
+                    if source in collected:
+                        earlier = pool(source, asset).pay(value)
+                        if amount(earlier):
+                            overlap[(source, asset)] += amount(earlier)
+                    carried = full(model, value)
+                elif source in seeds:  # everything a seed received is target value
                     carried = full(model, value)
                     injected[(source, asset)] += value
                 elif source in collected:
@@ -190,11 +280,14 @@ class AccountTrace:
                 pool(target, asset).receive(value, carried)
             if amount(carried):
                 record((row, amount(carried)))
+        if forward:
+            self.short_first = short_first
         return moved, pools, injected, overlap
 
-    def _arrivals(self, moved: list[tuple[dict[str, Any], int]]) -> dict[tuple[str, str], tuple[int, int, str]]:
-        """Taint reaching addresses outside the collected set: (address, asset) -> (amount, depth, via)."""
-        out: dict[tuple[str, str], tuple[int, int, str]] = {}
+    def _arrivals(self, moved: list[tuple[dict[str, Any], int]]) -> Arrivals:
+        """Taint reaching addresses outside the collected set. A seed movement reaches its recipient
+        at depth 0 (forward) or its payer at depth 1 (backward), and no fan-out cap applies to it."""
+        out: Arrivals = {}
         for row, value in moved:
             if row["kind"] == "fee" and self.forward:
                 continue
@@ -203,12 +296,17 @@ class AccountTrace:
             if target is None or target in self.collected:
                 continue
             key = (target, row["asset"])
-            depth = self.collected.get(source, 0) + 1
-            total, d, via = out.get(key, (0, depth, source))
-            out[key] = (total + value, min(d, depth), via)
+            via: str | None
+            if row["_seed"] is not None:
+                depth, via = (0 if self.forward else 1), None
+            else:
+                depth, via = self.collected.get(source, 0) + 1, source
+            total, d, first = out.get(key, (0, depth, via))
+            out[key] = (total + value, min(d, depth), first)
         return out
 
-    def _next(self, arrivals: dict[tuple[str, str], tuple[int, int, str]]) -> list[str]:
+    def _next(self, arrivals: Arrivals) -> list[str]:
+        """The addresses to collect next; the others keep the limit they stopped at (``self.limited``)."""
         self.tags.resolve({a for a, _ in arrivals})
         candidates: list[tuple[str, str]] = []
         self.limited.clear()
@@ -217,32 +315,34 @@ class AccountTrace:
                 continue
             if value < self.spec.min_value:
                 self.limited[key] = Ending.BELOW_MIN
-            elif depth >= self.spec.hops:
+            elif self.spec.beyond_hops(depth):
                 self.limited[key] = Ending.HOP_LIMIT
             else:
                 candidates.append(key)
         if self.spec.max_fanout is not None:
-            by_source: dict[str, list[tuple[str, str]]] = defaultdict(list)
+            # at most K recipients per paying address and asset, ever: those followed at earlier hops
+            # count, so the cap holds over the whole trace, not per iteration
+            groups: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
+            kept: list[tuple[str, str]] = []
             for key in candidates:
-                by_source[arrivals[key][2]].append(key)
-            candidates = []
-            for keys in by_source.values():
-                keys.sort(key=lambda k: (-arrivals[k][0], k))
-                candidates.extend(keys[: self.spec.max_fanout])
-                for k in keys[self.spec.max_fanout:]:
+                via = arrivals[key][2]
+                if via is None:
+                    kept.append(key)
+                else:
+                    groups[(via, key[1])].append(key)
+            for group, keys in sorted(groups.items()):
+                keys.sort(key=lambda k: (-arrivals[k][0], k[0]))
+                room = max(self.spec.max_fanout - len(self.followed[group]), 0)
+                kept.extend(keys[:room])
+                self.followed[group].update(k[0] for k in keys[:room])
+                for k in keys[room:]:
                     self.limited[k] = Ending.FANOUT_LIMIT
+            candidates = kept
         return sorted({a for a, _ in candidates})
 
     def run(self) -> TraceResult:
-        self._fetch(sorted(self.seeds))
-        if not self.rows and self.outside:
-            raise InputError("every transfer of the seed address(es) lies outside the --since/--until window")
-        if not any(r["to_address"] in self.seeds or r["from_address"] in self.seeds for r in self.rows.values()):
-            raise InputError(
-                f"seed address(es) with no transfers in the store: {', '.join(sorted(self.seeds))} "
-                "(ingest their blocks, run `tracer ingest seeds`, or use --fetch)"
-            )
-        while True:  # until nothing is left to follow (depth bounds it: see _next)
+        self._load_seeds()
+        while True:  # until nothing is left to follow (see _next for the limits)
             moved, _, _, _ = self._propagate()
             arrivals = self._arrivals(moved)
             frontier = self._next(arrivals)
@@ -258,7 +358,7 @@ class AccountTrace:
         return self._result(moved, pools, injected, overlap, arrivals)
 
     @staticmethod
-    def _depths(arrivals: Mapping[tuple[str, str], tuple[int, int, str]]) -> dict[str, int]:
+    def _depths(arrivals: Arrivals) -> dict[str, int]:
         """The smallest depth at which each address was reached (over its assets)."""
         out: dict[str, int] = {}
         for (address, _), (_, depth, _) in arrivals.items():
@@ -266,13 +366,46 @@ class AccountTrace:
                 out[address] = depth
         return out
 
+    # -- result ------------------------------------------------------------------------------
+    def _arrived(self, moved: list[tuple[dict[str, Any], int]]) -> dict[tuple[str, str], int | None]:
+        """Forward: the block where taint first reached each (address, asset): a seed's first receipt,
+        else the first tainted transfer into it (None when that row has no block)."""
+        tainted = {id(row) for row, _ in moved}
+        out: dict[tuple[str, str], int | None] = {}
+        for row in self.ordered:
+            target = row["to_address"]
+            if target is None or row["kind"] == "fee":
+                continue
+            if id(row) in tainted or (target in self.seeds and row["amount"] > 0):
+                out.setdefault((target, row["asset"]), row["block_height"])
+        return out
+
+    def _shortfalls(self, pools: Mapping[tuple[str, str], Pool]) -> tuple[pl.DataFrame, list[str]]:
+        """Forward: payments the known balance could not fund, per (address, asset), and a note."""
+        rows = []
+        for (address, asset), p in sorted(pools.items()):
+            if p.shortfall and (address, asset) in self.short_first:
+                first = self.short_first[(address, asset)]
+                rows.append({"chain": self.spec.chain, "address": address, "asset": asset,
+                             "amount": str(p.shortfall), "txid": first["txid"], "block_height": first["block_height"]})
+        if not rows:
+            return result_frame([], SHORTFALL_COLUMNS), []
+        rows.sort(key=lambda r: (-int(r["amount"]), r["address"], r["asset"]))
+        named = ", ".join(f"{r['address']} {r['amount']} {r['asset']} (first in {r['txid']})" for r in rows[:5])
+        more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
+        before = ", or part of it lies before --since" if self.spec.since is not None else ""
+        note = (f"{len(rows)} address(es) paid more than the store shows they held (base units; their history in "
+                f"the store is incomplete{before}): {named}{more}; the result is a lower bound")
+        return result_frame(rows, SHORTFALL_COLUMNS), [note]
+
     def _result(self, moved: list[tuple[dict[str, Any], int]], pools: dict[tuple[str, str], Pool],
                 injected: dict[tuple[str, str], int], overlap: dict[tuple[str, str], int],
-                arrivals: dict[tuple[str, str], tuple[int, int, str]]) -> TraceResult:
+                arrivals: Arrivals) -> TraceResult:
         chain, model = self.spec.chain, str(self.spec.model)
         seeds = [{"chain": chain, "seed": address, "asset": asset, "address": address, "txid": None,
                   "position": None, "block_height": None, "timestamp": None, "value": str(value)}
                  for (address, asset), value in sorted(injected.items())]
+        seeds += sorted(self.movement_seeds, key=lambda r: (r["seed"], r["txid"], r["position"] or ""))
         hops: list[dict[str, Any]] = []
         last_hop: dict[tuple[str, str], int] = {}  # (address, asset) -> hop that brought it most taint
         best_in: dict[tuple[str, str], int] = {}
@@ -281,13 +414,13 @@ class AccountTrace:
                 row["to_address"], row["from_address"])
             prev = last_hop.get((source, row["asset"])) if source is not None else None
             hop_id = len(hops)
-            position = row["trace_path"] if row["kind"] in ("internal", "fee") else (
-                str(row["log_index"]) if row["log_index"] is not None else None)
+            depth = 0 if self.forward and row["_seed"] is not None else (
+                self.collected.get(source, 0) + 1 if source else None)
             hops.append({
-                "hop_id": hop_id, "depth": self.collected.get(source, 0) + 1 if source else None, "chain": chain,
+                "hop_id": hop_id, "depth": depth, "chain": chain,
                 "txid": row["txid"], "block_height": row["block_height"], "block_hash": row["block_hash"],
                 "timestamp": row["timestamp"], "kind": row["kind"], "asset": row["asset"],
-                "from_address": row["from_address"], "to_address": row["to_address"], "position": position,
+                "from_address": row["from_address"], "to_address": row["to_address"], "position": _position(row),
                 "value": str(row["amount"]), "taint": str(value), "previous_hop": prev, "model": model,
                 "source": row["source"],
             })
@@ -297,12 +430,12 @@ class AccountTrace:
         endings: list[dict[str, Any]] = []
 
         def end(kind: Ending, address: str | None, asset: str, value: int, depth: int | None,
-                txid: str | None = None, hop_id: int | None = None) -> None:
+                txid: str | None = None, hop_id: int | None = None, through: int | None = None) -> None:
             hit = self.tags.stops(address) if kind is Ending.ENTITY else None
             endings.append({
                 "chain": chain, "ending": str(kind), "asset": asset, "address": address,
                 "label": hit[0] if hit else None, "category": hit[1] if hit else None, "amount": str(value),
-                "depth": depth, "txid": txid, "position": None, "hop_id": hop_id,
+                "depth": depth, "txid": txid, "position": None, "hop_id": hop_id, "through_block": through,
             })
 
         sinks: dict[tuple[str | None, str], int] = defaultdict(int)
@@ -314,22 +447,31 @@ class AccountTrace:
             end(Ending.FEE, address, asset, value, None)
         for (address, asset), value in sorted(overlap.items()):
             end(Ending.SEED, address, asset, value, 0, hop_id=last_hop.get((address, asset)))
+        arrived = self._arrived(moved) if self.forward else {}
         for (address, asset), p in sorted(pools.items()):
             if address in self.seeds and not self.forward:
                 continue
             if p.tainted:
-                kind = Ending.HELD if self.forward else Ending.UNKNOWN_ORIGIN
+                through = None
                 if (address, asset) in self.outside:
                     kind = Ending.TIME_WINDOW
+                elif self.forward:
+                    # proven unspent only if the store holds every block from the taint's arrival on
+                    through = self.spec.covered_through(arrived.get((address, asset)))
+                    kind = Ending.HELD if through is not None else Ending.UNVERIFIED
+                else:
+                    kind = Ending.UNKNOWN_ORIGIN
                 end(kind, address, asset, p.tainted, self.collected.get(address),
-                    hop_id=last_hop.get((address, asset)))
+                    hop_id=last_hop.get((address, asset)), through=through)
         for (address, asset), (value, depth, _) in sorted(arrivals.items()):
             if self.tags.stops(address):
                 kind = Ending.ENTITY
             else:
                 kind = self.limited.get((address, asset), Ending.NOT_IN_STORE)
             end(kind, address, asset, value, depth, hop_id=last_hop.get((address, asset)))
+        shortfalls, notes = self._shortfalls(pools) if self.forward else (result_frame([], SHORTFALL_COLUMNS), [])
         return TraceResult(
             spec=self.spec, seeds=result_frame(seeds, SEED_COLUMNS), hops=result_frame(hops, HOP_COLUMNS),
-            endings=result_frame(endings, ENDING_COLUMNS), totals={}, queries=self.queries,
+            endings=result_frame(endings, ENDING_COLUMNS), totals={}, queries=self.queries, notes=notes,
+            shortfalls=shortfalls,
         )

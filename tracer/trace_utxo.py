@@ -8,9 +8,12 @@ Shared design notes §5 is the specification; :func:`tracer.trace.trace` is the 
 otherwise.
 
 After every hop the taint of every outpoint is recomputed from the seed outputs over all the
-transactions collected so far, in chain order (:func:`_chain_order`: height, then position in
-the block, unconfirmed transactions after them parents first; reversed for a backward trace),
-so value reaching a transaction by two paths of different lengths is counted once. Each
+transactions collected so far, in chain order (:func:`tracer.chain_order.chain_order`: block by
+block, parents before children inside a block and among unconfirmed transactions; reversed for a
+backward trace), so value reaching a transaction by two paths of different lengths is counted
+once. Seeds are resolved by :mod:`tracer.trace_seeds` (an address's receipts, what it sent, one
+output). An output nobody spent is ``held`` only when the store covers the blocks after it
+(:attr:`~tracer.trace_types.TraceSpec.coverage`), else ``unverified``. Each
 transaction shares its taint with :func:`tracer.taint.split` (forward) or
 :func:`tracer.taint.split_backward` (backward, the transpose; its left-over is the haircut's
 rounding): everything model-specific is in :mod:`tracer.taint` — FIFO after Anderson et al.,
@@ -23,15 +26,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
 
-from tracer.errors import InputError
+from tracer.chain_order import UtxoTx, chain_order, utxo_transactions
 from tracer.frontier import Direction, Frontier
-from tracer.schema import FrameSet
 from tracer.taint import Taint, amount, full, none, split, split_backward
+from tracer.trace_seeds import utxo_seeds
 from tracer.trace_types import (
     ENDING_COLUMNS,
     HOP_COLUMNS,
@@ -41,72 +43,11 @@ from tracer.trace_types import (
     Tags,
     TraceResult,
     TraceSpec,
+    in_window,
     result_frame,
 )
 
 __all__ = ["UtxoTrace"]
-
-
-@dataclass
-class _Tx:
-    txid: str
-    block_height: int | None
-    block_hash: str | None
-    position: int | None
-    timestamp: int | None
-    fee: int
-    coinbase: bool
-    source: str
-    inputs: list[tuple[str | None, int | None, str | None, int]]  # prev_txid, prev_index, address, value
-    outputs: list[tuple[int, str | None, int]]  # index, address, value
-
-    @property
-    def order(self) -> tuple[int, int, str]:
-        big = 1 << 62  # unconfirmed last
-        return (self.block_height if self.block_height is not None else big,
-                self.position if self.position is not None else big, self.txid)
-
-
-def _transactions(frames: FrameSet) -> dict[str, _Tx]:
-    inputs: dict[str, list[Any]] = defaultdict(list)
-    for row in frames.inputs.sort(["txid", "index"]).iter_rows(named=True):
-        inputs[row["txid"]].append((row["prev_txid"], row["prev_index"], row["address"], row["value"] or 0))
-    outputs: dict[str, list[Any]] = defaultdict(list)
-    for row in frames.outputs.sort(["txid", "index"]).iter_rows(named=True):
-        outputs[row["txid"]].append((row["index"], row["address"], row["value"]))
-    out: dict[str, _Tx] = {}
-    for row in frames.transactions.iter_rows(named=True):
-        txid = row["txid"]
-        out[txid] = _Tx(
-            txid, row["block_height"], row["block_hash"], row["position"], row["timestamp"], int(row["fee"]),
-            bool(row["is_coinbase"]), row["source"], inputs.get(txid, []), outputs.get(txid, []),
-        )
-    return out
-
-
-def _chain_order(txs: Mapping[str, _Tx]) -> list[_Tx]:
-    """Transactions in chain order: confirmed ones by (height, position); unconfirmed ones after
-    them, parents before children (Kahn's algorithm over the inputs, ties by txid), because the
-    mempool has no order of its own."""
-    confirmed = sorted((t for t in txs.values() if t.block_height is not None), key=lambda t: t.order)
-    pending = {t.txid: t for t in txs.values() if t.block_height is None}
-    if not pending:
-        return confirmed
-    parents = {txid: {p for p, _, _, _ in t.inputs if p in pending and p != txid} for txid, t in pending.items()}
-    ready = sorted(txid for txid, ps in parents.items() if not ps)
-    out: list[_Tx] = []
-    while ready:
-        txid = ready.pop(0)
-        out.append(pending[txid])
-        for child, ps in parents.items():
-            if txid in ps:
-                ps.discard(txid)
-                if not ps and pending[child] not in out and child not in ready:
-                    ready.append(child)
-                    ready.sort()
-    if len(out) != len(pending):
-        raise InputError("unconfirmed transactions in the store spend each other in a cycle: the data is damaged")
-    return confirmed + out
 
 
 class UtxoTrace:
@@ -120,71 +61,41 @@ class UtxoTrace:
         self.spec, self.frontier = spec, frontier
         self.tags = Tags(tags, spec.chain, spec.stop_categories)
         self.forward = spec.direction is Direction.FORWARD
-        self.txs: dict[str, _Tx] = {}
+        self.txs: dict[str, UtxoTx] = {}
         self.depth: dict[str, int] = {}  # txid -> hop at which it was collected
         self.queries = 0
         self.seed_outputs: dict[tuple[str, int], tuple[str | None, int]] = {}  # outpoint -> address, value
         self.seed_rows: list[dict[str, Any]] = []
+        self.by_address: set[tuple[str, int]] = set()  # seed outputs named by their address: followed if tagged
+        self.created: dict[str, int | None] = {}  # txid -> block height, for the outputs that end unspent
+        self.notes: list[str] = []
         self.expanded: set[tuple[str, int]] = set()  # outpoints whose next transaction was asked for
         self.outside_window: set[tuple[str, int]] = set()
         self.limited: dict[tuple[str, int], Ending] = {}
 
     # -- seeds -------------------------------------------------------------------------------
     def _load_seeds(self) -> None:
-        chain = self.spec.chain
-        addresses = [s.address for s in self.spec.seeds if s.address is not None]
-        outpoints = [(s.txid, s.vout) for s in self.spec.seeds if s.txid is not None]
-        rows: list[tuple[str, str, int, str | None, int]] = []  # seed, txid, index, address, value
-        if addresses:
-            received = self.frontier.address_outputs(chain, addresses)
-            self.queries += 1
-            for row in received.iter_rows(named=True):
-                rows.append((row["address"], row["txid"], row["index"], row["address"], row["value"]))
-        if outpoints:
-            found = self.frontier.transactions(chain, sorted({t for t, _ in outpoints if t}))
-            self.queries += 1
-            by_key = {(r["txid"], r["index"]): r for r in found.outputs.iter_rows(named=True)}
-            for txid, vout in outpoints:
-                assert txid is not None and vout is not None
-                found_row = by_key.get((txid, vout))
-                if found_row is None:
-                    raise InputError(
-                        f"seed output {txid}:{vout} is not in the store: ingest its block first or use --fetch"
-                    )
-                rows.append((f"{txid}:{vout}", txid, vout, found_row["address"], found_row["value"]))
-        found_seeds = {r[0] for r in rows}
-        missing = [a for a in addresses if a not in found_seeds]
-        if missing:
-            raise InputError(
-                f"seed address(es) with no transactions in the store: {', '.join(missing)} "
-                "(ingest their blocks, run `tracer ingest seeds`, or use --fetch)"
-            )
-        creators = self.frontier.transactions(chain, sorted({r[1] for r in rows}))
-        self.queries += 1
-        made = _transactions(creators)
-        for seed, txid, index, address, value in sorted(set(rows), key=lambda r: (r[0], r[1], r[2])):
-            tx = made.get(txid)
-            if tx is not None and not self._in_window(tx):
-                continue
-            if (txid, index) in self.seed_outputs:
-                continue  # the same output named twice (its address and its txid:vout): counted once
-            self.seed_outputs[(txid, index)] = (address, value)
+        found = utxo_seeds(self.spec, self.frontier)
+        self.queries += found.queries
+        self.notes.extend(found.notes)
+        self.created.update((t, tx.block_height) for t, tx in found.transactions.items())
+        for seed in found.outputs:
+            point = (seed.txid, seed.index)
+            tx = found.transactions.get(seed.txid)
+            self.seed_outputs[point] = (seed.address, seed.value)
+            if seed.by_address:
+                self.by_address.add(point)
             self.seed_rows.append({
-                "chain": chain, "seed": seed, "asset": "native", "address": address, "txid": txid,
-                "position": str(index), "block_height": tx.block_height if tx else None,
-                "timestamp": tx.timestamp if tx else None, "value": str(value),
+                "chain": self.spec.chain, "seed": seed.seed, "asset": "native", "address": seed.address,
+                "txid": seed.txid, "position": str(seed.index), "block_height": tx.block_height if tx else None,
+                "timestamp": tx.timestamp if tx else None, "value": str(seed.value),
             })
             if not self.forward and tx is not None:
-                self.txs[txid] = tx
-                self.depth[txid] = 0
-        if not self.seed_outputs:
-            raise InputError("no seed value inside the --since/--until window")
+                self.txs[seed.txid] = tx
+                self.depth[seed.txid] = 0
 
-    def _in_window(self, tx: _Tx) -> bool:
-        t = tx.timestamp
-        if t is None:
-            return self.spec.until is None
-        return (self.spec.since is None or t >= self.spec.since) and (self.spec.until is None or t <= self.spec.until)
+    def _in_window(self, tx: UtxoTx) -> bool:
+        return in_window(tx.timestamp, self.spec.since, self.spec.until)
 
     # -- propagation ---------------------------------------------------------------------------
     def _propagate(self) -> tuple[dict[tuple[str, int], Taint], dict[str, Taint], dict[tuple[str, int], int],
@@ -198,7 +109,7 @@ class UtxoTrace:
         for point, (_, value) in self.seed_outputs.items():
             taint[point] = full(model, value)
             parent[point] = None
-        order = _chain_order(self.txs)
+        order = chain_order(self.txs)
         if not self.forward:
             order.reverse()
         for tx in order:
@@ -298,27 +209,31 @@ class UtxoTrace:
             if not self.forward and (point[0] in self.txs):
                 continue
             address = self._address_of(point)
-            if address is None or (self.tags.stops(address) and point not in self.seed_outputs):
+            if address is None or (self.tags.stops(address) and point not in self.by_address):
                 continue
             if amount(t) < self.spec.min_value:
                 self.limited[point] = Ending.BELOW_MIN
                 continue
-            if self._outpoint_depth(point) >= self.spec.hops:
+            if self.spec.beyond_hops(self._outpoint_depth(point)):
                 self.limited[point] = Ending.HOP_LIMIT
                 continue
             self.limited.pop(point, None)
             candidates.append(point)
         if self.spec.max_fanout is not None:
             # at most K outputs followed per transaction (forward: the outputs it created;
-            # backward: the inputs it spent), counting those already followed at earlier hops
+            # backward: the inputs it spent), counting those already followed at earlier hops; seed
+            # outputs are what the investigator asked to follow and are never capped
             group_of = (lambda p: p[0]) if self.forward else (lambda p: spent.get(p, p[0]))
             used: dict[str, int] = defaultdict(int)
-            for point in self.expanded:
+            for point in self.expanded - self.seed_outputs.keys():
                 used[group_of(point)] += 1
             by_group: dict[str, list[tuple[str, int]]] = defaultdict(list)
-            for point in candidates:
-                by_group[group_of(point)].append(point)
             kept = []
+            for point in candidates:
+                if point in self.seed_outputs:
+                    kept.append(point)
+                else:
+                    by_group[group_of(point)].append(point)
             for group, points in by_group.items():
                 points.sort(key=lambda p: (-amount(taint[p]), p))
                 room = max(self.spec.max_fanout - used[group], 0)
@@ -344,9 +259,9 @@ class UtxoTrace:
             if self.forward:
                 frame = pl.DataFrame({"txid": [p[0] for p in points], "index": [p[1] for p in points]},
                                      schema={"txid": pl.String(), "index": pl.Int64()})
-                found = _transactions(self.frontier.spending(self.spec.chain, frame))
+                found = utxo_transactions(self.frontier.spending(self.spec.chain, frame))
             else:
-                found = _transactions(self.frontier.transactions(self.spec.chain, sorted({p[0] for p in points})))
+                found = utxo_transactions(self.frontier.transactions(self.spec.chain, sorted({p[0] for p in points})))
             self.queries += 1
             for txid, tx in found.items():
                 if txid in self.txs:
@@ -360,13 +275,16 @@ class UtxoTrace:
                         self.outside_window.update((txid, index) for index, _, _ in tx.outputs)
                     continue
                 self.txs[txid] = tx
-                if self.forward:  # one hop beyond the shallowest followed output it spends
+                self.created[txid] = tx.block_height
+                # forward: one hop beyond the shallowest followed output it spends; backward: the
+                # transaction that created followed inputs, at their depth (the store answered for them)
+                if self.forward:
                     spent = [point_depth[(p, i)] for p, i, _, _ in tx.inputs
                              if p is not None and i is not None and (p, i) in point_depth]
-                    self.depth[txid] = 1 + min(spent) if spent else self.spec.hops
-                else:  # the transaction that created followed inputs: at their depth
+                    self.depth[txid] = 1 + min(spent, default=max(point_depth.values()))
+                else:
                     made = [point_depth[(txid, i)] for i, _, _ in tx.outputs if (txid, i) in point_depth]
-                    self.depth[txid] = min(made) if made else self.spec.hops
+                    self.depth[txid] = min(made, default=max(point_depth.values()))
             self._index_addresses()
         taint, sink, overlap, parent = self._propagate()
         self.tags.resolve({a for p in taint if (a := self._address_of(p)) is not None})
@@ -381,7 +299,7 @@ class UtxoTrace:
         spent = self._spent_by()
         hop_ids: dict[tuple[str, int], int] = {}
         hops: list[dict[str, Any]] = []
-        ordered = _chain_order(self.txs)
+        ordered = chain_order(self.txs)
         if not self.forward:
             ordered.reverse()
         values = {(tx.txid, i): v for tx in self.txs.values() for i, _, v in tx.outputs}
@@ -414,7 +332,7 @@ class UtxoTrace:
         endings: list[dict[str, Any]] = []
 
         def end(kind: Ending, point: tuple[str, int] | None, value: int, txid: str | None, address: str | None,
-                depth: int | None) -> None:
+                depth: int | None, through: int | None = None) -> None:
             label = category = None
             if kind is Ending.ENTITY and address is not None:
                 hit = self.tags.stops(address)
@@ -424,6 +342,7 @@ class UtxoTrace:
                 "chain": chain, "ending": str(kind), "asset": "native", "address": address, "label": label,
                 "category": category, "amount": str(value), "depth": depth, "txid": txid,
                 "position": str(point[1]) if point else None, "hop_id": hop_ids.get(point) if point else None,
+                "through_block": through,
             })
 
         for txid, t in sorted(sink.items()):
@@ -442,19 +361,23 @@ class UtxoTrace:
                 continue
             address = self._address_of(point)
             depth = self._outpoint_depth(point)
+            through = None
             if address is None:
                 kind = Ending.NO_ADDRESS
-            elif self.tags.stops(address) and point not in self.seed_outputs:
+            elif self.tags.stops(address) and point not in self.by_address:
                 kind = Ending.ENTITY
             elif point in self.limited:
                 kind = self.limited[point]
             elif point in self.outside_window:
                 kind = Ending.TIME_WINDOW
             elif self.forward:
-                kind = Ending.HELD  # asked the store for its spender: none (unspent as far as the store knows)
+                # asked the store for its spender: none. Proven unspent only if the store holds every
+                # block from the one that created it to the end of that covered range
+                through = self.spec.covered_through(self.created.get(point[0]))
+                kind = Ending.HELD if through is not None else Ending.UNVERIFIED
             else:
                 kind = Ending.NOT_IN_STORE  # asked for the transaction that created it: the store lacks it
-            end(kind, point, amount(t), point[0], address, depth)
+            end(kind, point, amount(t), point[0], address, depth, through)
         return TraceResult(
             spec=self.spec,
             seeds=result_frame(self.seed_rows, SEED_COLUMNS),
@@ -462,4 +385,5 @@ class UtxoTrace:
             endings=result_frame(endings, ENDING_COLUMNS),
             totals={},
             queries=self.queries,
+            notes=list(self.notes),
         )

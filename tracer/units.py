@@ -18,6 +18,7 @@ Rules (shared design notes §3, "Values are integers in base units everywhere"; 
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation, localcontext
 
 from tracer.errors import InputError
@@ -25,6 +26,8 @@ from tracer.errors import InputError
 __all__ = [
     "MAX_UINT256",
     "FRAME_DECIMAL_LIMIT",
+    "MAX_DECIMALS",
+    "amount_from_text",
     "to_base_units",
     "format_units",
     "split_for_frame",
@@ -34,6 +37,73 @@ __all__ = [
 MAX_UINT256 = 2**256 - 1
 #: Largest integer a ``Decimal(38, 0)`` column holds exactly, plus one.
 FRAME_DECIMAL_LIMIT = 10**38
+#: Most decimals an asset may have (ERC-20 ``decimals()`` is a uint8).
+MAX_DECIMALS = 255
+#: An amount a person or a file gives: ASCII digits with at most one decimal point, nothing else
+#: (no sign, exponent, separator, space or non-ASCII digit: ``"١٢"``, ``"²"`` and ``"1E+3"`` are refused)
+_AMOUNT_TEXT = re.compile(r"([0-9]*)(?:\.([0-9]*))?", re.ASCII)
+#: digits of MAX_UINT256: a whole part longer than this (leading zeros aside) cannot be an amount
+_UINT256_DIGITS = len(str(MAX_UINT256))
+
+
+def amount_from_text(text: str, decimals: int, *, what: str = "amount") -> int:
+    """The one rule for an amount read from a person or a file: decimal text in coin (or token)
+    units -> exact integer base units, at most ``2**256 - 1``.
+
+    Accepted: ASCII digits with at most one decimal point (``"1.5"``, ``"1500"``, ``".5"``, ``"5."``),
+    surrounding spaces ignored. Refused, never guessed: a sign, an exponent (``1E+3``), thousands or
+    other separators (``1,500.25``, ``1_000``), non-ASCII digits (``"١٢"``, ``"１"``, ``"²"``), more
+    fractional digits than ``decimals`` unless they are zeros (value would be dropped), and amounts of
+    ``2**256`` base units or more. Node JSON amounts (``Decimal`` from the node's own encoder) go
+    through :func:`to_base_units` instead.
+
+    Parameters
+    ----------
+    text
+        The amount as given.
+    decimals
+        Base units per coin as a power of ten, 0 to :data:`MAX_DECIMALS` (``0``: ``text`` is already
+        in base units).
+    what
+        How messages name the value (``"--min-value"``, ``"value"``).
+
+    Raises
+    ------
+    InputError
+        Naming ``what``, the text (shortened when long) and the rule it breaks.
+
+    Examples
+    --------
+    >>> amount_from_text("1.5", 6)
+    1500000
+    >>> amount_from_text("0.000000000000000001", 18)
+    1
+    >>> amount_from_text("1E+3", 18)
+    Traceback (most recent call last):
+    ...
+    tracer.errors.InputError: amount '1E+3' is not a plain decimal number (ASCII digits and at most one '.')
+    """
+    if not isinstance(text, str):
+        raise InputError(f"{what} {text!r} is a {type(text).__name__}; pass decimal text")
+    if isinstance(decimals, bool) or not isinstance(decimals, int) or not 0 <= decimals <= MAX_DECIMALS:
+        raise InputError(f"decimals must be a whole number from 0 to {MAX_DECIMALS}, got {decimals!r}")
+    shown = text if len(text) <= 90 else text[:40] + "…" + text[-40:]
+    stripped = text.strip(" \t")
+    if stripped.startswith("-"):
+        raise InputError(f"{what} {shown!r} is negative")
+    match = _AMOUNT_TEXT.fullmatch(stripped)
+    if match is None or not (match.group(1) or match.group(2)):
+        raise InputError(f"{what} {shown!r} is not a plain decimal number (ASCII digits and at most one '.')")
+    whole = match.group(1).lstrip("0")
+    fraction = (match.group(2) or "").rstrip("0")
+    if len(fraction) > decimals:
+        raise InputError(f"{what} {shown!r} has more than {decimals} decimal places")
+    if whole and len(whole) + decimals > _UINT256_DIGITS:  # checked before int(): no huge number is built
+        raise InputError(f"{what} {shown!r} is larger than the largest amount (2**256 - 1 base units)")
+    value = int(whole or "0") * 10**decimals + int(fraction.ljust(decimals, "0") or "0")
+    if value > MAX_UINT256:
+        raise InputError(f"{what} {shown!r} is larger than the largest amount (2**256 - 1 base units)")
+    return value
 
 
 def to_base_units(amount: str | int | Decimal, decimals: int) -> int:

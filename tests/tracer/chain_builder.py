@@ -3,7 +3,8 @@
 
 ``UtxoChain`` adds transactions in chain order (each call is one transaction in a new block);
 ``AccountChain`` adds transfers. Both produce a :class:`~tracer.schema.FrameSet` that the
-reference :class:`~tracer.frontier.FrameFrontier` serves, exactly as a store would.
+reference :class:`~tracer.frontier.FrameFrontier` serves, exactly as a store would;
+:func:`run_trace` traces one with the engine and :func:`endings_of` sums its endings.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from typing import Any
 
 import polars as pl
 
+from tracer.frontier import FrameFrontier
 from tracer.schema import FRAMES, FrameSet, conform
+from tracer.trace import Seed, TraceResult, TraceSpec, trace
 from tracer.units import split_for_frame
 
 T0 = 1_700_000_000
@@ -72,6 +75,10 @@ class UtxoChain:
                          "source": "test"})
         return txid
 
+    def coverage(self) -> tuple[tuple[int, int], ...]:
+        """Every block built so far, as complete block ranges (``TraceSpec.coverage``)."""
+        return ((0, self.height),)
+
     def tag(self, address: str, label: str, category: str, confidence: int = 90) -> None:
         self.tags.append({"chain": self.chain, "address": address, "label": label, "category": category,
                           "confidence": confidence, "tagpack": "test", "source": "test"})
@@ -120,6 +127,10 @@ class AccountChain:
             "to_address": recipient, "value": amount, "value_overflow": overflow, "source": "test",
         })
 
+    def coverage(self) -> tuple[tuple[int, int], ...]:
+        """Every block built so far, as complete block ranges (``TraceSpec.coverage``)."""
+        return ((0, self.height),)
+
     def tag(self, address: str, label: str, category: str) -> None:
         self.tags.append({"chain": self.chain, "address": address, "label": label, "category": category,
                           "confidence": 90, "tagpack": "test", "source": "test"})
@@ -127,3 +138,21 @@ class AccountChain:
     def frames(self) -> FrameSet:
         return FrameSet(transactions=_frame("transactions", self.txs), transfers=_frame("transfers", self.rows),
                         tags=_frame("tags", self.tags))
+
+
+def run_trace(chain: UtxoChain | AccountChain, seeds: list[Seed | str], frames: FrameSet | None = None,
+              **spec: Any) -> TraceResult:
+    """Trace ``chain`` (or ``frames`` built from it) from ``seeds`` (a str is a received address)."""
+    frontier = FrameFrontier(frames if frames is not None else chain.frames())
+    named = tuple(Seed(address=s) if isinstance(s, str) else s for s in seeds)
+    return trace(TraceSpec(chain=chain.chain, account_model=isinstance(chain, AccountChain), seeds=named, **spec),
+                 frontier, frontier.tags)
+
+
+def endings_of(result: TraceResult) -> dict[tuple[str, str | None], int]:
+    """``(ending, address) -> amount`` summed over the result's endings."""
+    out: dict[tuple[str, str | None], int] = {}
+    for row in result.endings.iter_rows(named=True):
+        key = (row["ending"], row["address"])
+        out[key] = out.get(key, 0) + int(row["amount"])
+    return out

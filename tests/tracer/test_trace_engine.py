@@ -19,9 +19,11 @@ from tracer.trace import Seed, TraceResult, TraceSpec, reconcile, trace
 
 
 def _run(frames_chain: UtxoChain | AccountChain, **spec: object) -> TraceResult:
+    """Trace the chain; the store holds all of it (every block built is covered) unless ``coverage`` says otherwise."""
     frames = frames_chain.frames()
     frontier = FrameFrontier(frames)
     seeds = spec.pop("seeds")
+    spec.setdefault("coverage", frames_chain.coverage())
     return trace(
         TraceSpec(chain=frames_chain.chain, account_model=isinstance(frames_chain, AccountChain),
                   seeds=tuple(Seed(address=s) if ":" not in s else Seed(txid=s.split(":")[0], vout=int(s.split(":")[1]))
@@ -177,7 +179,7 @@ def test_seed_output_and_time_window() -> None:
 
 
 def test_unknown_seed_is_a_clear_error(utxo: UtxoChain) -> None:
-    with pytest.raises(InputError, match="no transactions in the store: NOPE"):
+    with pytest.raises(InputError, match="seed NOPE has nothing to trace: it received nothing in the store"):
         _run(utxo, seeds=["NOPE"], model=Model.HAIRCUT)
     with pytest.raises(InputError, match="--hops must be at least 1"):
         _run(utxo, seeds=["S"], hops=0)
@@ -254,7 +256,8 @@ def test_unconfirmed_parents_are_processed_before_their_children() -> None:
         result = trace(spec, frontier, frontier.tags)
         assert reconcile(result) == {"native": 0}, direction
     forward = trace(TraceSpec(chain=c.chain, account_model=False, seeds=(Seed(address="S"),)), frontier, frontier.tags)
-    assert _endings(forward) == {("held", "B"): 980, ("fee", None): 20}
+    # B's output is unconfirmed: no block range can prove it unspent
+    assert _endings(forward) == {("unverified", "B"): 980, ("fee", None): 20}
 
 
 def test_account_value_moved_after_the_window_is_a_time_window_ending() -> None:
