@@ -157,17 +157,22 @@ def traces(name: CaseArg, json_: JsonOpt = False) -> None:
 @seed_app.command("add")
 def seed_add(
     name: CaseArg,
-    address: Annotated[str, typer.Argument(help="Seed address (validated and normalized for the chain).")],
+    address: Annotated[str, typer.Argument(help="Seed: an address, TXID:VOUT (one output, UTXO chains) or "
+                                                "TXID[:INDEX] (one transfer, account chains); validated, normalized.")],
     chain: ChainOpt,
-    note: Annotated[str | None, typer.Option("--note", help="Why this address is a seed (source, report).")] = None,
+    sent: Annotated[bool, typer.Option("--sent", help="Trace what this address sent (a victim's payments), "
+                                                      "not what it received.")] = False,
+    note: Annotated[str | None, typer.Option("--note", help="Why this is a seed (source, report).")] = None,
     label: Annotated[str | None, typer.Option("--label", help="Short label, e.g. 'vendor wallet'.")] = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Add a seed address to a case (validated; re-adding the same seed changes nothing).
+    """Add a seed to a case (validated; re-adding the same seed changes nothing). Traces start from the
+    case's seeds: what an address received, what it sent (--sent), or one output or transfer.
 
     Example: tracer case seed add op-harbor bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq --chain btc --label vendor
+    Example: tracer case seed add op-theft 0x5aAeb6053f3E94C9b9A09f33669435E7Ef1BeAed --chain eth --sent
     """
-    seed, added = add_seed(app_context().session, name, chain, address, label=label, note=note)
+    seed, added = add_seed(app_context().session, name, chain, address, label=label, note=note, sent=sent)
     if not added and not json_:
         notice(f"{seed.address} is already a seed of {name}; nothing changed")
     def human() -> None:
@@ -188,5 +193,7 @@ def seed_list(name: CaseArg, json_: JsonOpt = False) -> None:
 
 
 def _seed_table(seeds: list[Seed]) -> Table:
-    return table("Seeds", ["chain", "address", "type", "label", "note", "added", "by"],
-                 [(s.chain, s.address, s.kind, s.label, s.note, s.added_at, s.added_by) for s in seeds])
+    return table("Seeds", ["chain", "seed", "type", "traces", "label", "note", "added", "by"],
+                 [(s.chain, s.address, s.kind, "what it sent" if s.role == "sent" else "what it received"
+                   if s.kind not in ("output", "transfer") else "the movement", s.label, s.note, s.added_at,
+                   s.added_by) for s in seeds])

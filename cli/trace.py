@@ -8,6 +8,7 @@ log); this module parses the options and prints the result for people (``--json`
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,7 +21,7 @@ from cli.context import app_context
 from cli.options import CaseArg, JsonOpt
 from cli.output import emit, notice, stdout, table
 from jobs.case_index import notice_text
-from jobs.trace_run import TraceRequest, trace_case
+from jobs.trace_run import DEFAULT_HOPS, TraceRequest, trace_case
 from tracer.chains import Chain
 from tracer.frontier import Direction
 from tracer.report import compare_models, evidence_path, share_text
@@ -31,52 +32,85 @@ from tracer.units import format_units
 __all__ = ["trace_command"]
 
 
+SeedOpt = Annotated[list[str] | None, typer.Option(
+    "--seed", metavar="SEED", show_default=False,
+    help="Seed: an address (what it received), TXID:VOUT (one output, UTXO chains) or TXID[:INDEX] (one transfer, "
+         "account chains); repeatable; default: the case's seeds.")]
+SeedSentOpt = Annotated[list[str] | None, typer.Option(
+    "--seed-sent", metavar="ADDRESS", show_default=False,
+    help="Seed: everything this address sent within --since/--until (a victim's payments); repeatable.")]
+ChainFilterOpt = Annotated[str | None, typer.Option(
+    "--chain", "-c", metavar="CHAIN", show_default=False,
+    help="Chain key (needed only if the seeds fit several chains).")]
+DirectionOpt = Annotated[Direction, typer.Option(
+    "--direction", help="forward: where did the value go; backward: where did it come from.")]
+#: the taint models, and ``all`` for every one side by side (an enum: --help lists the choices)
+ModelChoice = StrEnum("ModelChoice", {m: m for m in [*MODELS, "all"]})  # type: ignore[misc]
+ModelOpt = Annotated[ModelChoice, typer.Option(
+    "--model", case_sensitive=False, help="Taint model, or 'all' to compare them side by side.")]
+HopsOpt = Annotated[int, typer.Option(
+    "--hops", min=0, metavar="N",
+    help="Follow at most N hops; 0: until nothing is left (min value, fan-out and time window still apply).")]
+SinceOpt = Annotated[str | None, typer.Option(
+    "--since", metavar="TIME", help="Ignore movements before (UTC seconds or ISO date).", show_default=False)]
+UntilOpt = Annotated[str | None, typer.Option(
+    "--until", metavar="TIME", help="Ignore movements after (UTC seconds or ISO date).", show_default=False)]
+MinValueOpt = Annotated[str | None, typer.Option(
+    "--min-value", metavar="AMOUNT", show_default=False,
+    help="Stop following less than this: base units (1234) or coin units (0.001).")]
+MaxFanoutOpt = Annotated[int | None, typer.Option(
+    "--max-fanout", min=1, metavar="K", show_default=False,
+    help="Follow at most K outputs / recipients per transaction / address.")]
+StopAtOpt = Annotated[str | None, typer.Option(
+    "--stop-at", metavar="CATEGORIES", show_default=False,
+    help="Tag categories where a trail ends (comma-separated; default: services such as exchange, mixing_service, "
+         "market...).")]
+FetchOpt = Annotated[bool, typer.Option(
+    "--fetch", help="Pull missing address histories from the case's source (UTXO; see `ingest seeds`).")]
+EsploraOpt = Annotated[str | None, typer.Option(
+    "--esplora", metavar="URL", help="Esplora URL for --fetch.", show_default=False)]
+FromStoreOpt = Annotated[Path | None, typer.Option(
+    "--from-store", metavar="PATH", help="Chain store to --fetch from.", show_default=False)]
+ThirdPartyOpt = Annotated[bool, typer.Option(
+    "--allow-third-party", help="Allow --fetch from a public explorer (it sees every address looked up).")]
+
+
+class ByChoice(StrEnum):
+    ADDRESS = "address"
+    CLUSTER = "cluster"
+
+
+ByOpt = Annotated[ByChoice, typer.Option(
+    "--by", help="address, or cluster: start from every member of the seeds' clusters (`tracer cluster run` first).")]
+TopOpt = Annotated[int, typer.Option("--top", metavar="N", help="Endings to show.", min=1)]
+
+
 def trace_command(
-    case: CaseArg,
-    seed: Annotated[list[str] | None, typer.Option(
-        "--seed", help="Seed address or UTXO output TXID:VOUT (repeatable; default: the case's seeds).")] = None,
-    chain: Annotated[str | None, typer.Option("--chain", "-c", help="Chain key (needed if seeds span chains).")] = None,
-    direction: Annotated[Direction, typer.Option(
-        "--direction", help="forward: where did the value go; backward: where did it come from.")] = Direction.FORWARD,
-    model: Annotated[str, typer.Option(
-        "--model", help=f"Taint model: {', '.join(MODELS)}, or 'all' to compare them.")] = "haircut",
-    hops: Annotated[int, typer.Option("--hops", help="Follow at most N hops.")] = 5,
-    since: Annotated[str | None, typer.Option("--since", help="Ignore movements before (UTC seconds or ISO date).")]
-    = None,
-    until: Annotated[str | None, typer.Option("--until", help="Ignore movements after (UTC seconds or ISO date).")]
-    = None,
-    min_value: Annotated[str | None, typer.Option(
-        "--min-value", help="Stop following less than this: base units (1234) or coin units (0.001).")] = None,
-    max_fanout: Annotated[int | None, typer.Option(
-        "--max-fanout", help="Follow at most K outputs / recipients per transaction / address.")] = None,
-    stop_at: Annotated[str | None, typer.Option(
-        "--stop-at", help="Tag categories where a trail ends (comma-separated; default: services such as "
-                          "exchange, mixing_service, market...).")] = None,
-    fetch: Annotated[bool, typer.Option(
-        "--fetch", help="Pull missing address histories from the case's source (UTXO; see `ingest seeds`).")] = False,
-    esplora: Annotated[str | None, typer.Option("--esplora", help="Esplora URL for --fetch.")] = None,
-    from_store: Annotated[Path | None, typer.Option("--from-store", help="Chain store to --fetch from.")] = None,
-    allow_third_party: Annotated[bool, typer.Option(
-        "--allow-third-party", help="Allow --fetch from a public explorer (it sees every address looked up).")]
-    = False,
-    by: Annotated[str, typer.Option("--by", help="address, or cluster: start from every member of the seeds' "
-                                                 "clusters (`tracer cluster run` first).")] = "address",
-    top: Annotated[int, typer.Option("--top", help="Endings to show.", min=1)] = 15,
+    case: CaseArg, seed: SeedOpt = None, seed_sent: SeedSentOpt = None, chain: ChainFilterOpt = None,
+    direction: DirectionOpt = Direction.FORWARD, model: ModelOpt = ModelChoice("haircut"), hops: HopsOpt = DEFAULT_HOPS,
+    since: SinceOpt = None, until: UntilOpt = None, min_value: MinValueOpt = None, max_fanout: MaxFanoutOpt = None,
+    stop_at: StopAtOpt = None, fetch: FetchOpt = False, esplora: EsploraOpt = None, from_store: FromStoreOpt = None,
+    allow_third_party: ThirdPartyOpt = False, by: ByOpt = ByChoice.ADDRESS, top: TopOpt = 15,
     json_: JsonOpt = False,
 ) -> None:
     """Follow value from the seeds, hop by hop, and report who received how much, with every hop's evidence.
 
-    Writes seeds/hops/endings Parquet, result.json and manifest.json under <case>/traces/.
+    Writes seeds/hops/endings/shortfalls Parquet, result.json and manifest.json into a new folder
+    under <case>/traces/ (see `tracer case traces`).
 
-    Example: tracer trace op-harbor --direction forward --model haircut --hops 6 --stop-at exchange
+    Example: tracer trace op-harbor --direction forward --model haircut --stop-at exchange
+    Example: tracer trace op-theft --seed-sent 0xVictim... --since 2024-05-01 --chain eth
     """
     outcome = trace_case(app_context().session, TraceRequest(
-        case=case, seeds=tuple(seed or ()), chain=chain, direction=direction, model=model, hops=hops, since=since,
+        case=case, seeds=tuple(seed or ()), seeds_sent=tuple(seed_sent or ()), chain=chain, direction=direction,
+        model=str(model), hops=hops, since=since,
         until=until, min_value=min_value, max_fanout=max_fanout, stop_at=stop_at, fetch=fetch, esplora=esplora,
-        from_store=from_store, allow_third_party=allow_third_party, by=by))
+        from_store=from_store, allow_third_party=allow_third_party, by=str(by)))
     runs, data, chain_info = outcome.runs, outcome.data, outcome.chain
     for other in data["other_cases"]:
         notice(notice_text(other, case))
+    for note in dict.fromkeys(n for r in runs for n in r["result"].notes):  # unverified value, limits, shortfalls
+        notice(f"note: {note}")
 
     money = _Money(chain_info, outcome.tokens)
 
@@ -125,7 +159,9 @@ def _print_result(result: TraceResult, chain: Chain, top: int, money: _Money, co
         seed_value = result.totals[row["asset"]]["seed"]
         mix = coinjoins.get(row["txid"]) if row["txid"] is not None else None
         who = row["label"] or (f"CoinJoin output ({mix})" if mix else "")
-        rows.append((row["ending"], row["address"] or "", who, row["category"] or "",
+        through = row.get("through_block")
+        ending = f"held through block {through}" if row["ending"] == "held" and through is not None else row["ending"]
+        rows.append((ending, row["address"] or "", who, row["category"] or "",
                      money(row["amount"], row["asset"]), share_text(int(row["amount"]), seed_value),
                      row["depth"] if row["depth"] is not None else ""))
     stdout.print(table("Where the value ended (largest first)",

@@ -11,10 +11,12 @@ from jobs.addresses import check_address
 from jobs.audit_log import Verification
 from jobs.case_index import links, workspace_index
 from jobs.custody import check_store
+from jobs.seed_forms import parse_seed
 from jobs.session import Session
 from jobs.stores import store_counts
 from jobs.trace_results import run_entries
 from jobs.workspace import Case, Seed
+from tracer.errors import InputError
 
 __all__ = ["verify_case", "create_case", "case_rows", "describe_case", "add_seed", "case_links", "case_traces"]
 
@@ -57,16 +59,25 @@ def describe_case(session: Session, name: str) -> tuple[dict[str, Any], Verifica
     }, check
 
 
-def add_seed(session: Session, name: str, chain: str, address: str, *, label: str | None,
-             note: str | None) -> tuple[Seed, bool]:
-    """Validate ``address`` for ``chain`` and add it as a seed of case ``name``.
+def add_seed(session: Session, name: str, chain: str, value: str, *, label: str | None,
+             note: str | None, sent: bool = False) -> tuple[Seed, bool]:
+    """Validate a seed for ``chain`` and add it to case ``name``: an address (what it received, or with
+    ``sent`` what it sent), one output ``TXID:VOUT`` (UTXO) or one transfer ``TXID[:INDEX]`` (account).
 
     Returns ``(seed, added)``; re-adding a seed changes nothing (``added`` is then false).
     """
     case = session.workspace.open(name)
-    info = check_address(session.settings.chains, chain, address)
-    return case.add_seed(chain=info.chain, address=info.address, kind=info.kind, label=label, note=note,
-                         argv=session.argv)
+    registry = session.settings.chains
+    info = registry.get(chain)
+    parsed = parse_seed(registry, info, value)
+    if parsed.address is None:
+        if sent:
+            raise InputError(f"{value}: --sent applies to an address (what it sent), not to a transaction")
+        return case.add_seed(chain=info.key, address=parsed.text, kind=parsed.kind, label=label, note=note,
+                             argv=session.argv)
+    address = check_address(registry, info.key, parsed.address)
+    return case.add_seed(chain=address.chain, address=address.address, kind=address.kind, label=label, note=note,
+                         argv=session.argv, role="sent" if sent else "received")
 
 
 def case_links(session: Session, name: str) -> dict[str, Any]:

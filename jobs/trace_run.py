@@ -27,11 +27,13 @@ from graph.base import TRACE_REACHED_COLUMNS, TRACE_TRACED_COLUMNS, GraphStore, 
 from graph.embedded import EmbeddedStore
 from jobs.addresses import normal_address
 from jobs.case_index import other_case_notices, touched_addresses
+from jobs.checkpoints import Checkpoint
 from jobs.custody import store_write
+from jobs.seed_forms import TXID, parse_seed, trace_seed
 from jobs.session import Session
 from jobs.settings import Settings
 from jobs.sources import address_source
-from jobs.stores import open_case_store, store_counts
+from jobs.stores import checkpoint_path, open_case_store, store_counts
 from jobs.tag_library import TagLibrary
 from jobs.token_cache import read_tokens
 from jobs.trace_fetch import FetchingFrontier
@@ -49,8 +51,13 @@ from tracer.taint import MODELS, parse_model
 from tracer.trace import DEFAULT_STOP_CATEGORIES, Seed, TraceResult, TraceSpec, trace
 from tracer.units import to_base_units
 
-__all__ = ["TraceRequest", "TraceOutcome", "trace_case", "run_trace", "parse_time", "parse_min_value",
-]
+#: hops a trace follows unless told otherwise: far enough for real laundering chains (peel chains run
+#: to dozens of steps); the min value, fan-out and time window stay the guards, and a trail cut by
+#: the limit says so (a hop_limit ending, and a note above 1% of the value)
+DEFAULT_HOPS = 50
+
+__all__ = ["DEFAULT_HOPS", "TraceRequest", "TraceOutcome", "trace_case", "run_trace", "parse_time",
+           "parse_min_value"]
 
 
 def parse_time(text: str | None, option: str) -> int | None:
@@ -84,20 +91,14 @@ def parse_min_value(text: str | None, chain: Chain) -> int:
     raise InputError(f"--min-value {text!r}: give base units (1234) or {chain.symbol} with a decimal point (0.001)")
 
 
-def _seeds(settings: Settings, case: Case, given: list[str], chain_key: str | None) -> tuple[Chain, tuple[Seed, ...]]:
-    """The chain and seeds of a trace: ``--seed`` values, else the case's seeds (on one chain)."""
+def _seeds(settings: Settings, case: Case, given: list[str], sent: list[str],
+           chain_key: str | None) -> tuple[Chain, tuple[Seed, ...]]:
+    """The chain and seeds of a trace: ``--seed``/``--seed-sent`` values, else the case's seeds (on one chain)."""
     registry = settings.chains
-    if given:
-        chain = registry.get(chain_key) if chain_key is not None else _infer_chain(settings, case, given)
-        seeds = []
-        for text in given:
-            txid, sep, vout = text.partition(":")
-            if sep and len(txid) in (64, 66) and vout.isdigit():
-                if chain.is_account:
-                    raise InputError(f"{text}: txid:vout seeds exist only on UTXO chains")
-                seeds.append(Seed(txid=txid.lower().removeprefix("0x"), vout=int(vout)))
-            else:
-                seeds.append(Seed(address=normal_address(registry, chain.key, text)))
+    if given or sent:
+        chain = registry.get(chain_key) if chain_key is not None else _infer_chain(settings, case, [*given, *sent])
+        seeds = [parse_seed(registry, chain, text) for text in given]
+        seeds += [Seed(address=normal_address(registry, chain.key, text), sent=True) for text in sent]
         return chain, tuple(dict.fromkeys(seeds))
     case_seeds = case.seeds()
     if chain_key is not None:
@@ -108,7 +109,8 @@ def _seeds(settings: Settings, case: Case, given: list[str], chain_key: str | No
                          "add some with `tracer case seed add` or pass --seed")
     if len(chains) > 1:
         raise InputError(f"case {case.name!r} has seeds on {', '.join(chains)}: pick one with --chain")
-    return registry.get(chains[0]), tuple(Seed(address=s.address) for s in case_seeds)
+    chain = registry.get(chains[0])
+    return chain, tuple(dict.fromkeys(trace_seed(registry, chain, s) for s in case_seeds))
 
 
 def _infer_chain(settings: Settings, case: Case, given: list[str]) -> Chain:
@@ -133,9 +135,9 @@ def _infer_chain(settings: Settings, case: Case, given: list[str]) -> Chain:
 
 
 def _fits(registry: ChainRegistry, chain: Chain, text: str) -> bool:
-    txid, sep, vout = text.partition(":")
-    if sep and len(txid) in (64, 66) and vout.isdigit():
-        return not chain.is_account
+    txid, sep, _ = text.strip().partition(":")
+    if TXID.fullmatch(txid) and (sep or txid.lower().startswith("0x")):
+        return chain.is_account == txid.lower().startswith("0x")
     try:
         normal_address(registry, chain.key, text)
     except InputError:
@@ -207,6 +209,7 @@ def run_trace(settings: Settings, case: Case, spec: TraceSpec, store: GraphStore
         "hops.parquet": _parquet(result.hops),
         "endings.parquet": _parquet(result.endings),
         "tags.parquet": _parquet(consulted),
+        "shortfalls.parquet": _parquet(result.shortfalls),
         "result.json": canonical_json(findings),
     }
     files = {name: sha256_hex(data) for name, data in contents.items()}
@@ -216,6 +219,7 @@ def run_trace(settings: Settings, case: Case, spec: TraceSpec, store: GraphStore
         case=case.name, parameters=spec.parameters(), store_backend=settings.store_backend,
         read_digest=digest.hexdigest, store_queries=digest.calls, tags_digest=frame_digest(consulted),
         tag_sources=library_sources, files=files, fetched=fetch.report() if fetch is not None else None,
+        evidence=spec.evidence(),
     )
     manifest_bytes = canonical_json(manifest)
     manifest_sha256 = sha256_hex(manifest_bytes)
@@ -305,12 +309,16 @@ class TraceRequest:
     """One ``tracer trace``: its options as given (texts are parsed and checked by :func:`trace_case`)."""
 
     case: str
+    #: addresses (what they received), TXID:VOUT outputs, TXID[:INDEX] transfers
     seeds: tuple[str, ...] = ()
+    #: addresses whose sending (within since/until) is traced
+    seeds_sent: tuple[str, ...] = ()
     chain: str | None = None
     direction: Direction = Direction.FORWARD
     #: a model name, or ``all`` for every model side by side
     model: str = "haircut"
-    hops: int = 5
+    #: at most this many hops; 0 (or None): until nothing is left to follow
+    hops: int | None = DEFAULT_HOPS
     since: str | None = None
     until: str | None = None
     min_value: str | None = None
@@ -340,19 +348,24 @@ def trace_case(session: Session, request: TraceRequest) -> TraceOutcome:
     record it in the audit log; note the other cases whose addresses it touched."""
     settings = session.settings
     case = session.workspace.open(request.case)
-    chain, seeds = _seeds(settings, case, list(request.seeds), request.chain)
+    chain, seeds = _seeds(settings, case, list(request.seeds), list(request.seeds_sent), request.chain)
     models = list(MODELS) if request.model.strip().lower() == "all" else [parse_model(request.model)]
     if request.by not in ("address", "cluster"):
         raise InputError(f"--by must be address or cluster, not {request.by!r}")
     stop_at = request.stop_at
-    stops = tuple(sorted({c.strip() for c in stop_at.split(",") if c.strip()})) if stop_at else DEFAULT_STOP_CATEGORIES
+    stops = tuple(sorted({c.strip() for c in stop_at.split(",") if c.strip()})) if stop_at is not None \
+        else DEFAULT_STOP_CATEGORIES
+    if stop_at is not None and not stops:
+        raise InputError("--stop-at names no category: give tag categories, e.g. --stop-at exchange,mixing_service")
     if request.fetch and chain.is_account:
         raise InputError("--fetch works for UTXO chains; fill an account chain's store with `tracer ingest evm`")
+    # the blocks the store holds completely (block-range ingest, checked frames): only there is value "held"
+    coverage = tuple(Checkpoint.load(checkpoint_path(settings, case, chain.key), chain.key).done)
     specs = [
         TraceSpec(chain=chain.key, account_model=chain.is_account, seeds=seeds, direction=request.direction,
-                  model=m, hops=request.hops, since=parse_time(request.since, "--since"),
+                  model=m, hops=request.hops or None, since=parse_time(request.since, "--since"),
                   until=parse_time(request.until, "--until"), min_value=parse_min_value(request.min_value, chain),
-                  max_fanout=request.max_fanout, stop_categories=stops)
+                  max_fanout=request.max_fanout, stop_categories=stops, coverage=coverage)
         for m in models
     ]
     if stop_at:

@@ -87,7 +87,9 @@ def _read_json(path: Path) -> Any:
 
 @dataclass(frozen=True)
 class Seed:
-    """A starting point of an investigation."""
+    """A starting point of an investigation: an address (``kind`` its address type; ``role``
+    ``received`` or ``sent``), or a movement — one output ``TXID:VOUT`` (``kind`` ``output``) or one
+    transfer ``TXID[:INDEX]`` (``kind`` ``transfer``) — kept as ``address`` in normal form."""
 
     chain: str
     address: str
@@ -96,9 +98,13 @@ class Seed:
     note: str | None
     added_at: str
     added_by: str
+    role: str = "received"
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if self.role == "received":  # the form every seed had before roles: logs written then still verify
+            del data["role"]
+        return data
 
 
 @dataclass(frozen=True)
@@ -229,15 +235,16 @@ class Case:
         return outcome
 
     def add_seed(
-        self, *, chain: str, address: str, kind: str, label: str | None, note: str | None, argv: list[str]
+        self, *, chain: str, address: str, kind: str, label: str | None, note: str | None, argv: list[str],
+        role: str = "received",
     ) -> tuple[Seed, bool]:
         """Add a validated, normalized seed. Returns ``(seed, added)``; re-adding is a no-op."""
         with self.locked():
             seeds = self.seeds()
             for existing in seeds:
-                if existing.chain == chain and existing.address == address:
+                if existing.chain == chain and existing.address == address and existing.role == role:
                     return existing, False
-            seed = Seed(chain, address, kind, label, note, _now(), current_actor())
+            seed = Seed(chain, address, kind, label, note, _now(), current_actor(), role)
             self.record("seed.add", seed.as_dict(), argv)  # the entry, then seeds.json: one recoverable step
             return seed, True
 

@@ -25,6 +25,7 @@ from typing import Any
 import polars as pl
 
 from tracer import __version__
+from tracer.errors import InputError
 from tracer.frontier import Direction, Frontier, TransferFilter
 from tracer.schema import FrameSet
 
@@ -92,6 +93,15 @@ class ReadDigest:
         self._note("transactions", [chain, sorted(txids)], out.transactions, out.inputs, out.outputs)
         return out
 
+    def transfers_of(self, chain: str, txids: Collection[str]) -> pl.DataFrame:
+        """Every transfer row of these transactions (transfer seeds), when the inner frontier has them."""
+        lookup = getattr(self.inner, "transfers_of", None)
+        if lookup is None:
+            raise InputError("this store cannot look transfers up by transaction: seed an address instead")
+        out = lookup(chain, txids)
+        self._note("transfers_of", [chain, sorted(txids)], out)
+        return out
+
     def address_outputs(self, chain: str, addresses: Collection[str]) -> pl.DataFrame:
         out = self.inner.address_outputs(chain, addresses)
         self._note("address_outputs", [chain, sorted(addresses)], out)
@@ -129,8 +139,11 @@ def build_manifest(
     tag_sources: list[dict[str, Any]],
     files: dict[str, str],
     fetched: dict[str, Any] | None = None,
+    evidence: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The manifest of one trace run (see the module docstring); ``files`` maps file name -> SHA-256."""
+    """The manifest of one trace run (see the module docstring); ``files`` maps file name -> SHA-256;
+    ``evidence`` is what the trace was told about its data (:meth:`TraceSpec.evidence`: the block
+    ranges the store holds completely, which decide ``held`` against ``unverified``)."""
     return {
         "format": FORMAT,
         "case": case,
@@ -138,6 +151,7 @@ def build_manifest(
         "software": software(),
         "store": {"backend": store_backend, "read_digest": read_digest, "queries": store_queries},
         "tags": {"digest": tags_digest, "sources": tag_sources},
+        "evidence": evidence or {},
         "fetched": fetched,
         "files": dict(sorted(files.items())),
     }

@@ -17,14 +17,16 @@ from tracer.trace import UNRESOLVED, Ending, TraceResult
 
 __all__ = ["share_text", "evidence_path", "summary", "compare_models", "model_totals", "passes_through", "GROUPS"]
 
-#: How endings are grouped in the reconciliation (the issue's words): traced to an entity, fees,
-#: below the minimum value, still unspent / held, unresolved, and the rest by name.
+#: How endings are grouped in the reconciliation: traced to an entity, fees, below the minimum
+#: value, held (proven unspent through a covered block), unverified (unspent as far as the store
+#: knows, beyond what it covers), unresolved (the trail is lost), and the rest by name.
 GROUPS: dict[str, tuple[Ending, ...]] = {
     "reached_entities": (Ending.ENTITY,),
     "fees": (Ending.FEE,),
     "below_min_value": (Ending.BELOW_MIN,),
     "held_unspent": (Ending.HELD,),
-    "unresolved": tuple(sorted(UNRESOLVED)),
+    "unverified": (Ending.UNVERIFIED,),
+    "unresolved": tuple(sorted(UNRESOLVED - {Ending.UNVERIFIED})),
     "returned_to_seed": (Ending.SEED,),
     "mined": (Ending.MINED,),
     "rounding": (Ending.ROUNDING,),

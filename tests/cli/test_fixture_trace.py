@@ -154,6 +154,43 @@ def test_a_seed_given_without_its_chain_takes_the_one_chain_of_the_store_it_fits
     assert refused.exit_code == 2 and "is not valid on any known chain" in refused.stderr
 
 
+def _entity_endings(data: dict[str, Any]) -> set[tuple[str, str, str]]:
+    return {(e["address"], e["asset"], e["amount"]) for e in data["endings"] if e["ending"] == "entity"}
+
+
+def test_a_victim_who_only_sent_is_traced_from_what_it_sent(cli: Cli, case: str, story: dict[str, Any]) -> None:
+    # the Ethereum buyer only pays out: what it received would be the wrong question
+    eth = story["eth"]
+    buyer, deposit = eth["roles"]["buyer"], eth["roles"]["exchange-deposit"]
+    steps = {s["step"]: s for s in eth["steps"]}
+    sent = cli.json("trace", case, "--seed-sent", buyer, "--since", str(steps["sale-token"]["timestamp"]),
+                    "--model", "fifo", "--hops", "0")
+    movements = cli.json("trace", case, "--seed", f"{steps['sale-token']['txid']}:0", "--seed",
+                         steps["sale-eth"]["txid"], "--model", "fifo", "--hops", "0")
+    assert _entity_endings(sent) == _entity_endings(movements)
+    reached = {(a, asset) for a, asset, _ in _entity_endings(sent)}
+    assert {(deposit, "native"), (deposit, steps["sale-token"]["asset"].lower())} <= {
+        (a, asset.lower()) for a, asset in reached}
+    # kept in the case, the role need not be repeated on every trace
+    assert cli("case", "seed", "add", case, buyer, "--chain", ETH, "--sent", "--label", "victim").exit_code == 0
+    listed = [s for s in cli.json("case", "seed", "list", case) if s.get("role") == "sent"]
+    assert [(s["address"], s["label"]) for s in listed] == [(buyer, "victim")]
+    # nothing to trace: a clear message and exit 2
+    empty = cli("trace", case, "--seed-sent", eth["roles"]["exchange-deposit"], "--chain", ETH)
+    assert empty.exit_code == 2 and "has nothing to trace" in empty.stderr
+
+
+def test_the_fixture_trace_at_default_options_reaches_every_exchange_deposit(
+        cli: Cli, case: str, story: dict[str, Any]) -> None:
+    data = cli.json("trace", case, "--chain", LTC)  # no --hops: the default follows the whole story
+    reached = {e["address"] for e in data["endings"] if e["ending"] == "entity"}
+    deposits = set(story["ltc"]["roles"]["exchange_deposits"])
+    assert deposits <= reached  # under haircut the deposit after the CoinJoin gets its share too
+    assert data["totals"]["native"]["by_ending"].get("hop_limit") is None
+    # every block of the story is in the fixture's coverage: what is unspent is held, through its last block
+    assert {e["through_block"] for e in data["endings"] if e["ending"] == "held"} == {story["ltc"]["last_block"]}
+
+
 def test_the_main_job_trace_is_reproducible_byte_for_byte(cli: Cli, case: str) -> None:
     first = cli.json("trace", case, "--chain", LTC, "--model", "haircut", "--hops", "12")
     again = cli.json("trace", case, "--chain", LTC, "--model", "haircut", "--hops", "12")

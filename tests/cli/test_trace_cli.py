@@ -60,10 +60,30 @@ def test_forward_trace_reports_the_exchange_with_share_and_evidence(cli: Cli, ca
     assert top["path"][1]["txid"] == UtxoChain.txid("c") and top["path"][1]["block_height"] == 4
     totals = data["totals"]["native"]
     assert totals["seed_value"] == "100000" and totals["reached_entities"] == "53333"
-    assert (totals["fees"], totals["held_unspent"], totals["reconciled"]) == ("1001", "45666", True)
+    # the store was filled without a block-range ingest: unspent is not proven, so not "held"
+    assert (totals["fees"], totals["held_unspent"], totals["unverified"], totals["reconciled"]) == (
+        "1001", "0", "45666", True)
     human = cli("trace", case, "--model", "haircut")
     assert human.exit_code == 0
     assert "Exchange X" in human.stdout and "0.00053333 rLTC" in human.stdout and "Reconciliation" in human.stdout
+
+
+def test_value_is_held_only_where_the_store_holds_every_later_block(cli: Cli, case: str, tracer_home: Path) -> None:
+    before = cli.json("trace", case, "--model", "haircut")
+    assert {e["ending"] for e in before["endings"]} == {"entity", "unverified", "fee"}
+    assert any("unspent as far as the store knows" in note for note in before["notes"])
+    # a block-range ingest of blocks 0..50 would have left this checkpoint: those blocks are complete
+    checkpoint = tracer_home / "cases" / case / "graph.lbug.ingest" / f"{CHAIN}.json"
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    checkpoint.write_text(json.dumps({"chain": CHAIN, "done": [[0, 50]]}))
+    after = cli.json("trace", case, "--model", "haircut")
+    held = [e for e in after["endings"] if e["ending"] == "held"]
+    assert {(e["address"], e["amount"], e["through_block"]) for e in held} == {
+        (ADDR["Q"], "39333", 50), (ADDR["R"], "6333", 50)}
+    assert after["totals"]["native"]["held_unspent"] == before["totals"]["native"]["unverified"] == "45666"
+    manifest = json.loads((Path(after["directory"]) / "manifest.json").read_text())
+    assert manifest["evidence"] == {"coverage": [[0, 50]]}
+    assert "held through block 50" in cli("trace", case, "--model", "haircut").stdout
 
 
 def test_the_same_trace_twice_gives_byte_identical_files_in_a_new_folder(cli: Cli, case: str,
@@ -134,8 +154,9 @@ def test_backward_trace_from_the_exchange_deposit(cli: Cli, case: str) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--model", "fofi"], "unknown taint model"),
-        (["--hops", "0"], "--hops must be at least 1"),
+        (["--model", "fofi"], "'fofi' is not one of 'poison', 'haircut', 'fifo', 'lifo', 'tiho', 'all'"),
+        (["--hops", "-1"], "Invalid value for '--hops'"),
+        (["--stop-at", ",,"], "--stop-at names no category"),
         (["--seed", "rltc1qw508d6qejxtdg4y5r3zarvary0c5xw7kmx7v6j"], "invalid"),
         (["--seed", NOT_IN_STORE], "no transactions in the store"),
         (["--since", "yesterday"], "neither UTC seconds nor an ISO date"),
@@ -172,8 +193,9 @@ def test_fetch_fills_an_empty_case_store_from_a_chain_store(cli: Cli, tracer_hom
     without = cli("trace", "op-f")
     assert without.exit_code == 2 and "no transactions in the store" in without.stderr
     data = cli.json("trace", "op-f", "--fetch", "--from-store", str(chain_store))
-    held = {e["address"]: e["amount"] for e in data["endings"] if e["ending"] == "held"}
-    assert held == {ADDR["E"]: "53333", ADDR["Q"]: "39333", ADDR["R"]: "6333"}  # E is not tagged here
+    # unspent in what was fetched, but nothing proves they were still unspent at a known block
+    unverified = {e["address"]: e["amount"] for e in data["endings"] if e["ending"] == "unverified"}
+    assert unverified == {ADDR["E"]: "53333", ADDR["Q"]: "39333", ADDR["R"]: "6333"}  # E is not tagged here
     assert data["totals"]["native"]["reconciled"] is True
     # what was fetched is now in the case's store: the same trace runs without --fetch
     again = cli.json("trace", "op-f")
@@ -187,7 +209,7 @@ def test_cluster_level_trace_starts_from_every_member_of_the_seeds_cluster(cli: 
     data = cli.json("trace", case, "--by", "cluster", "--model", "haircut")
     assert sorted(data["parameters"]["seeds"]) == sorted([ADDR["S"], ADDR["U"]])
     totals = data["totals"]["native"]
-    # all 150,000 of b's inputs are the cluster's: E gets 80,000, Q 59,000 and R 9,500 held, fees 1,500
-    assert (totals["seed_value"], totals["reached_entities"], totals["held_unspent"], totals["fees"]) == (
+    # all 150,000 of b's inputs are the cluster's: E gets 80,000, Q 59,000 and R 9,500 unspent, fees 1,500
+    assert (totals["seed_value"], totals["reached_entities"], totals["unverified"], totals["fees"]) == (
         "150000", "80000", "68500", "1500")
     assert totals["reconciled"] is True
