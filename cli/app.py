@@ -1,9 +1,18 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Root of the ``tracer`` command line."""
+"""Root of the ``tracer`` command line.
+
+Logging: every handler of the root logger gets :class:`RedactingFilter`, so no log line shows a
+secret, whoever writes it (HTTP libraries log each request's full path and query at DEBUG level,
+where node providers and explorers keep API keys): URLs go through the project's rule
+(:func:`tracer.redaction.redact_url`), so do the targets of HTTP request lines, and every secret
+of the configuration (:meth:`jobs.settings.Settings.secrets`) becomes ``***``. The ``--debug``
+traceback is redacted the same way.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
 import traceback
 from typing import Annotated
 
@@ -19,8 +28,67 @@ from cli.screen import screen_command
 from cli.trace import trace_command
 from tracer import __version__
 from tracer.errors import TracerError
+from tracer.redaction import redact_url
 
-__all__ = ["app", "main"]
+__all__ = ["app", "main", "RedactingFilter", "redact_text"]
+
+#: a URL inside text, up to white space or a quote
+_URL_IN_TEXT = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+#: the target of an HTTP request line (urllib3: ``"POST /v2/KEY?apikey=... HTTP/1.1" 200``) or of a
+#: requests error (``Max retries exceeded with url: /v2/KEY``)
+_REQUEST_TARGET = re.compile(r"(?P<head>\b[A-Z]{3,7} |\burl: )(?P<target>/[^\s'\"]*)")
+
+
+def redact_text(text: str, secrets: list[str] | tuple[str, ...] = ()) -> str:
+    """``text`` with URLs and request targets redacted (:func:`tracer.redaction.redact_url`: only
+    Bitcoin Core's ``/wallet/NAME`` path is kept) and each of ``secrets`` replaced by ``***``.
+
+    >>> redact_text('127.0.0.1:8545 "POST /v2/abc123?apikey=k9 HTTP/1.1" 200', ["k9"])
+    '127.0.0.1:8545 "POST /***?*** HTTP/1.1" 200'
+    """
+    text = _URL_IN_TEXT.sub(lambda m: redact_url(m.group()), text)
+    text = _REQUEST_TARGET.sub(lambda m: m.group("head") + _redact_target(m.group("target")), text)
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
+def _redact_target(target: str) -> str:
+    return redact_url("http://host" + target).removeprefix("http://host") or "/"
+
+
+class RedactingFilter(logging.Filter):
+    """Redacts every record a handler emits (message, arguments, exception and stack text) with
+    :func:`redact_text` and the secrets of the running invocation's settings."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a bad format: logging reports it; show no arguments
+            message, record.args = str(record.msg), None
+        secrets = _known_secrets()
+        record.msg, record.args = redact_text(message, secrets), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact_text(record.exc_text, secrets)
+        if record.stack_info:
+            record.stack_info = redact_text(record.stack_info, secrets)
+        return True
+
+
+def _known_secrets() -> list[str]:
+    """The secrets of the settings this invocation has loaded (none loaded yet: nothing to hide)."""
+    context = current()
+    if context is None or "settings" not in vars(context):
+        return []
+    return context.settings.secrets()
+
+
+def _install_redaction() -> None:
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
 
 
 class TracerGroup(TyperGroup):
@@ -32,7 +100,7 @@ class TracerGroup(TyperGroup):
         except TracerError as exc:
             obj = current()
             if obj is not None and obj.debug:
-                stderr.print(traceback.format_exc())
+                stderr.print(redact_text(traceback.format_exc(), _known_secrets()))
             error(str(exc))
             raise typer.Exit(exit_code_for(exc)) from None
         except KeyboardInterrupt:
@@ -43,7 +111,7 @@ class TracerGroup(TyperGroup):
         except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, exit 1
             obj = current()
             if obj is not None and obj.debug:
-                stderr.print(traceback.format_exc())
+                stderr.print(redact_text(traceback.format_exc(), _known_secrets()))
             error(f"unexpected error ({type(exc).__name__}): {exc} — rerun with --debug for details")
             raise typer.Exit(EXIT_FAILURE) from None
 
@@ -88,6 +156,7 @@ def root(
         level=logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    _install_redaction()
     set_context(AppContext(debug=debug))
 
 

@@ -64,7 +64,8 @@ from graph.embedded_schema import (
     _uid_expr,
 )
 from graph.model import REL_ENDPOINTS
-from graph.query_guard import QUERY_TIMEOUT_MS, check_read_only
+from graph.query_guard import QUERY_TIMEOUT_MS, check_parameters, check_read_only
+from tracer.errors import InputError
 from tracer.frontier import Direction, TransferFilter
 from tracer.schema import FrameSet
 
@@ -327,14 +328,23 @@ class EmbeddedStore:
     def query(self, cypher: str, params: dict[str, Any] | None = None) -> pl.DataFrame:
         """Run one analyst's read-only Cypher query (at most ``QUERY_TIMEOUT_MS``).
 
-        Refused up front: several statements, any clause that writes or reaches outside the store
-        (``COPY``, ``LOAD FROM`` a file, extensions, ``ATTACH``), and ``CALL`` of anything but the
-        catalog functions. A store opened ``read_only`` refuses writes in LadybugDB as well.
+        Refused up front, before LadybugDB sees the text: several statements, any clause that
+        writes or reaches outside the store (``COPY``, ``LOAD FROM`` a file, extensions, ``ATTACH``),
+        any function that reads files, and ``CALL`` of anything but the catalog functions, names
+        backquoted or not. A store opened ``read_only`` refuses writes in LadybugDB as well, but it
+        still reads files (and ``READ_CSV_SERIAL`` of a non-CSV file crashes the process): the guard
+        is what keeps them out.
         """
         statement = check_read_only(cypher)  # graph.query_guard: the same guard as the Neo4j backend
+        values = check_parameters(params)
         self._conn.set_query_timeout(QUERY_TIMEOUT_MS)
         try:
-            return self._run(statement, params)
+            return self._run(statement, values)
+        except StoreError as exc:  # a query LadybugDB cannot parse or bind is the analyst's to fix (exit 2)
+            text = str(exc).removeprefix("embedded store refused a query: ")
+            if text.startswith(("Parser exception", "Binder exception")):
+                raise InputError(f"graph query: {text.strip()}") from None
+            raise
         finally:
             self._conn.set_query_timeout(0)
 

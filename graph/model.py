@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -51,6 +52,10 @@ __all__ = [
     "tag_uid",
     "rel_key",
     "check_output_conflicts",
+    "check_transaction_conflicts",
+    "check_transfer_conflicts",
+    "TRANSACTION_FACTS",
+    "TRANSFER_FACTS",
 ]
 
 NODE_LABELS = ("Address", "Transaction", "Output", "Tag", "Cluster", "Case")
@@ -432,6 +437,85 @@ def check_output_conflicts(incoming: pl.DataFrame, stored: pl.DataFrame) -> None
             f"output {row['uid']} is already stored as {row['__address']} / {row['__value']} but this batch says "
             f"{row['address']} / {row['value']}; the two sources disagree, nothing was loaded"
         )
+
+
+#: what a stored transaction says, compared with a batch that holds it again
+TRANSACTION_FACTS = ("block_height", "block_hash", "position", "timestamp", "fee", "is_coinbase")
+#: what a stored transfer says besides its key (``uid``), compared with a batch that holds it again
+TRANSFER_FACTS = ("from_address", "to_address", "asset", "value", "value_overflow", "token_id")
+#: conflicting rows named in one message
+_NAMED_CONFLICTS = 5
+
+
+def check_transaction_conflicts(incoming: pl.DataFrame, stored: pl.DataFrame) -> None:
+    """Refuse transactions whose block, position, time, fee or coinbase flag disagree with the store.
+
+    ``incoming`` and ``stored`` have ``uid`` and :data:`TRANSACTION_FACTS` (Transaction nodes). A fact
+    one side does not know is no conflict: a null (an unconfirmed transaction, a CSV without block
+    hash) or a fee of 0 (a CSV that gives no fee). Everything else must be equal: a re-ingest that
+    moves a timestamp or changes a fee means one of the two sources is wrong, and stored evidence is
+    neither overwritten nor kept silently beside a contradiction.
+
+    Raises
+    ------
+    SchemaError
+        Naming the first conflicting transactions and both versions of each differing fact.
+    """
+    joined = incoming.select("uid", *TRANSACTION_FACTS).join(
+        stored.select("uid", *(pl.col(c).alias(f"__{c}") for c in TRANSACTION_FACTS)), on="uid"
+    )
+    if joined.height == 0:
+        return
+    known = {c: pl.col(c).is_not_null() & pl.col(f"__{c}").is_not_null() for c in TRANSACTION_FACTS}
+    known["fee"] = known["fee"] & (pl.col("fee") != 0) & (pl.col("__fee") != 0)
+    differs = {c: known[c] & (pl.col(c) != pl.col(f"__{c}")) for c in TRANSACTION_FACTS}
+    _refuse(joined, differs, "transaction", "transactions")
+
+
+def check_transfer_conflicts(incoming: pl.DataFrame, stored: pl.DataFrame, on: Sequence[str] = ("uid",)) -> None:
+    """Refuse transfers whose endpoints, asset or amount disagree with the store.
+
+    ``incoming`` and ``stored`` have the key columns ``on`` (by default ``uid``; any columns that
+    spell a transfer's identity, :data:`_TRANSFER_IDENTITY`, in the store's terms) and
+    :data:`TRANSFER_FACTS`, addresses as text (no recipient: :data:`NO_ADDRESS`); ``incoming`` also
+    has the identity as ``chain``, ``txid``, ``kind``, ``log_index``, ``trace_path`` (to name a
+    conflict). Every fact must be equal, nulls included (a transfer has one recipient, one asset and
+    one exact amount). A transfer of a stored transaction that the store lacks is not a conflict:
+    another source may list more of a transaction's transfers.
+
+    Raises
+    ------
+    SchemaError
+        Naming the first conflicting transfers (``chain:txid:kind:log_index:trace_path``) and both
+        versions of each differing fact.
+    """
+    keys = list(on)
+    identity = pl.concat_str([k.cast(pl.String) for k in _TRANSFER_IDENTITY], separator=":").alias("uid")
+    joined = incoming.select(*keys, *TRANSFER_FACTS, "chain", "txid", "kind", "log_index", "trace_path").join(
+        stored.select(*keys, *(pl.col(c).alias(f"__{c}") for c in TRANSFER_FACTS)), on=keys
+    )
+    if joined.height == 0:
+        return
+    differs = {c: pl.col(c).ne_missing(pl.col(f"__{c}")) for c in TRANSFER_FACTS}
+    conflicting = joined.filter(pl.any_horizontal(*differs.values()))  # usually none: no label is built
+    if conflicting.height:
+        _refuse(conflicting.with_columns(identity), differs, "transfer", "transfers")
+
+
+def _refuse(joined: pl.DataFrame, differs: dict[str, pl.Expr], one: str, many: str) -> None:
+    """Raise naming the rows of ``joined`` (``uid``, facts, stored facts ``__<fact>``) where a fact differs."""
+    flagged = joined.with_columns(*(e.alias(f"__differs_{c}") for c, e in differs.items()))
+    conflicting = flagged.filter(pl.any_horizontal(pl.col(f"__differs_{c}") for c in differs))
+    if conflicting.height == 0:
+        return
+    named = []
+    for row in conflicting.sort("uid").head(_NAMED_CONFLICTS).iter_rows(named=True):
+        facts = ", ".join(f"{c} stored {row[f'__{c}']} but given {row[c]}" for c in differs if row[f"__differs_{c}"])
+        named.append(f"{one} {row['uid']}: {facts}")
+    more = f"; and {conflicting.height - len(named)} more" if conflicting.height > len(named) else ""
+    counted = f"{conflicting.height} {many} of this batch disagree" if conflicting.height > 1 else \
+        f"1 {one} of this batch disagrees"
+    raise SchemaError(f"{counted} with the store, nothing was loaded: {'; '.join(named)}{more}")
 
 
 def rel_key(rel_type: str) -> list[str]:

@@ -1,27 +1,35 @@
 # SPDX-License-Identifier: Apache-2.0
 """``tracer ingest csv``: transfers from a CSV file (exchange answers, explorer exports) into a case's store.
 
-Orchestration only: read the file, map it with :func:`adapters.evm.csv_import.read_transfers_csv`
+Orchestration only: read the file, map it with :func:`adapters.evm.csv_import.parse_transfers_csv`
 (all rows or none), load the frames. The ``source`` of every row names the file and its SHA-256, so
 the evidence can be traced back to the exact file received.
+
+The file is read once, as a stream of lines (hashed as they are read), and a line longer than
+:data:`MAX_LINE_BYTES` is refused with its number: ``ingest csv /dev/zero`` stops at once instead of
+filling the memory.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import polars as pl
 
-from adapters.evm.csv_import import csv_tokens, parse_column_map, read_transfers_csv
+from adapters.evm.csv_import import parse_column_map, parse_transfers_csv
 from graph.base import GraphStore
 from tracer.chains import Chain
 from tracer.errors import InputError
 from tracer.schema import FrameSet
 
-__all__ = ["CsvImportSummary", "read_csv_file", "load_csv_frames"]
+__all__ = ["CsvImportSummary", "read_csv_file", "load_csv_frames", "MAX_LINE_BYTES"]
+
+#: longest line of a CSV file (an explorer export's row is under 1 KiB)
+MAX_LINE_BYTES = 65_536
 
 
 @dataclass
@@ -41,20 +49,37 @@ class CsvImportSummary:
 def read_csv_file(path: Path, chain: Chain, column_map: str | None,
                   preset: str | None) -> tuple[FrameSet, str, str, dict[str, dict[str, Any]]]:
     """The frames of a CSV file, its SHA-256, the ``source`` given to its rows and the metadata of
-    the tokens it names (nothing is loaded)."""
+    the tokens it names (nothing is loaded). The file is read once, line by line."""
+    mapping = parse_column_map(column_map) if column_map else {}
+    digest = hashlib.sha256()
     try:
-        data = path.read_bytes()
+        with path.open("rb") as handle:
+            parsed = parse_transfers_csv(_lines(handle, path, digest), chain, mapping, preset=preset, source="")
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror}") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path} is not UTF-8 text (byte {exc.start})") from None
-    digest = hashlib.sha256(data).hexdigest()
-    source = f"csv:{path.name}#sha256:{digest[:16]}"
-    mapping = parse_column_map(column_map) if column_map else {}
-    frames = read_transfers_csv(text, chain, mapping, preset=preset, source=source)
-    return frames, digest, source, csv_tokens(text, chain, mapping, preset=preset)
+    sha256 = digest.hexdigest()
+    source = f"csv:{path.name}#sha256:{sha256[:16]}"
+    named = pl.lit(source, pl.String).alias("source")
+    frames = FrameSet(transactions=parsed.frames.transactions.with_columns(named),
+                      transfers=parsed.frames.transfers.with_columns(named))
+    return frames, sha256, source, parsed.tokens
+
+
+def _lines(handle: BinaryIO, path: Path, digest: Any) -> Iterator[str]:
+    """The file's lines as text, each at most :data:`MAX_LINE_BYTES` long, hashed into ``digest``."""
+    number = 0
+    while True:
+        raw = handle.readline(MAX_LINE_BYTES + 1)
+        if not raw:
+            return
+        number += 1
+        digest.update(raw)
+        if len(raw) > MAX_LINE_BYTES:
+            raise InputError(f"{path}, line {number}: longer than {MAX_LINE_BYTES:,} bytes; not a CSV of transfers")
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{path}, line {number}: not UTF-8 text (byte {exc.start + 1} of the line)") from None
 
 
 def load_csv_frames(store: GraphStore, frames: FrameSet, path: Path, chain: Chain, digest: str,

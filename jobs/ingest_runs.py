@@ -19,7 +19,7 @@ from jobs.checkpoints import Checkpoint
 from jobs.csv_ingest import CsvImportSummary, load_csv_frames, read_csv_file
 from jobs.custody import store_write
 from jobs.evm_ingest import EvmIngestSummary, ingest_evm_range, verify_balances
-from jobs.frames_ingest import read_coverage_files, read_frame_dir, read_token_files
+from jobs.frames_ingest import check_frame_chains, read_coverage_files, read_frame_dir, read_token_files
 from jobs.progress import NO_PROGRESS, Progress
 from jobs.seed_ingest import AddressTxSource, expand_seeds
 from jobs.session import Session
@@ -169,6 +169,7 @@ def ingest_frames(session: Session, directory: Path, case_name: str | None, *,
     settings = session.settings
     case = session.workspace.open(case_name) if case_name else None
     loaded, files = read_frame_dir(directory, verify=verify)
+    check_frame_chains(loaded, settings.chains)  # valid addresses and hashes of known chains, or nothing loads
     token_files = read_token_files(directory)
     utxo = {c.key for c in settings.chains if not c.is_account}
     coverage = read_coverage_files(directory, loaded, utxo, set(files)) if verify else {}

@@ -44,6 +44,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import platformdirs
 
@@ -92,6 +93,16 @@ class Settings:
         """Configured RPC URL for ``chain`` (may contain credentials: do not print it)."""
         return self.nodes.get(self.chains.get(chain).key)
 
+    def secrets(self) -> list[str]:
+        """Every secret this configuration holds, as text that must never reach a log or a screen:
+        the Etherscan key, the Neo4j password, and what a node or Esplora URL carries besides its
+        host (user and password, path segments but Bitcoin Core's ``/wallet/NAME``, query values),
+        raw and percent-decoded. Longest first, so a secret is masked before any part of it."""
+        found = {self.etherscan_key, self.neo4j_password}
+        for url in (*self.nodes.values(), *self.esplora.values(), *([self.neo4j_uri] if self.neo4j_uri else [])):
+            found.update(_url_secrets(url))
+        return sorted((s for s in found if s and len(s) >= 4), key=lambda s: (-len(s), s))
+
     def redacted(self) -> dict[str, Any]:
         """A printable view: passwords replaced by ``***``."""
         return {
@@ -113,6 +124,23 @@ class Settings:
             "etherscan": {"key": "***" if self.etherscan_key else None},
             "chains": self.chains.keys(),
         }
+
+
+def _url_secrets(url: str) -> set[str]:
+    """The parts of a URL that may be credentials (see :meth:`Settings.secrets`)."""
+    try:
+        parts = urlsplit(url.strip())
+        user, password = parts.username, parts.password
+    except ValueError:
+        return {url}
+    found = {user, password} if user is not None else set()
+    segments = [p for p in parts.path.split("/") if p]
+    if not (len(segments) == 2 and segments[0] == "wallet"):
+        found.update(segments)
+    found.update(value for _, value in parse_qsl(parts.query, keep_blank_values=False))
+    if parts.query:
+        found.add(parts.query)
+    return {text for s in found if s for text in (s, unquote(s))}
 
 
 def _find_config_file(env: Mapping[str, str], home: Path | None) -> Path | None:

@@ -1,9 +1,11 @@
 # SPDX-License-Identifier: Apache-2.0
 """Transfers from CSV files (exchange answers to legal requests, explorer exports) -> canonical frames.
 
-Pure: text in, ``transactions`` + ``transfers`` frames out. All or nothing: the first row that cannot
-be read raises :class:`CsvRowError` naming its line number (1 = the header), and no frame is
-returned, so nothing is half-loaded.
+Pure: text in (a string or an iterable of lines, so a file is read as a stream), ``transactions`` +
+``transfers`` frames out. All or nothing: the first row that cannot be read raises
+:class:`CsvRowError` naming its line number (1 = the header), and no frame is returned, so nothing
+is half-loaded. A row with more or fewer fields than the header is refused (``…,1,500.25``: an
+unquoted thousands separator would otherwise shift or drop a value).
 
 A **column map** says which CSV column holds each field (``--map from=Sender,to=Receiver,...``):
 
@@ -12,13 +14,16 @@ field          required  meaning
 =============  ========  ===============================================================================
 ``from``       yes       sender address (EIP-55 checked when mixed case)
 ``to``         yes       recipient address
-``value``      yes       amount as decimal text in coin/token units (``1.5``), converted exactly
+``value``      yes       amount in coin/token units (``1.5``), converted exactly: ASCII digits and at
+                         most one decimal point (:func:`tracer.units.amount_from_text`), below 2**256
+                         base units
 ``txid``       yes       transaction hash (0x + 64 hex)
 ``asset``      no        ``native`` (default) or the token contract; a column name or a literal
-``decimals``   no        the asset's decimals; a column name or a literal number (default: the chain's)
-``time``       no        block time: UNIX seconds or ``YYYY-MM-DD HH:MM:SS`` (UTC)
-``block``      no        block height
-``log_index``  no        log index of a token transfer
+``decimals``   no        the asset's decimals (0-255); a column name or a literal number (default: the
+                         chain's)
+``time``       no        block time: UNIX seconds or ``YYYY-MM-DD HH:MM:SS`` (UTC), 1970 to 9999
+``block``      no        block height (below 2**63)
+``log_index``  no        log index of a token transfer (below 2**63)
 ``kind``       no        ``native`` / ``token`` / ``internal`` (default: ``native`` for the native
                          asset, ``token`` otherwise)
 =============  ========  ===============================================================================
@@ -33,7 +38,8 @@ transaction's ``fee``, and a row whose ``Status`` is an error or whose ``ErrCode
 value (only the transaction is kept). The token-transfers export has ``Txhash, Blockno,
 UnixTimestamp, DateTime (UTC), From, To, TokenValue, USDValueDayOfTx, ContractAddress, TokenName,
 TokenSymbol``; it gives no decimals, so ``decimals`` must come from the map (``--map decimals=6``).
-``TokenValue`` may carry thousands separators (``1,234.5``); they are removed.
+``TokenValue`` and the ``Value_IN``/``Value_OUT`` columns may carry thousands separators grouped by
+three (``1,234.5``); they are removed (``1,5`` is refused, not read as 15).
 
 Keys: a CSV row has no trace position, so a row is keyed like a node row (``log_index``, else no
 path) when its ``(txid, kind)`` is unique in the file, and by its ordinal (``trace_path =
@@ -45,7 +51,8 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -57,16 +64,23 @@ from adapters.addresses import normalize_address
 from tracer.chains import Chain
 from tracer.errors import InputError
 from tracer.schema import NATIVE_ASSET, TRANSACTIONS, TRANSFERS, FrameSet, conform
-from tracer.units import split_for_frame, to_base_units
+from tracer.units import FRAME_DECIMAL_LIMIT, MAX_DECIMALS, amount_from_text, split_for_frame
 
 __all__ = [
-    "csv_tokens", "CsvRowError", "FIELDS", "PRESETS", "parse_column_map", "read_transfers_csv"]
+    "CsvTransfers", "CsvRowError", "FIELDS", "PRESETS", "parse_column_map", "parse_transfers_csv",
+    "read_transfers_csv"]
 
 FIELDS = ("from", "to", "value", "txid", "asset", "decimals", "time", "block", "log_index", "kind")
 _REQUIRED = ("from", "to", "value", "txid")
 PRESETS = ("etherscan",)
 _TXID = re.compile(r"^0x[0-9a-fA-F]{64}$")
 _ETHERSCAN_NATIVE = {"txid": "Txhash", "block": "Blockno", "time": "UnixTimestamp", "from": "From", "to": "To"}
+_WHOLE = re.compile(r"[0-9]+", re.ASCII)
+_GROUPED = re.compile(r"[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]*)?", re.ASCII)
+_ISO_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9:.]+(?:Z|[+-][0-9]{2}:?[0-9]{2})?)?", re.ASCII)
+#: limits of the stores' INT64 columns, and of a block time (a date after 9999 is not a block time)
+_MAX_INT64 = 2**63 - 1
+_MAX_TIME = 253_402_300_799  # 9999-12-31 23:59:59 UTC
 
 
 class CsvRowError(InputError):
@@ -95,16 +109,42 @@ class _Row:
     time: int | None
     fee: int
     transfer: tuple[str, str, str, str, int, int | None] | None  # kind, asset, from, to, value, log_index
+    #: a token's metadata for people: (contract, symbol, name, decimals)
+    token: tuple[str, str | None, str | None, int] | None = None
 
 
-def read_transfers_csv(text: str, chain: Chain, mapping: Mapping[str, str] | None = None, *,
+@dataclass(frozen=True)
+class CsvTransfers:
+    """What a CSV holds: its frames (exact base units) and, for showing amounts to people, the
+    symbol, name and decimals of the tokens it names (``{contract: {"symbol", "name", "decimals"}}``:
+    decimals from the map, symbol and name from the Etherscan token export's ``TokenSymbol`` /
+    ``TokenName`` columns, else None)."""
+
+    frames: FrameSet
+    tokens: dict[str, dict[str, Any]]
+
+
+def read_transfers_csv(text: str | Iterable[str], chain: Chain, mapping: Mapping[str, str] | None = None, *,
                        preset: str | None = None, source: str) -> FrameSet:
-    """Read a whole CSV into ``transactions`` and ``transfers`` frames (see the module docstring).
+    """The frames of :func:`parse_transfers_csv`."""
+    return parse_transfers_csv(text, chain, mapping, preset=preset, source=source).frames
+
+
+def parse_transfers_csv(text: str | Iterable[str], chain: Chain, mapping: Mapping[str, str] | None = None, *,
+                        preset: str | None = None, source: str) -> CsvTransfers:
+    """Read a whole CSV, in one pass, into ``transactions`` and ``transfers`` frames and the metadata
+    of its tokens (see the module docstring).
+
+    Parameters
+    ----------
+    text
+        The whole text, or its lines (with their line ends) as a file yields them.
 
     Raises
     ------
     CsvRowError
-        The header lacks a mapped column, or a row is bad (line number, column and reason).
+        The header lacks a mapped column or names one twice, or a row is bad (line number, column
+        and reason): a value, or more or fewer fields than the header.
     InputError
         An unknown preset or a chain that is not an account chain.
     """
@@ -112,47 +152,63 @@ def read_transfers_csv(text: str, chain: Chain, mapping: Mapping[str, str] | Non
         raise InputError(f"{chain.key} is a UTXO chain: CSV import of transfers is for account chains")
     if preset is not None and preset not in PRESETS:
         raise InputError(f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    header = [h.strip() for h in reader.fieldnames or []]
-    reader.fieldnames = header
+    lines = io.StringIO(text) if isinstance(text, str) else text
+    reader = csv.reader(_without_bom(lines))
+    try:
+        header = [h.strip() for h in next(reader, [])]
+    except csv.Error as exc:
+        raise CsvRowError(f"line {reader.line_num}: {exc}") from None
+    if not header:
+        raise CsvRowError("line 1: the file is empty; a CSV of transfers starts with a header line")
+    twice = sorted(h for h, n in Counter(header).items() if h and n > 1)
+    if twice:
+        raise CsvRowError(f"line 1: the header names column {twice[0]!r} twice")
     given = dict(mapping or {})
     if preset == "etherscan":
-        rows = _etherscan(reader, header, given, chain)
+        rows = _etherscan(_records(reader, header), header, given, chain)
     else:
         missing = [f for f in _REQUIRED if f not in given]
         if missing:
             raise InputError(f"--map must name the column of: {', '.join(missing)}")
         _check_columns(header, given)
-        rows = [_generic(n, r, given, chain) for n, r in enumerate(reader, start=2)]
+        rows = [_generic(n, r, given, chain) for n, r in _records(reader, header)]
     if not rows:
         raise CsvRowError("the CSV has a header but no rows")
-    return _frames(rows, chain, source)
-
-
-def csv_tokens(text: str, chain: Chain, mapping: Mapping[str, str] | None = None, *,
-               preset: str | None = None) -> dict[str, dict[str, Any]]:
-    """Symbol, name and decimals of the tokens a CSV names, for showing amounts to people (the
-    frames keep exact base units): ``{contract: {"symbol", "name", "decimals"}}``. The decimals come
-    from the map (a column or a literal); symbol and name from the Etherscan token export's
-    ``TokenSymbol``/``TokenName`` columns (else None). Call after :func:`read_transfers_csv` accepted
-    the file: rows are not checked again."""
-    given = dict(mapping or {})
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    reader.fieldnames = [h.strip() for h in reader.fieldnames or []]
     tokens: dict[str, dict[str, Any]] = {}
-    for row in reader:
-        if preset == "etherscan":
-            asset_text = (row.get("ContractAddress") or "").strip() if "TokenValue" in row else ""
-        else:
-            asset_text = _cell(row, given, "asset") or NATIVE_ASSET
-        decimals_text = _cell(row, given, "decimals")
-        if not asset_text or asset_text.lower() == NATIVE_ASSET or decimals_text is None:
-            continue
-        asset = normalize_address(chain, asset_text)
-        tokens.setdefault(asset, {"symbol": (row.get("TokenSymbol") or "").strip() or None,
-                                  "name": (row.get("TokenName") or "").strip() or None,
-                                  "decimals": int(decimals_text)})
-    return tokens
+    for row in rows:
+        if row.token is not None:
+            contract, symbol, name, decimals = row.token
+            tokens.setdefault(contract, {"symbol": symbol, "name": name, "decimals": decimals})
+    return CsvTransfers(frames=_frames(rows, chain, source), tokens=tokens)
+
+
+def _without_bom(lines: Iterable[str]) -> Iterator[str]:
+    first = True
+    for line in lines:
+        yield line.removeprefix("\ufeff") if first else line
+        first = False
+
+
+def _records(reader: Any, header: Sequence[str]) -> Iterator[tuple[int, dict[str, str]]]:
+    """``(line, {column: value})`` for every non-blank row (``line``: where the row ends, 1 = the
+    header); a row with more or fewer fields than the header is refused rather than shifted."""
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # e.g. a field larger than the csv module's limit
+            raise CsvRowError(f"line {reader.line_num}: {exc}") from None
+        if not fields or fields == [""]:
+            continue  # a blank line
+        if len(fields) > len(header):
+            raise CsvRowError(
+                f"line {reader.line_num}: {len(fields)} fields, more than the {len(header)} of the header "
+                "(a value with an unquoted ',' such as 1,500.25? quote it)")
+        if len(fields) < len(header):
+            raise CsvRowError(
+                f"line {reader.line_num}: {len(fields)} fields, fewer than the {len(header)} of the header")
+        yield reader.line_num, dict(zip(header, fields, strict=True))
 
 
 def _check_columns(header: Sequence[str], mapping: Mapping[str, str]) -> None:
@@ -164,7 +220,7 @@ def _check_columns(header: Sequence[str], mapping: Mapping[str, str]) -> None:
 
 def _literal(field: str, text: str) -> bool:
     if field == "decimals":
-        return text.isdigit()
+        return len(text) <= 3 and _WHOLE.fullmatch(text) is not None and int(text) <= MAX_DECIMALS
     if field == "asset":
         return text == NATIVE_ASSET or text.startswith("0x")
     return text in ("native", "token", "internal")
@@ -186,25 +242,26 @@ def _generic(line: int, row: Mapping[str, Any], mapping: Mapping[str, str], chai
         asset_text = _cell(row, mapping, "asset") or NATIVE_ASSET
         asset = NATIVE_ASSET if asset_text.lower() == NATIVE_ASSET else normalize_address(chain, asset_text)
         decimals_text = _cell(row, mapping, "decimals")
-        decimals = chain.decimals if decimals_text is None else _int(decimals_text, "decimals")
+        decimals = chain.decimals if decimals_text is None else _int(decimals_text, "decimals", MAX_DECIMALS)
         if asset != NATIVE_ASSET and decimals_text is None:
             raise InputError("a token amount needs its decimals: map a decimals column or give decimals=N")
-        value = to_base_units(_need(row, mapping, "value"), decimals)
+        value = amount_from_text(_need(row, mapping, "value"), decimals, what="value")
         kind = _cell(row, mapping, "kind") or ("native" if asset == NATIVE_ASSET else "token")
         if kind not in ("native", "token", "internal"):
             raise InputError(f"kind {kind!r} must be native, token or internal")
         log_index = _cell(row, mapping, "log_index")
         transfer = (kind, asset, normalize_address(chain, _need(row, mapping, "from")),
                     normalize_address(chain, _need(row, mapping, "to")), value,
-                    None if log_index is None else _int(log_index, "log_index"))
+                    None if log_index is None else _int(log_index, "log_index", _MAX_INT64))
         block = _cell(row, mapping, "block")
-        return _Row(line, txid, None if block is None else _int(block, "block"),
-                    _time(_cell(row, mapping, "time")), 0, transfer)
+        token = None if asset == NATIVE_ASSET or decimals_text is None else (asset, None, None, decimals)
+        return _Row(line, txid, None if block is None else _int(block, "block", _MAX_INT64),
+                    _time(_cell(row, mapping, "time")), 0, transfer, token)
     except InputError as exc:
         raise CsvRowError(f"line {line}: {exc}") from None
 
 
-def _etherscan(reader: csv.DictReader[str], header: Sequence[str], mapping: Mapping[str, str],
+def _etherscan(records: Iterable[tuple[int, dict[str, str]]], header: Sequence[str], mapping: Mapping[str, str],
                chain: Chain) -> list[_Row]:
     token = "TokenValue" in header
     if not token and "Value_IN(ETH)" not in header:
@@ -217,28 +274,31 @@ def _etherscan(reader: csv.DictReader[str], header: Sequence[str], mapping: Mapp
     if token and not mapping.get("decimals"):
         raise InputError("the Etherscan token export has no decimals column: pass --map decimals=N")
     rows: list[_Row] = []
-    for line, row in enumerate(reader, start=2):
+    for line, row in records:
         try:
             txid = _txid(row["Txhash"].strip())
             sender = normalize_address(chain, row["From"].strip())
-            block = _int(row["Blockno"].strip(), "Blockno")
+            block = _int(row["Blockno"].strip(), "Blockno", _MAX_INT64)
             stamp = _time(row["UnixTimestamp"].strip())
-            fee = to_base_units(row.get("TxnFee(ETH)", "").strip() or "0", 18)
+            fee = _fee(amount_from_text(row.get("TxnFee(ETH)", "").strip() or "0", 18, what="TxnFee(ETH)"))
             transfer: tuple[str, str, str, str, int, int | None] | None = None
+            metadata = None
             if token:
-                decimals_text = _cell(row, mapping, "decimals") or ""
-                amount = to_base_units(row["TokenValue"].strip().replace(",", ""), _int(decimals_text, "decimals"))
-                transfer = ("token", normalize_address(chain, row["ContractAddress"].strip()), sender,
-                            normalize_address(chain, row["To"].strip()), amount, None)
+                decimals = _int(_cell(row, mapping, "decimals") or "", "decimals", MAX_DECIMALS)
+                amount = amount_from_text(_ungrouped(row["TokenValue"], "TokenValue"), decimals, what="TokenValue")
+                contract = normalize_address(chain, row["ContractAddress"].strip())
+                transfer = ("token", contract, sender, normalize_address(chain, row["To"].strip()), amount, None)
+                metadata = (contract, (row.get("TokenSymbol") or "").strip() or None,
+                            (row.get("TokenName") or "").strip() or None, decimals)
                 fee = 0
             else:
-                v_in, v_out = (to_base_units(row[c].strip().replace(",", "") or "0", 18)
+                v_in, v_out = (amount_from_text(_ungrouped(row[c], c) or "0", 18, what=c)
                                for c in ("Value_IN(ETH)", "Value_OUT(ETH)"))
                 failed = (row.get("ErrCode") or "").strip() or "error" in (row.get("Status") or "").lower()
                 to_text = row["To"].strip() or row.get("ContractAddress", "").strip()
                 if (v_in or v_out) and not failed:
                     transfer = ("native", NATIVE_ASSET, sender, normalize_address(chain, to_text), v_in or v_out, None)
-            rows.append(_Row(line, txid, block, stamp, fee, transfer))
+            rows.append(_Row(line, txid, block, stamp, fee, transfer, metadata))
         except InputError as exc:
             raise CsvRowError(f"line {line}: {exc}") from None
     return rows
@@ -257,22 +317,55 @@ def _txid(text: str) -> str:
     return text.lower()
 
 
-def _int(text: str, what: str) -> int:
-    if not text.strip().isdigit():
-        raise InputError(f"{what} {text!r} is not a whole number")
+def _int(text: str, what: str, maximum: int) -> int:
+    """A whole number of ASCII digits from 0 to ``maximum`` (its digits are counted before ``int()``)."""
+    text = text.strip()
+    if not _WHOLE.fullmatch(text):
+        raise InputError(f"{what} {_short(text)!r} is not a whole number (ASCII digits 0-9)")
+    if len(text.lstrip("0")) > len(str(maximum)) or int(text) > maximum:
+        raise InputError(f"{what} {_short(text)!r} is larger than {maximum}")
     return int(text)
 
 
+def _fee(value: int) -> int:
+    if value >= FRAME_DECIMAL_LIMIT:
+        raise InputError(f"fee of {value} wei does not fit the stores' fee column (below 10**38)")
+    return value
+
+
+def _ungrouped(text: str, what: str) -> str:
+    """An explorer's amount without its thousands separators, which must group digits by three
+    (``1,250.5``); ``1,5`` (a decimal comma?) is refused rather than read as 15."""
+    text = text.strip()
+    if "," not in text:
+        return text
+    if not _GROUPED.fullmatch(text):
+        raise InputError(f"{what} {_short(text)!r} has a ',' that is not a thousands separator (groups of 3 digits)")
+    return text.replace(",", "")
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 90 else text[:40] + "…" + text[-40:]
+
+
 def _time(text: str | None) -> int | None:
+    """UNIX seconds or an ISO date/time (UTC unless it says otherwise), 1970-01-01 to 9999-12-31."""
     if text is None:
         return None
-    if text.isdigit():
+    if _WHOLE.fullmatch(text):
+        if len(text.lstrip("0")) > len(str(_MAX_TIME)) or int(text) > _MAX_TIME:
+            raise InputError(f"time {_short(text)!r} is after 9999-12-31 (UNIX seconds up to {_MAX_TIME})")
         return int(text)
     try:
+        if not _ISO_TIME.fullmatch(text):
+            raise ValueError(text)
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise InputError(f"time {text!r} is neither UNIX seconds nor YYYY-MM-DD HH:MM:SS") from None
-    return int((parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp())
+        stamp = int((parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp())
+    except (ValueError, OverflowError):
+        raise InputError(f"time {_short(text)!r} is neither UNIX seconds nor YYYY-MM-DD HH:MM:SS") from None
+    if not 0 <= stamp <= _MAX_TIME:
+        raise InputError(f"time {_short(text)!r} is not between 1970-01-01 and 9999-12-31")
+    return stamp
 
 
 def _frames(rows: list[_Row], chain: Chain, source: str) -> FrameSet:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from graph.embedded import EmbeddedStore
 from tests.conftest import Cli
 from tracer.units import join_from_frame
@@ -123,3 +125,98 @@ def test_the_etherscan_token_export_needs_and_uses_the_decimals(cli: Cli, tracer
     assert human.exit_code == 0, human.output
     assert "1250.5 USDC" in human.stdout and "base units" not in human.stdout
     assert cli.json("trace", "op-scan", "--model", "fifo")["totals"][USDC]["seed_value"] == "1250500000"
+
+
+MAP = "from=From,to=To,value=Value,txid=Tx,block=Block,time=Time,log_index=Log,decimals=Dec,asset=" + USDC
+
+
+def _refused(cli: Cli, tmp_path: Path, text: str, mapping: str = MAP, preset: str | None = None) -> str:
+    """Import ``text`` into a fresh case; it must be refused (exit 2) with nothing written. The error line."""
+    path = _write(tmp_path, "input.csv", text)
+    cli("case", "create", "op-bad")
+    how = ["--preset", preset] if preset else []
+    result = cli("ingest", "csv", "op-bad", str(path), "--chain", "eth", *(["--map", mapping] if mapping else []), *how)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+    assert "unexpected error" not in result.stderr
+    assert not (tmp_path / "home" / "cases" / "op-bad" / "graph.lbug").exists()
+    return result.stderr.strip()
+
+
+def test_a_row_with_more_fields_than_the_header_is_refused_not_cut(
+        cli: Cli, tracer_home: Path, tmp_path: Path) -> None:
+    # an unquoted thousands separator: read as 1 ETH (and a stray "500.25") before
+    text = f"Tx,From,To,Value\n{TX1},{A},{B},2\n{TX2},{A},{B},1,500.25\n"
+    assert _refused(cli, tmp_path, text, "from=From,to=To,value=Value,txid=Tx") == (
+        "error: line 3: 5 fields, more than the 4 of the header (a value with an unquoted ',' such as 1,500.25? "
+        "quote it)")
+    text = f"Tx,From,To,Value\n{TX1},{A},{B}\n"
+    assert _refused(cli, tmp_path, text, "from=From,to=To,value=Value,txid=Tx") == (
+        "error: line 2: 3 fields, fewer than the 4 of the header")
+    quoted = _write(tmp_path, "quoted.csv", f'Tx,From,To,Value\n{TX1},{A},{B},"1500.25"\n')
+    cli("case", "create", "op-ok")
+    cli.json("ingest", "csv", "op-ok", str(quoted), "--chain", "eth", "--map", "from=From,to=To,value=Value,txid=Tx")
+    assert _transfers(tracer_home, "op-ok")[0]["value"] == 1_500_250_000_000_000_000_000
+
+
+@pytest.mark.parametrize(("value", "reason"), [
+    ("1E+3", "value '1E+3' is not a plain decimal number (ASCII digits and at most one '.')"),
+    ("١٢", "value '١٢' is not a plain decimal number (ASCII digits and at most one '.')"),  # Arabic-Indic 12
+    ("１", "value '１' is not a plain decimal number (ASCII digits and at most one '.')"),  # full-width 1
+    ("²", "value '²' is not a plain decimal number (ASCII digits and at most one '.')"),
+    ("1_000", "value '1_000' is not a plain decimal number (ASCII digits and at most one '.')"),
+    ("+5", "value '+5' is not a plain decimal number (ASCII digits and at most one '.')"),
+    ("Infinity", "value 'Infinity' is not a plain decimal number (ASCII digits and at most one '.')"),
+    ("-1", "value '-1' is negative"),
+])
+def test_amounts_follow_one_rule_ascii_digits_and_one_point(
+        cli: Cli, tmp_path: Path, value: str, reason: str) -> None:
+    text = f"Tx,From,To,Value,Block,Time,Log,Dec\n{TX1},{A},{B},{value},19000000,1704067200,0,6\n"
+    assert _refused(cli, tmp_path, text) == f"error: line 2: {reason}"
+
+
+@pytest.mark.parametrize(("column", "value", "reason"), [
+    ("Value", str(2**256), f"value '{2**256}' is larger than the largest amount (2**256 - 1 base units)"),
+    ("Value", "1" + "0" * 72, "value '1" + "0" * 72 + "' is larger than the largest amount (2**256 - 1 base units)"),
+    ("Block", str(2**64), f"block '{2**64}' is larger than {2**63 - 1}"),
+    ("Block", "²", "block '²' is not a whole number (ASCII digits 0-9)"),
+    ("Time", str(10**30), f"time '{10**30}' is after 9999-12-31 (UNIX seconds up to 253402300799)"),
+    ("Time", "١٧٠٤٠٦٧٢٠٠", "time '١٧٠٤٠٦٧٢٠٠' is neither UNIX seconds nor YYYY-MM-DD HH:MM:SS"),
+    ("Log", str(2**70), f"log_index '{2**70}' is larger than {2**63 - 1}"),
+    ("Log", "³", "log_index '³' is not a whole number (ASCII digits 0-9)"),
+    ("Dec", str(2**70), f"decimals '{2**70}' is larger than 255"),
+    ("Dec", "78", "value '1' is larger than the largest amount (2**256 - 1 base units)"),
+])
+def test_out_of_range_numbers_are_bad_input_named_by_line(
+        cli: Cli, tmp_path: Path, column: str, value: str, reason: str) -> None:
+    row = {"Tx": TX1, "From": A, "To": B, "Value": "1", "Block": "19000000", "Time": "1704067200", "Log": "0",
+           "Dec": "6", column: value}
+    text = ",".join(row) + "\n" + f"{TX2},{A},{B},2,19000000,1704067200,1,6\n" + ",".join(row.values()) + "\n"
+    assert _refused(cli, tmp_path, text) == f"error: line 3: {reason}"
+
+
+def test_an_etherscan_fee_or_grouping_that_cannot_be_exact_is_refused(cli: Cli, tmp_path: Path) -> None:
+    header = ('"Txhash","Blockno","UnixTimestamp","DateTime (UTC)","From","To","ContractAddress","Value_IN(ETH)",'
+              '"Value_OUT(ETH)","CurrentValue @ $3000/Eth","TxnFee(ETH)","TxnFee(USD)","Historical $Price/Eth",'
+              '"Status","ErrCode","Method"\n')
+
+    def row(value_out: str, fee: str) -> str:
+        return (f'"{TX1}","19000000","1704067200","2024-01-01 00:00:00","{A.lower()}","{B.lower()}","","0",'
+                f'"{value_out}","750","{fee}","1.3","3000","","","Transfer"\n')
+
+    assert _refused(cli, tmp_path, header + row("1,5", "0.000441"), "", "etherscan") == (
+        "error: line 2: Value_OUT(ETH) '1,5' has a ',' that is not a thousands separator (groups of 3 digits)")
+    assert _refused(cli, tmp_path, header + row("0.25", "1" + "0" * 20), "", "etherscan") == (
+        "error: line 2: fee of 1" + "0" * 38 + " wei does not fit the stores' fee column (below 10**38)")
+
+
+def test_a_file_without_line_ends_is_refused_at_once_by_its_line(cli: Cli, tmp_path: Path) -> None:
+    cli("case", "create", "op-zero")
+    result = cli("ingest", "csv", "op-zero", "/dev/zero", "--chain", "eth", "--map", "from=F,to=T,value=V,txid=X")
+    assert result.exit_code == 2
+    assert result.stderr == "error: /dev/zero, line 1: longer than 65,536 bytes; not a CSV of transfers\n"
+    long_value = _write(tmp_path, "long.csv", f"Tx,From,To,Value\n{TX1},{A},{B},1\n{TX2},{A},{B},{'1' * 70_000}\n")
+    result = cli("ingest", "csv", "op-zero", str(long_value), "--chain", "eth",
+                 "--map", "from=From,to=To,value=Value,txid=Tx")
+    assert result.exit_code == 2
+    assert result.stderr == f"error: {long_value}, line 3: longer than 65,536 bytes; not a CSV of transfers\n"
