@@ -49,7 +49,7 @@ from tracer.report import compare_models, model_totals, passes_through, summary
 from tracer.schema import TAGS
 from tracer.taint import MODELS, parse_model
 from tracer.trace import DEFAULT_STOP_CATEGORIES, Seed, TraceResult, TraceSpec, trace
-from tracer.units import to_base_units
+from tracer.units import amount_from_text
 
 #: hops a trace follows unless told otherwise: far enough for real laundering chains (peel chains run
 #: to dozens of steps); the min value, fan-out and time window stay the guards, and a trail cut by
@@ -65,8 +65,11 @@ def parse_time(text: str | None, option: str) -> int | None:
     if text is None:
         return None
     value = text.strip()
-    if re.fullmatch(r"[0-9]+", value):
-        return int(value)
+    if re.fullmatch(r"[0-9]+", value, flags=re.ASCII):
+        seconds = int(value) if len(value) <= 12 else _LATEST + 1
+        if seconds > _LATEST:
+            raise InputError(f"{option} {text!r} is after the year 9999: give UTC seconds or an ISO date")
+        return seconds
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
@@ -74,6 +77,10 @@ def parse_time(text: str | None, option: str) -> int | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp())
+
+
+#: 9999-12-31T23:59:59Z: later "times" are typing errors, not dates a chain will reach
+_LATEST = 253_402_300_799
 
 
 def parse_min_value(text: str | None, chain: Chain) -> int:
@@ -84,11 +91,11 @@ def parse_min_value(text: str | None, chain: Chain) -> int:
     if text is None:
         return 1
     value = text.strip()
-    if re.fullmatch(r"[0-9]+", value):
-        return max(int(value), 1)
-    if re.fullmatch(r"[0-9]*\.[0-9]+|[0-9]+\.", value):
-        return max(to_base_units(value, chain.decimals), 1)
-    raise InputError(f"--min-value {text!r}: give base units (1234) or {chain.symbol} with a decimal point (0.001)")
+    if not re.fullmatch(r"[0-9]*\.?[0-9]*", value, flags=re.ASCII) or value in ("", "."):
+        raise InputError(f"--min-value {text!r}: give base units (1234) or {chain.symbol} with a decimal point "
+                         "(0.001)")
+    # the one amount rule (tracer.units): base units without a point, coin units with one
+    return max(amount_from_text(value, chain.decimals if "." in value else 0, what="--min-value"), 1)
 
 
 def _seeds(settings: Settings, case: Case, given: list[str], sent: list[str],

@@ -161,6 +161,8 @@ def test_backward_trace_from_the_exchange_deposit(cli: Cli, case: str) -> None:
         (["--seed", NOT_IN_STORE], "no transactions in the store"),
         (["--since", "yesterday"], "neither UTC seconds nor an ISO date"),
         (["--since", "²"], "neither UTC seconds nor an ISO date"),
+        (["--since", "1" + "0" * 30], "after the year 9999"),
+        (["--min-value", "٣"], "give base units (1234)"),
         (["--min-value", "1_000"], "give base units (1234)"),
         (["--min-value", "1e5"], "give base units (1234)"),
     ],
