@@ -46,7 +46,7 @@ from graph.base import (
 )
 from graph.captions import amount_caption, caption, short_text
 from graph.model import NO_ADDRESS, NODE_LABELS, REL_ENDPOINTS, REL_TYPES, check_output_conflicts, graph_tables
-from graph.query_guard import QUERY_TIMEOUT_MS, check_read_only
+from graph.query_guard import QUERY_TIMEOUT_MS, check_parameters, check_read_only
 from tracer.chains import ChainRegistry, default_registry
 from tracer.frontier import (
     ADDRESS_FLOWS_COLUMNS,
@@ -479,10 +479,11 @@ class Neo4jStore:
         values (a node or relationship comes back as a struct of its properties).
         """
         statement = check_read_only(cypher)
+        values = check_parameters(params)  # bad parameter values are bad input, as on the embedded store
 
         @neo4j.unit_of_work(timeout=QUERY_TIMEOUT_MS / 1000)
         def work(tx: neo4j.ManagedTransaction) -> tuple[list[str], list[dict[str, Any]]]:
-            result = tx.run(statement, params or {})
+            result = tx.run(statement, values)
             return list(result.keys()), [record.data() for record in result]
 
         with self._guard(), self._session() as session:
