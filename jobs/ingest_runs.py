@@ -27,12 +27,11 @@ from jobs.sources import address_source, evm_address_source, node_url
 from jobs.stores import checkpoint_path, open_case_store, store_counts
 from jobs.token_cache import merge_tokens
 from jobs.utxo_ingest import IngestSummary, ingest_block_range
-from jobs.workspace import Case
 from tracer.chains import Family
 from tracer.errors import InputError
 
 __all__ = ["RangeRequest", "SeedRequest", "ingest_utxo", "ingest_evm", "ingest_csv", "ingest_frames",
-           "ingest_seeds", "record_failure"]
+           "ingest_seeds"]
 
 
 @dataclass(frozen=True)
@@ -67,15 +66,6 @@ class SeedRequest:
     node: str | None = None
     from_block: int = 0
     etherscan: str | None = None
-
-
-def record_failure(case: Case | None, action: str, exc: BaseException, argv: list[str],
-                   details: dict[str, object]) -> None:
-    """A run that stopped half-way may have loaded data: the audit log says so (chain of custody)."""
-    if case is None:
-        return
-    reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
-    case.record(f"{action}.failed", {**details, "error": reason[:500]}, argv)
 
 
 def ingest_utxo(session: Session, request: RangeRequest, progress: Progress = NO_PROGRESS) -> IngestSummary:
@@ -151,13 +141,15 @@ def ingest_csv(session: Session, case_name: str, file: Path, chain_key: str, col
         raise InputError("say how to read the file: --map from=…,to=…,value=…,txid=… or --preset etherscan")
     case = session.workspace.open(case_name)
     frames, digest, source, tokens = read_csv_file(file, chain, column_map, preset)
-    store = open_case_store(settings, case)
-    try:
-        summary = load_csv_frames(store, frames, file, chain, digest, source)
-    finally:
-        store.close()
-    merge_tokens(settings, case, chain.key, tokens)
-    case.record("ingest.csv", summary.as_dict(), session.argv)
+    started = {"file": str(file), "sha256": digest, "chain": chain.key}
+    with store_write(case, "ingest.csv", session.argv, started, lambda: store_counts(settings, case)) as run:
+        store = open_case_store(settings, case)
+        try:
+            summary = load_csv_frames(store, frames, file, chain, digest, source)
+        finally:
+            store.close()
+        merge_tokens(settings, case, chain.key, tokens)
+        run.details = summary.as_dict()
     return summary
 
 
@@ -173,24 +165,25 @@ def ingest_frames(session: Session, directory: Path, case_name: str | None, *,
     token_files = read_token_files(directory)
     utxo = {c.key for c in settings.chains if not c.is_account}
     coverage = read_coverage_files(directory, loaded, utxo, set(files)) if verify else {}
-    store = open_case_store(settings, case)
-    try:
-        report = store.load(loaded)
-    finally:
-        store.close()
-    for chain_key, tokens in token_files.items():
-        merge_tokens(settings, case, chain_key, tokens)
-    for chain_key, intervals in coverage.items():  # blocks held completely, as a block-range ingest records them
-        checkpoint = Checkpoint.load(checkpoint_path(settings, case, chain_key), chain_key)
-        for lo, hi in intervals:
-            checkpoint.add(lo, hi)
-        checkpoint.save()
-    rows = {name: frame.height for name, frame in loaded.frames().items() if frame.height}
-    data = {"directory": str(directory), "files": files, "checksums_verified": verify,
-            "rows": rows, "complete_blocks": {c: [list(i) for i in v] for c, v in sorted(coverage.items())},
-            "load": report.as_dict()}
-    if case is not None:
-        case.record("ingest.frames", data, session.argv)
+    started = {"directory": str(directory), "files": files, "checksums_verified": verify}
+    with store_write(case, "ingest.frames", session.argv, started, lambda: store_counts(settings, case)) as run:
+        store = open_case_store(settings, case)
+        try:
+            report = store.load(loaded)
+        finally:
+            store.close()
+        for chain_key, tokens in token_files.items():
+            merge_tokens(settings, case, chain_key, tokens)
+        for chain_key, intervals in coverage.items():  # blocks held completely, as a block-range ingest records
+            checkpoint = Checkpoint.load(checkpoint_path(settings, case, chain_key), chain_key)
+            for lo, hi in intervals:
+                checkpoint.add(lo, hi)
+            checkpoint.save()
+        rows = {name: frame.height for name, frame in loaded.frames().items() if frame.height}
+        data = {"directory": str(directory), "files": files, "checksums_verified": verify,
+                "rows": rows, "complete_blocks": {c: [list(i) for i in v] for c, v in sorted(coverage.items())},
+                "load": report.as_dict()}
+        run.details = data
     return data, report
 
 

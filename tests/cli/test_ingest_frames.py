@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -265,3 +266,27 @@ def test_a_reingest_that_contradicts_the_store_is_refused_whole(cli: Cli, eth_di
         path.write_bytes(data)
     unchanged = cli.json("ingest", "frames", str(eth_dir), "--case", "op-p")  # the same data: nothing new
     assert sum(unchanged["load"]["created"].values()) == 0
+
+
+def test_an_ingest_interrupted_after_it_wrote_is_reported_by_case_verify(
+        cli: Cli, frame_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from graph.embedded import EmbeddedStore
+
+    cli("case", "create", "op-p")
+    real_load = EmbeddedStore.load
+
+    def load_then_ctrl_c(self: EmbeddedStore, frames: Any, *args: Any, **kwargs: Any) -> Any:
+        report = real_load(self, frames, *args, **kwargs)
+        if frames.transactions.height:
+            raise KeyboardInterrupt  # Ctrl-C after the chain's rows landed, before the run recorded them
+        return report
+
+    monkeypatch.setattr(EmbeddedStore, "load", load_then_ctrl_c)
+    assert cli("ingest", "frames", str(frame_dir), "--case", "op-p").exit_code == 130
+    monkeypatch.setattr(EmbeddedStore, "load", real_load)
+    actions = [e["action"] for e in cli.json("case", "log", "op-p")]
+    assert actions[-2:] == ["ingest.frames.started", "ingest.frames.interrupted"]
+    verify = cli("case", "verify", "op-p")
+    assert verify.exit_code == 1 and "ingest.frames.interrupted" in verify.stdout
+    assert cli.json("ingest", "frames", str(frame_dir), "--case", "op-p")  # the same load again completes it
+    assert cli("case", "verify", "op-p").exit_code == 0
