@@ -5,7 +5,15 @@ from decimal import Decimal
 import pytest
 
 from tracer.errors import InputError
-from tracer.units import FRAME_DECIMAL_LIMIT, MAX_UINT256, format_units, join_from_frame, split_for_frame, to_base_units
+from tracer.units import (
+    FRAME_DECIMAL_LIMIT,
+    MAX_UINT256,
+    amount_from_text,
+    format_units,
+    join_from_frame,
+    split_for_frame,
+    to_base_units,
+)
 
 
 def test_decimal_text_converts_exactly_to_satoshi() -> None:
@@ -54,3 +62,38 @@ def test_uint256_amounts_survive_the_frame_encoding() -> None:
     assert split_for_frame(MAX_UINT256) == (None, str(MAX_UINT256))
     with pytest.raises(ValueError):
         split_for_frame(MAX_UINT256 + 1)
+
+
+def test_amount_text_from_people_and_files_converts_exactly() -> None:
+    assert amount_from_text("1.5", 6) == 1_500_000
+    assert amount_from_text("0.000000000000000001", 18) == 1
+    assert amount_from_text(".5", 1) == 5 and amount_from_text("5.", 0) == 5
+    assert amount_from_text("1.50", 1) == 15  # trailing zeros drop no value
+    assert amount_from_text(" 1500 ", 0) == 1500
+    assert amount_from_text(str(MAX_UINT256), 0) == MAX_UINT256
+    assert amount_from_text("0." + "0" * 254 + "1", 255) == 1
+
+
+@pytest.mark.parametrize(("text", "decimals", "reason"), [
+    ("1E+3", 18, "is not a plain decimal number (ASCII digits and at most one '.')"),
+    ("1e-8", 8, "is not a plain decimal number (ASCII digits and at most one '.')"),
+    ("١٢", 0, "is not a plain decimal number (ASCII digits and at most one '.')"),
+    ("²", 0, "is not a plain decimal number (ASCII digits and at most one '.')"),
+    ("1,500.25", 18, "is not a plain decimal number (ASCII digits and at most one '.')"),
+    ("1.2.3", 18, "is not a plain decimal number (ASCII digits and at most one '.')"),
+    (".", 18, "is not a plain decimal number (ASCII digits and at most one '.')"),
+    ("NaN", 18, "is not a plain decimal number (ASCII digits and at most one '.')"),
+    ("-1", 18, "is negative"),
+    ("1.0000001", 6, "has more than 6 decimal places"),
+    (str(MAX_UINT256 + 1), 0, "is larger than the largest amount (2**256 - 1 base units)"),
+    ("1" + "0" * 60, 18, "is larger than the largest amount (2**256 - 1 base units)"),
+])
+def test_amount_text_that_is_not_a_plain_exact_amount_is_refused(text: str, decimals: int, reason: str) -> None:
+    with pytest.raises(InputError) as refused:
+        amount_from_text(text, decimals, what="--min-value")
+    assert str(refused.value) == f"--min-value {text!r} {reason}"
+
+
+def test_a_huge_amount_text_is_refused_before_any_big_number_is_built() -> None:
+    with pytest.raises(InputError, match="is larger than the largest amount"):
+        amount_from_text("9" * 100_000, 18)  # int() of this would raise ValueError (digit limit)
