@@ -29,9 +29,15 @@ app = typer.Typer(help="Address clusters (common-input ownership): build them, e
                   no_args_is_help=True)
 
 ChainFilter = Annotated[
-    str | None, typer.Option("--chain", "-c", help="UTXO chain key (default: every UTXO chain in the case's store).")
+    str | None, typer.Option("--chain", "-c", metavar="CHAIN",
+                             help="UTXO chain key (default: every UTXO chain in the case's store).")
 ]
-ChainNeeded = Annotated[str, typer.Option("--chain", "-c", help="UTXO chain key, e.g. ltc, btc, ltc-regtest.")]
+ChainNeeded = Annotated[str, typer.Option("--chain", "-c", metavar="CHAIN",
+                                          help="UTXO chain key, e.g. ltc, btc, ltc-regtest.")]
+ChainInferred = Annotated[str | None, typer.Option(
+    "--chain", "-c", metavar="CHAIN", help="UTXO chain key; needed only when the address form fits several chains "
+                                             "the case has clustered (default: inferred from the address).")]
+AddressArg = Annotated[str, typer.Argument(help="An address of the case.", show_default=False, metavar="ADDRESS")]
 
 
 @app.command("run")
@@ -46,7 +52,7 @@ def run(
         bool, typer.Option("--coinjoin-filter/--no-coinjoin-filter",
                            help="Skip CoinJoin-shaped transactions (default). Turning it off merges mixers' users.")
     ] = True,
-    top: Annotated[int, typer.Option("--top", help="Largest clusters to list.", min=0)] = 10,
+    top: Annotated[int, typer.Option("--top", metavar="N", help="Largest clusters to list.", min=0)] = 10,
     json_: JsonOpt = False,
 ) -> None:
     """Cluster the case's addresses per UTXO chain; replaces the chain's earlier clustering.
@@ -83,13 +89,15 @@ def run(
 @app.command("explain")
 def explain_(
     case: CaseArg,
-    a: Annotated[str, typer.Argument(help="First address.", show_default=False)],
-    b: Annotated[str, typer.Argument(help="Second address.", show_default=False)],
+    a: Annotated[str, typer.Argument(help="First address.", show_default=False, metavar="A")],
+    b: Annotated[str, typer.Argument(help="Second address.", show_default=False, metavar="B")],
     chain: ChainNeeded,
     json_: JsonOpt = False,
 ) -> None:
-    """Why are A and B in one cluster: the shortest chain of linking transactions, each with its heuristic
-    (exit 2 if they are not in one cluster).
+    """Why are A and B in one cluster: the shortest chain of linking transactions, each with its heuristic.
+
+    Two addresses in different clusters are an answer, not an error: "not linked", with both clusters
+    named ("linked": false in --json), exit 0.
 
     Example: tracer cluster explain op-harbor ltc1qa... ltc1qb... --chain ltc
     """
@@ -97,6 +105,10 @@ def explain_(
     first, second, cid, path = data["a"], data["b"], data["cluster_id"], data["steps"]
 
     def human() -> None:
+        if not data["linked"]:
+            stdout.print(f"{first} and {second} are not linked: no clustering evidence joins them "
+                         f"({first} is in {cid}, {second} in {data['other_cluster_id']})", highlight=False)
+            return
         stdout.print(table(f"{first} and {second}: {len(path)} linking transaction(s) in {cid}",
                            ["step", "address", "linked to", "by transaction", "heuristic"],
                            [(i + 1, s["address"], s["linked_address"], s["txid"], s["heuristic"])
@@ -108,13 +120,16 @@ def explain_(
 @app.command("show")
 def show(
     case: CaseArg,
-    address: Annotated[str, typer.Argument(help="An address of the case.", show_default=False)],
-    chain: ChainNeeded,
+    address: AddressArg,
+    chain: ChainInferred = None,
     json_: JsonOpt = False,
 ) -> None:
     """The cluster of ADDRESS: its id, members and the tags of any member (which label the cluster).
 
-    Example: tracer cluster show op-harbor ltc1qa... --chain ltc
+    The chain is inferred from the address form, as for `tracer tags show`; --chain is needed only when
+    the form fits several chains the case has clustered.
+
+    Example: tracer cluster show op-harbor ltc1qa...
     """
     data, in_cluster = clustering_runs.cluster_of(app_context().session, case, address, chain)
     cid, names, normal, label_list, tag_rows = (data["cluster_id"], data["members"], data["address"],

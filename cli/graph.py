@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,6 +17,14 @@ from jobs import graph_jobs
 from tracer.errors import InputError
 
 app = typer.Typer(help="The case's graph: counts, read-only Cypher, push to Neo4j, export.", no_args_is_help=True)
+
+
+class ExportFormat(StrEnum):
+    """``graph export --format`` choices (``jobs.graph_jobs.EXPORT_FORMATS``)."""
+
+    NEO4J_ADMIN = "neo4j-admin"
+    GRAPHML = "graphml"
+    PARQUET = "parquet"
 
 
 @app.command("stats")
@@ -48,12 +57,17 @@ def _param(text: str) -> tuple[str, Any]:
 @app.command("query")
 def query(
     case: CaseArg,
-    cypher: Annotated[str, typer.Argument(help="A read-only Cypher query; pass values with --param.")],
-    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="Query parameter name=value.")] = None,
-    limit: Annotated[int, typer.Option("--limit", help="Rows to print in the table (JSON prints all).")] = 100,
+    cypher: Annotated[str, typer.Argument(help="A read-only Cypher query; pass values with --param.",
+                                          metavar="CYPHER")],
+    param: Annotated[list[str] | None, typer.Option(
+        "--param", "-p", metavar="NAME=VALUE", help="Query parameter (repeatable); the value is read as JSON, "
+                                                      "else as text.")] = None,
+    limit: Annotated[int, typer.Option("--limit", metavar="N",
+                                       help="Rows to print in the table (JSON prints all).")] = 100,
     json_: JsonOpt = False,
 ) -> None:
-    """Run a read-only Cypher query on the case's embedded store (writes are refused).
+    """Run a read-only Cypher query on the case's embedded store (writes are refused; a query the store
+    cannot parse, or an unknown label or property, is bad input: exit 2).
 
     Example: tracer graph query op-harbor "MATCH (a:Address)-[:HAS_TAG]->(t:Tag) RETURN a.address, t.label"
     """
@@ -71,9 +85,12 @@ def query(
 @app.command("push")
 def push(
     case: CaseArg,
-    neo4j: Annotated[str | None, typer.Option("--neo4j", help="Bolt URI (default: NEO4J_URI / config).")] = None,
-    user: Annotated[str | None, typer.Option("--user", help="Neo4j user (default: NEO4J_USER / config).")] = None,
-    database: Annotated[str | None, typer.Option("--database", help="Neo4j database name.")] = None,
+    neo4j: Annotated[str | None, typer.Option("--neo4j", metavar="URI",
+                                              help="Bolt URI (default: NEO4J_URI / config).")] = None,
+    user: Annotated[str | None, typer.Option("--user", metavar="USER",
+                                             help="Neo4j user (default: NEO4J_USER / config).")] = None,
+    database: Annotated[str | None, typer.Option("--database", metavar="NAME",
+                                                 help="Neo4j database name.")] = None,
     json_: JsonOpt = False,
 ) -> None:
     """Copy the case's graph from the embedded store into Neo4j (idempotent; password from NEO4J_PASSWORD).
@@ -93,16 +110,18 @@ def push(
 @app.command("export")
 def export(
     case: CaseArg,
-    format_: Annotated[str, typer.Option("--format", "-f", help="neo4j-admin, graphml or parquet.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Directory to write (created; must be empty).")],
+    format_: Annotated[ExportFormat, typer.Option("--format", "-f", help="Export format.")],
+    out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR",
+                                      help="Directory to write (created; must be empty).")],
     json_: JsonOpt = False,
 ) -> None:
     """Export the case's graph: neo4j-admin import CSV files, GraphML (Gephi) or Parquet, with SHA256SUMS.
 
     Example: tracer graph export op-harbor --format neo4j-admin --out exports/op-harbor-neo4j
     """
-    data = graph_jobs.export_graph(app_context().session, case, format_, out)
+    data = graph_jobs.export_graph(app_context().session, case, format_.value, out)
     listing = data["files"]
     emit(data, as_json=json_, human=lambda: stdout.print(
-        table(f"Exported {case} as {format_} to {out}", ["file", "sha256"], [(f["file"], f["sha256"]) for f in listing])
+        table(f"Exported {case} as {format_.value} to {out}", ["file", "sha256"],
+              [(f["file"], f["sha256"]) for f in listing])
     ))

@@ -16,7 +16,7 @@ from typing import Any
 import polars as pl
 
 from graph.base import GraphStore
-from jobs.addresses import normal_address
+from jobs.addresses import candidate_chains, normal_address
 from jobs.session import Session
 from jobs.settings import Settings
 from jobs.stores import open_case_store
@@ -155,26 +155,60 @@ def _evidence(case: Case, chain: str) -> pl.DataFrame:
 
 def explain_link(session: Session, case: str, a: str, b: str, chain: str) -> dict[str, Any]:
     """Why ``a`` and ``b`` are in one cluster: the shortest chain of linking transactions, each with its
-    heuristic (``InputError`` if they are not in one cluster)."""
+    heuristic. Two addresses in different clusters are an answer too: ``linked`` is false, ``steps``
+    empty, and ``cluster_id`` / ``other_cluster_id`` name their two clusters."""
     settings = session.settings
     key = _utxo_chain(settings, chain)
     workspace_case = session.workspace.open(case)
     first = normal_address(settings.chains, key, a)
     second = normal_address(settings.chains, key, b)
-    path = explain(_evidence(workspace_case, key), first, second)
-    member = pl.read_parquet(_files(workspace_case, key)["clusters"]).filter(pl.col("address") == first)
-    cid = member["cluster_id"][0] if member.height else cluster_id(key, first)
-    return {"case": case, "chain": key, "a": first, "b": second, "cluster_id": cid, "steps": path}
+    evidence = _evidence(workspace_case, key)
+    try:
+        path, linked = explain(evidence, first, second), True
+    except NotFoundError:  # no chain of evidence joins them: they are in different clusters
+        path, linked = [], False
+    members = pl.read_parquet(_files(workspace_case, key)["clusters"])
+
+    def cluster_of_address(address: str) -> str:
+        member = members.filter(pl.col("address") == address)
+        return str(member["cluster_id"][0]) if member.height else cluster_id(key, address)
+
+    cid = cluster_of_address(first)
+    return {"case": case, "chain": key, "a": first, "b": second, "linked": linked, "cluster_id": cid,
+            "other_cluster_id": cid if linked else cluster_of_address(second), "steps": path}
 
 
-def cluster_of(session: Session, case: str, address: str, chain: str) -> tuple[dict[str, Any], bool]:
+def _chain_of(settings: Settings, case: Case, store: GraphStore, address: str) -> tuple[str, str]:
+    """The UTXO chain of ``address`` inferred from its form (as ``tags show`` does); when the form fits
+    several chains (``m...`` on Bitcoin and Litecoin test networks), the one where the case has it in a
+    cluster, else the one the case has clustered. Returns the chain key and the address's normal form."""
+    candidates = [(k, a) for k, a in candidate_chains(settings.chains, address)
+                  if settings.chains.get(k).family is Family.UTXO]
+    if not candidates:
+        raise InputError(f"{address.strip()!r} is not a valid address on any UTXO chain "
+                         f"({', '.join(c.key for c in settings.chains if c.family is Family.UTXO)})")
+    if len(candidates) == 1:
+        return candidates[0]
+    clustered = [(k, a) for k, a in candidates if store.cluster(k, a).height]
+    if len(clustered) != 1:
+        clustered = [(k, a) for k, a in candidates if _files(case, k)["clusters"].is_file()]
+    if len(clustered) == 1:
+        return clustered[0]
+    raise InputError(f"{address.strip()} is an address on {', '.join(k for k, _ in candidates)}: pass --chain")
+
+
+def cluster_of(session: Session, case: str, address: str, chain: str | None) -> tuple[dict[str, Any], bool]:
     """The cluster of ``address``: its id, members and the tags of any member (which label the cluster),
-    and whether the store has it in a cluster at all (else it is its own cluster)."""
+    and whether the store has it in a cluster at all (else it is its own cluster). Without ``chain`` the
+    chain is inferred from the address form."""
     settings = session.settings
-    key = _utxo_chain(settings, chain)
     workspace_case = session.workspace.open(case)
-    normal = normal_address(settings.chains, key, address)
     with _store(settings, workspace_case) as store:
+        if chain is None:
+            key, normal = _chain_of(settings, workspace_case, store, address)
+        else:
+            key = _utxo_chain(settings, chain)
+            normal = normal_address(settings.chains, key, address)
         members = store.cluster(key, normal)
         names = members["address"].to_list() or [normal]
         tags = store.tags(key, names)

@@ -42,9 +42,18 @@ def graph_stats(session: Session, case: str) -> dict[str, Any]:
 
 
 def graph_query(session: Session, case: str, cypher: str, params: dict[str, Any]) -> pl.DataFrame:
-    """One read-only Cypher query on the case's embedded store (writes, files and extensions refused)."""
+    """One read-only Cypher query on the case's embedded store (writes, files and extensions refused).
+
+    A query the store cannot parse or bind (an unknown label or property) is bad input: ``InputError``,
+    with the labels and relationship types the graph has when a name is unknown."""
     with open_embedded(session.settings, session.workspace.open(case), read_only=True) as store:
-        return store.query(cypher, params)
+        try:
+            return store.query(cypher, params)
+        except InputError as exc:
+            if "does not exist" not in str(exc):
+                raise
+            raise InputError(f"{exc} (node labels: {', '.join(NODE_LABELS)}; relationship types: "
+                             f"{', '.join(REL_TYPES)})") from None
 
 
 def push_to_neo4j(session: Session, case: str, *, uri: str | None, user: str | None,

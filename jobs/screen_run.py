@@ -9,6 +9,10 @@ path) — sorted, so the same input gives the same bytes.
 Batches are written as parts under ``<out>.parts/`` with a progress file; a resumed run continues
 from the first unfinished batch (a wallet is never screened twice) and refuses parts made from
 another input or other options.
+
+Nothing is overwritten by accident: an existing result file (or its ``.exposures`` / ``.rejects``
+sibling, or the parts of an interrupted run without ``--resume``) is refused unless ``force``, and
+results are never written inside the workspace's case folders (a case's files are its evidence).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from graph.embedded import EmbeddedStore
 from jobs.case_index import other_case_notices
 from jobs.files import write_atomic
 from jobs.progress import NO_PROGRESS, Progress
-from jobs.screening import EXPOSURE_COLUMNS, WALLET_COLUMNS, ScreenParams, screen_batch, with_sanctions_category
+from jobs.screening import CACHE_ENTRIES, EXPOSURE_COLUMNS, WALLET_COLUMNS, ReadCache, ScreenParams, screen_batch
 from jobs.session import Session
 from jobs.settings import Settings
 from jobs.sources import address_source
@@ -40,12 +44,24 @@ from jobs.trace_fetch import FetchingFrontier
 from jobs.wallet_lists import Wallets, read_wallets
 from tracer.errors import InputError
 from tracer.manifest import canonical_json, sha256_hex
-from tracer.risk import DEFAULT_RULES, LEVELS, level_at_least, parse_rules
+from tracer.risk import (
+    DEFAULT_RULES,
+    LEVELS,
+    SANCTIONS_COLUMN,
+    UNKNOWN,
+    level_at_least,
+    parse_rules,
+    severity,
+    with_sanctions_category,
+)
 from tracer.schema import TAGS
 
-__all__ = ["ScreenRequest", "ScreenOutcome", "screen_wallets", "OUT_FORMATS", "sibling"]
+__all__ = ["ScreenRequest", "ScreenOutcome", "screen_wallets", "OUT_FORMATS", "sibling", "result_files",
+           "HIT_LEVELS"]
 
 OUT_FORMATS = (".parquet", ".csv", ".json")
+#: the levels ``--hit-level`` accepts
+HIT_LEVELS = LEVELS[1:]
 
 
 @dataclass(frozen=True)
@@ -60,6 +76,8 @@ class ScreenRequest:
     #: comma-separated tag categories (None: all)
     categories: str | None = None
     out: Path | None = None
+    #: overwrite existing result files (and the parts of an interrupted run)
+    force: bool = False
     resume: bool = False
     workers: int = 1
     batch_size: int = 5_000
@@ -75,7 +93,8 @@ class ScreenRequest:
 
 @dataclass
 class ScreenOutcome:
-    """What the run found: the summary (``data``), the hits, and the wallets read."""
+    """What the run found: the summary (``data``; ``data["rows"]`` every wallet's row), the hits
+    (highest risk first), and the wallets read."""
 
     data: dict[str, Any]
     hits: pl.DataFrame
@@ -97,7 +116,7 @@ def screen_wallets(session: Session, request: ScreenRequest, progress: Progress 
         Bad options, an unreadable list or rules file, no store, a resume of another run.
     """
     settings = session.settings
-    _check(request)
+    _check(request, settings)
     rules = _read_rules(request.rules) if request.rules else DEFAULT_RULES
     wanted = tuple(sorted({c.strip() for c in request.categories.split(",") if c.strip()})) \
         if request.categories else None
@@ -108,9 +127,10 @@ def screen_wallets(session: Session, request: ScreenRequest, progress: Progress 
     store_path = _store_path(settings, request, case.dir if case else None, wallets)
     library = TagLibrary.for_home(settings.home)
     batches = _batches(wallets.rows, request.batch_size)
-    parts = _Parts.open(request, _run_id(request, wanted, rules, library, store_path), len(batches))
+    input_sha256 = hashlib.sha256(request.file.read_bytes()).hexdigest()
+    parts = _Parts.open(request, _run_id(request, input_sha256, wanted, rules, library, store_path), len(batches))
     run = _Run(settings, request, store_path, batches, wanted, rules, parts, progress)
-    tags_by_chain = {c: with_sanctions_category(library.current([c]).select(list(TAGS.columns)))
+    tags_by_chain = {c: with_sanctions_category(library.current([c]).select(*TAGS.columns, SANCTIONS_COLUMN))
                      for c in {w[0] for w in wallets.rows}}
     progress.start(len(wallets.rows), "wallets", done=sum(len(batches[i][1]) for i in parts.done))
     started = time.perf_counter()
@@ -120,32 +140,84 @@ def screen_wallets(session: Session, request: ScreenRequest, progress: Progress 
         progress.stop()
     seconds = time.perf_counter() - started
     wallet_table, exposure_table = run.tables()
-    hits = wallet_table.filter(pl.col("risk").map_elements(lambda r: level_at_least(r, request.hit_level),
-                                                            return_dtype=pl.Boolean))
+    ranked = _ranked(wallet_table)
+    hits = ranked.filter(pl.col("risk").map_elements(lambda r: level_at_least(r, request.hit_level),
+                                                     return_dtype=pl.Boolean))
     files = _write_results(request.out, wallet_table, exposure_table, wallets.rejects, parts)
+    levels = {level: int(wallet_table.filter(pl.col("risk") == level).height) for level in (*LEVELS, UNKNOWN)}
     data: dict[str, Any] = {
-        "input": str(request.file), "rows_read": wallets.read, "wallets": len(wallets.rows),
-        "rejected": wallets.rejects.height, "duplicates": wallets.duplicates, "hops": request.hops,
-        "hit_level": request.hit_level, "hits": hits.height,
-        "levels": {level: int(wallet_table.filter(pl.col("risk") == level).height) for level in LEVELS},
+        "input": str(request.file), "input_sha256": input_sha256, "rows_read": wallets.read,
+        "wallets": len(wallets.rows), "rejected": wallets.rejects.height, "duplicates": wallets.duplicates,
+        "hops": request.hops, "hit_level": request.hit_level, "hits": hits.height, "levels": levels,
+        "without_history": levels[UNKNOWN],
+        "hint": _hint(levels[UNKNOWN], request),
         "wallets_per_min": round(run.screened / seconds * 60) if seconds else None,
         "store_queries": run.queries, "large_entities_not_expanded": sorted(run.large), "files": files,
         "resumed_batches": len(batches) - len(run.todo), "fetched": run.fetched or None,
         "other_cases": _other_cases(session, request.case, wallets),
+        "rows": ranked.to_dicts(),
     }
     if case is not None:
-        case.record("screen.run", {k: v for k, v in data.items() if k != "large_entities_not_expanded"},
+        case.record("screen.run", {k: v for k, v in data.items() if k not in ("large_entities_not_expanded", "rows")},
                     session.argv)
     return ScreenOutcome(data, hits, wallets)
 
 
-def _check(request: ScreenRequest) -> None:
-    if request.hit_level not in LEVELS[1:]:
-        raise InputError(f"--hit-level must be one of {', '.join(LEVELS[1:])}")
-    if request.out is not None and request.out.suffix.lower() not in OUT_FORMATS:
-        raise InputError(f"--out must end in {', '.join(OUT_FORMATS)}")
+def _ranked(wallet_table: pl.DataFrame) -> pl.DataFrame:
+    """Wallet rows highest risk first (severe ... low, unknown, none), then by chain and wallet."""
+    return (wallet_table.with_columns(pl.col("risk").map_elements(severity, return_dtype=pl.Int64).alias("_rank"))
+            .sort(["_rank", "chain", "wallet"], descending=[True, False, False]).drop("_rank"))
+
+
+def _hint(without_history: int, request: ScreenRequest) -> str | None:
+    """What to do about wallets without history (risk unknown)."""
+    if not without_history:
+        return None
+    if request.fetch:
+        return (f"{without_history} wallet(s) have no transactions in the store nor in the --fetch source (risk "
+                "unknown): check the chain, or ingest the blocks that hold them")
+    return (f"{without_history} wallet(s) have no transactions in the store (risk unknown): pull their histories "
+            "with --fetch (UTXO chains: --esplora URL or --from-store PATH) or ingest their blocks, then screen again")
+
+
+def _check(request: ScreenRequest, settings: Settings) -> None:
+    if request.hit_level not in HIT_LEVELS:
+        raise InputError(f"--hit-level must be one of {', '.join(HIT_LEVELS)}")
     if request.resume and request.out is None:
         raise InputError("--resume needs --out (the parts of the interrupted run live next to it)")
+    if request.out is not None:
+        _check_out(request, settings)
+
+
+def result_files(out: Path) -> tuple[Path, Path, Path]:
+    """The three files a run with ``--out`` writes: results, exposures, rejects."""
+    return out, sibling(out, "exposures"), sibling(out, "rejects").with_suffix(".csv")
+
+
+def _check_out(request: ScreenRequest, settings: Settings) -> None:
+    """Refuse an ``--out`` that would overwrite something (unless ``force``) or write into a case folder."""
+    out = request.out
+    assert out is not None
+    if out.suffix.lower() not in OUT_FORMATS:
+        raise InputError(f"--out must end in {', '.join(OUT_FORMATS)}")
+    if not out.parent.is_dir():
+        raise InputError(f"--out {out}: the folder {out.parent} does not exist")
+    target = out.resolve()
+    cases = (settings.home / "cases").resolve()
+    if target.is_relative_to(cases):
+        raise InputError(f"--out {out} is inside the workspace's case folders ({cases}); a case's files are its "
+                         "evidence: write results elsewhere")
+    if target == request.file.resolve():
+        raise InputError(f"--out {out} is the input list itself")
+    parts = out.with_name(out.name + ".parts")
+    resuming = request.resume and parts.exists()  # the run that made the parts was entitled to write the results
+    existing = [p for p in result_files(out) if p.exists()]
+    if existing and not request.force and not resuming:
+        raise InputError(f"{', '.join(str(p) for p in existing)} already exist(s): choose another --out, or pass "
+                         "--force to overwrite")
+    if parts.exists() and not request.resume and not request.force:
+        raise InputError(f"{parts} holds the parts of an interrupted run: --resume to continue it, or --force to "
+                         "start again")
 
 
 def _store_path(settings: Settings, request: ScreenRequest, case_dir: Path | None, wallets: Wallets) -> Path:
@@ -161,18 +233,22 @@ def _store_path(settings: Settings, request: ScreenRequest, case_dir: Path | Non
         with EmbeddedStore.open(store_path) as created:  # create it if missing
             created.ensure_schema()
     elif not store_path.exists():
+        if case_dir is None and settings.store_path is None:
+            raise InputError(f"no workspace store at {store_path}: pass --case CASE to screen against a case's store "
+                             "(or use --fetch)")
         raise InputError(f"no store at {store_path}: ingest chain data first, or use --fetch")
     return store_path
 
 
-def _run_id(request: ScreenRequest, wanted: tuple[str, ...] | None, rules: Any, library: TagLibrary,
-            store_path: Path) -> str:
+def _run_id(request: ScreenRequest, input_sha256: str, wanted: tuple[str, ...] | None, rules: Any,
+            library: TagLibrary, store_path: Path) -> str:
     """What makes two runs the same run (a resume continues only the same one)."""
     return sha256_hex(canonical_json({
-        "input": hashlib.sha256(request.file.read_bytes()).hexdigest(), "address_column": request.address_column,
+        "input": input_sha256, "address_column": request.address_column,
         "chain_column": request.chain_column, "chain": request.chain, "hops": request.hops, "categories": wanted,
         "rules": [r.__dict__ | {"categories": sorted(r.categories)} for r in rules],
         "batch_size": request.batch_size, "max_edges": request.max_edges, "tags": library.sources(),
+        "sanctions_lists": library.sanctions_lists(),
         "case": request.case, "store": str(store_path.resolve()),
     }))
 
@@ -268,11 +344,15 @@ class _Run:
                     finally:
                         closer()
         elif request.workers == 1 or len(self.todo) <= 1:
+            caches: dict[str, ReadCache] = {}  # what earlier batches read, per chain: read once
             with EmbeddedStore.open(self.store_path, read_only=True) as store:
                 for index in self.todo:
                     chain_key, members = self.batches[index]
+                    cache = caches.setdefault(chain_key, ReadCache())
+                    if cache.entries() > CACHE_ENTRIES:
+                        cache = caches[chain_key] = ReadCache()
                     self.finished(index, *screen_batch(store, self.params(chain_key), members,
-                                                       tags_by_chain[chain_key]))
+                                                       tags_by_chain[chain_key], cache))
         else:
             self._in_workers(tags_by_chain)
 
@@ -307,11 +387,11 @@ def _write_results(out: Path | None, wallet_table: pl.DataFrame, exposure_table:
     """The three result files and their SHA-256; the parts are removed once they are written."""
     if out is None:
         return {}
-    _write(wallet_table, out)
-    _write(exposure_table, sibling(out, "exposures"))
-    _write(rejects, sibling(out, "rejects").with_suffix(".csv"))
-    files = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-             for p in (out, sibling(out, "exposures"), sibling(out, "rejects").with_suffix(".csv"))}
+    results, exposures, rejected = result_files(out)
+    _write(wallet_table, results)
+    _write(exposure_table, exposures)
+    _write(rejects, rejected)
+    files = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (results, exposures, rejected)}
     if parts.directory is not None:
         shutil.rmtree(parts.directory)
     return files

@@ -6,13 +6,15 @@ Tags are reference data, like a sanctions list: one import serves all cases. The
 * ``<sha256>.parquet`` — the canonical ``TAGS`` frame of one import, named by the SHA-256 of its
   content (:func:`content_sha256`), never rewritten;
 * ``index.json`` — one entry per import: name, Parquet file, SHA-256 of the source file, time of
-  first import (UTC), rows per chain, what was skipped, who imported it, and whether a later import
-  of the same name superseded it;
+  first import (UTC), rows per chain, what was skipped, who imported it, whether it was declared a
+  sanctions list (``sanctions``: the list's name and date, as ``tracer tags import --sanctions-list``
+  states them), and whether a later import of the same name superseded it;
 * ``.lock`` — serialises imports.
 
 An import is identified by its name (:attr:`tracer.tagpacks.TagImport.name`: the TagPack title, or
-list file, chain and label). Re-importing the same content under the same name changes nothing
-("unchanged", first import time kept); different content supersedes the previous version, whose
+list file, chain and label). Re-importing the same content under the same name (and the same
+sanctions declaration) changes nothing ("unchanged", first import time kept); different content, or
+the same content declared (or no longer declared) a sanctions list, supersedes the previous version, whose
 Parquet file stays so a trace manifest that cites it can still be reproduced. Writes are atomic
 (temporary file + ``os.replace``); a reader sees either the old or the new index.
 """
@@ -33,14 +35,16 @@ from typing import Any
 import polars as pl
 
 from tracer.errors import TracerError
+from tracer.risk import SANCTIONS_COLUMN
 from tracer.schema import TAGS, validate
-from tracer.tagpacks import TagImport
+from tracer.tagpacks import SanctionsList, TagImport
 
 __all__ = ["TagLibrary", "ImportResult", "TagLibraryDamagedError", "content_sha256", "LIBRARY_COLUMNS"]
 
 FORMAT_VERSION = 1
-#: Columns of :meth:`TagLibrary.current` and :meth:`TagLibrary.lookup`.
-LIBRARY_COLUMNS = (*TAGS.columns, "imported_at")
+#: Columns of :meth:`TagLibrary.current` and :meth:`TagLibrary.lookup`: the tag, when it was imported, and
+#: the sanctions list it comes from (name and date; null unless the import was declared one).
+LIBRARY_COLUMNS = (*TAGS.columns, "imported_at", SANCTIONS_COLUMN, "sanctions_date")
 _ENTRY_FIELDS = ("name", "file", "sha256", "source_file", "source_sha256", "format", "imported_at", "actor", "rows",
                  "chains", "read", "skipped", "duplicates", "meta", "status", "superseded_at")
 
@@ -82,6 +86,8 @@ class ImportResult:
     skipped_lines: list[int] = field(default_factory=list)
     duplicates: int = 0
     previous_sha256: str | None = None
+    #: the sanctions list this import was declared to be: {"list": name, "date": YYYY-MM-DD}, or None
+    sanctions: dict[str, str] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -136,6 +142,10 @@ class TagLibrary:
             for e in sorted(self._current_entries(), key=lambda e: e["name"])
         ]
 
+    def sanctions_lists(self) -> dict[str, dict[str, str]]:
+        """The current imports declared sanctions lists: import name -> {"list": name, "date": date}."""
+        return {e["name"]: dict(e["sanctions"]) for e in self._current_entries() if e.get("sanctions")}
+
     def current(self, chains: Collection[str] | None = None) -> pl.DataFrame:
         """All current tags (TAGS columns + ``imported_at``), optionally only of ``chains``.
 
@@ -167,9 +177,12 @@ class TagLibrary:
         stamp = self._stamp()
         if self._cache is not None and self._cache[0] == stamp:
             return self._cache[1]
-        parts = [self._read_part(e).with_columns(pl.lit(e["imported_at"], pl.String()).alias("imported_at"))
-                 for e in self._current_entries()]
-        schema = pl.Schema({**dict(TAGS.columns), "imported_at": pl.String()})
+        parts = [self._read_part(e).with_columns(
+            pl.lit(e["imported_at"], pl.String()).alias("imported_at"),
+            pl.lit((e.get("sanctions") or {}).get("list"), pl.String()).alias(SANCTIONS_COLUMN),
+            pl.lit((e.get("sanctions") or {}).get("date"), pl.String()).alias("sanctions_date"),
+        ) for e in self._current_entries()]
+        schema = pl.Schema({**dict(TAGS.columns), **{c: pl.String() for c in LIBRARY_COLUMNS[len(TAGS.columns):]}})
         frame = pl.concat(parts, how="vertical") if parts else pl.DataFrame(schema=schema)
         frame = frame.sort([*TAGS.key, "tagpack"], nulls_last=True)
         self._cache = (stamp, frame)
@@ -204,17 +217,19 @@ class TagLibrary:
         """Store ``tag_import`` (idempotent per name and content; see the module notes).
 
         ``source_sha256`` is the SHA-256 of the imported file; computed from ``source_path`` when
-        not given.
+        not given. ``tag_import.sanctions`` (the sanctions list it was declared to be) is recorded
+        in the entry; screening keys its ``sanctioned`` category on it.
         """
         tags = tag_import.tags
         validate(tags, TAGS)
         digest = content_sha256(tags)
+        sanctions = _sanctions_entry(tag_import.sanctions)
         if source_sha256 is None:
             source_sha256 = hashlib.sha256(Path(source_path).read_bytes()).hexdigest()
         with self._locked():
             entries = self.entries()
             previous = next((e for e in entries if e["name"] == tag_import.name and e["status"] == "current"), None)
-            if previous is not None and previous["sha256"] == digest:
+            if previous is not None and previous["sha256"] == digest and previous.get("sanctions") == sanctions:
                 return self._result(tag_import, previous, "unchanged", None)
             file_name = f"{digest}.parquet"
             target = self.root / file_name
@@ -240,6 +255,7 @@ class TagLibrary:
                 "skipped": dict(tag_import.skipped),
                 "duplicates": tag_import.duplicates,
                 "meta": dict(tag_import.meta),
+                "sanctions": sanctions,
                 "status": "current",
                 "superseded_at": None,
             }
@@ -267,4 +283,9 @@ class TagLibrary:
             source_sha256=entry["source_sha256"], imported_at=entry["imported_at"], rows=entry["rows"],
             chains=dict(entry["chains"]), read=tag_import.read, skipped=dict(tag_import.skipped),
             skipped_lines=list(tag_import.skipped_lines), duplicates=tag_import.duplicates, previous_sha256=previous,
+            sanctions=entry.get("sanctions"),
         )
+
+
+def _sanctions_entry(sanctions: SanctionsList | None) -> dict[str, str] | None:
+    return {"list": sanctions.name, "date": sanctions.date} if sanctions is not None else None

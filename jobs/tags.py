@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Tag work a command starts: import a TagPack or an address list into the workspace tag library
-(and a case's store), look up an address's tags, list the library's imports.
+"""Tag work a command starts: import a TagPack, a tag CSV or an address list into the workspace tag
+library (and a case's store), look up an address's tags, list the library's imports.
 
 The parsing is :mod:`tracer.tagpacks` (pure); the library on disk is :mod:`jobs.tag_library`.
 """
@@ -8,7 +8,7 @@ The parsing is :mod:`tracer.tagpacks` (pure); the library on disk is :mod:`jobs.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +20,22 @@ from jobs.workspace import current_actor
 from tracer.chains import Chain, ChainRegistry
 from tracer.errors import InputError, NotFoundError
 from tracer.schema import FrameSet
-from tracer.tagpacks import TagFileError, TagImport, parse_address_list, parse_tagpack
+from tracer.tagpacks import (
+    SanctionsList,
+    TagFileError,
+    TagImport,
+    parse_address_list,
+    parse_tag_csv,
+    parse_tagpack,
+)
 
 __all__ = ["TagImportRequest", "import_tags", "tags_of", "library_entries", "FORMATS"]
 
-FORMATS = ("tagpack", "list")
+#: tagpack: GraphSense TagPack YAML; csv: one tag a row (address,label,category[,source,confidence,chain]);
+#: list: one address a line, every line the same tag
+FORMATS = ("tagpack", "csv", "list")
 _TAGPACK_SUFFIXES = (".yaml", ".yml")
+_CSV_SUFFIXES = (".csv",)
 _LIST_ONLY = ("--label", "--category", "--source", "--confidence", "--chain")
 
 
@@ -42,6 +52,18 @@ class TagImportRequest:
     confidence: str | None = None
     skip_invalid: bool = False
     case: str | None = None
+    #: declare the file a sanctions list: its name (e.g. "OFAC SDN") and date (YYYY-MM-DD; a TagPack's
+    #: ``lastmod`` by default)
+    sanctions_list: str | None = None
+    sanctions_date: str | None = None
+
+    @property
+    def file_format(self) -> str:
+        """The format asked for, else the one the file name suggests."""
+        if self.format is not None:
+            return self.format.lower()
+        suffix = self.file.suffix.lower()
+        return "tagpack" if suffix in _TAGPACK_SUFFIXES else "csv" if suffix in _CSV_SUFFIXES else "list"
 
 
 def _read_text(path: Path) -> tuple[str, str]:
@@ -62,19 +84,33 @@ def _read_text(path: Path) -> tuple[str, str]:
 
 
 def _list_chain(request: TagImportRequest, registry: ChainRegistry) -> Chain | None:
-    """Check the request's options against the file's format; the chain of an address list (None: a TagPack)."""
-    fmt = (request.format or ("tagpack" if request.file.suffix.lower() in _TAGPACK_SUFFIXES else "list")).lower()
+    """Check the request's options against the file's format; the chain given for a list or CSV (None:
+    a TagPack, or a CSV without --chain)."""
+    fmt = request.file_format
     if fmt not in FORMATS:
         raise InputError(f"unknown --format {request.format!r}; choose one of {', '.join(FORMATS)}")
     given = [opt for opt, value in zip(_LIST_ONLY, (request.label, request.category, request.source,
                                                     request.confidence, request.chain), strict=True)
              if value is not None]
     if fmt == "tagpack" and given:
-        raise InputError(f"{', '.join(given)}: only for address lists; a TagPack states its own fields "
-                         "(use --format list for a list with a .yaml name)")
+        raise InputError(f"{', '.join(given)}: only for address lists and tag CSVs; a TagPack states its own "
+                         "fields (use --format list for a list with a .yaml name)")
     if fmt == "list" and request.chain is None:
         raise InputError("an address list needs --chain (e.g. --chain btc for sanctioned_addresses_XBT.txt)")
+    if request.sanctions_date is not None and request.sanctions_list is None:
+        raise InputError("--sanctions-date goes with --sanctions-list NAME")
     return registry.get(request.chain) if request.chain is not None else None
+
+
+def _sanctions(request: TagImportRequest, tag_import: TagImport) -> SanctionsList | None:
+    """The sanctions list the request declares the file to be (date: given, else the TagPack's lastmod)."""
+    if request.sanctions_list is None:
+        return None
+    day = request.sanctions_date or tag_import.meta.get("lastmod", "")[:10] or None
+    if day is None:
+        raise InputError("--sanctions-list needs the list's date: --sanctions-date YYYY-MM-DD (the snapshot you "
+                         "import)")
+    return SanctionsList(request.sanctions_list.strip(), day)
 
 
 def import_tags(session: Session, request: TagImportRequest) -> tuple[ImportResult, dict[str, Any]]:
@@ -90,16 +126,23 @@ def import_tags(session: Session, request: TagImportRequest) -> tuple[ImportResu
     text, file_sha256 = _read_text(request.file)
     normalize = address_normalizer(registry)
     tag_import: TagImport
-    if list_chain is None:
+    if request.file_format == "tagpack":
         tag_import = parse_tagpack(text, request.file.name, registry, normalize=normalize,
                                    skip_invalid=request.skip_invalid)
+    elif request.file_format == "csv":
+        tag_import = parse_tag_csv(text, request.file.name, registry, normalize=normalize, chain=list_chain,
+                                   label=request.label, category=request.category, source=request.source,
+                                   confidence=request.confidence, skip_invalid=request.skip_invalid)
     else:
+        assert list_chain is not None
         tag_import = parse_address_list(text, request.file.name, list_chain, normalize=normalize,
                                         label=request.label, category=request.category, source=request.source,
                                         confidence=request.confidence, skip_invalid=request.skip_invalid)
+    tag_import = replace(tag_import, sanctions=_sanctions(request, tag_import))
     library = TagLibrary.for_home(settings.home)
     result = library.import_(tag_import, request.file, current_actor(), source_sha256=file_sha256)
-    data: dict[str, Any] = result.as_dict() | {"library": str(library.root), "case": request.case}
+    data: dict[str, Any] = result.as_dict() | {"library": str(library.root), "case": request.case,
+                                               "ignored_columns": tag_import.meta.get("ignored_columns")}
     if workspace_case is not None:
         store = open_case_store(settings, workspace_case)
         try:
@@ -107,7 +150,8 @@ def import_tags(session: Session, request: TagImportRequest) -> tuple[ImportResu
         finally:
             store.close()
         details = {"name": result.name, "sha256": result.sha256, "source_file": request.file.name,
-                   "source_sha256": result.source_sha256, "rows": result.rows, **report.as_dict()}
+                   "source_sha256": result.source_sha256, "rows": result.rows, "sanctions": result.sanctions,
+                   **report.as_dict()}
         with workspace_case.locked():
             workspace_case.record("tags.load", details, session.argv)
         data["store"] = report.as_dict()
@@ -143,5 +187,6 @@ def library_entries(session: Session, *, include_superseded: bool) -> tuple[Path
     library = TagLibrary.for_home(session.settings.home)
     entries = [e for e in library.entries() if include_superseded or e["status"] == "current"]
     rows = [{k: e[k] for k in ("name", "status", "rows", "chains", "skipped", "imported_at", "actor", "source_file",
-                               "source_sha256", "sha256", "file", "superseded_at")} for e in entries]
+                               "source_sha256", "sha256", "file", "superseded_at")} | {"sanctions": e.get("sanctions")}
+            for e in entries]
     return library.root, rows

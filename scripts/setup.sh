@@ -2,25 +2,40 @@
 # Create .venv and install the tracer into it (editable).
 #   bash scripts/setup.sh           runtime only
 #   bash scripts/setup.sh --test    plus test tools and the real nodes the tests start
+# Progress goes to stderr, one line per step and per package pip collects.
+# Afterwards: `source .venv/bin/activate` (then `tracer --help`), or run .venv/bin/tracer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON="${PYTHON:-python3}"
 EXTRAS=""
+step() { printf '==> %s\n' "$*" >&2; }
+# pip's own lines are the progress (Collecting / Downloading / Installing ...); the ones that only
+# say a requirement is already there are dropped, so a re-run stays short
+pip_install() {
+    .venv/bin/python -m pip install --progress-bar off "$@" 2>&1 \
+        | { grep -v -E '^(Requirement already satisfied|  Using cached)' || true; } | sed -u 's/^/    /' >&2
+}
+
 if [ "${1:-}" = "--test" ]; then
     EXTRAS="[test]"
+    step "installing the nodes the tests run against (litecoind, anvil)"
     bash scripts/install_nodes.sh
 fi
 
 if [ ! -x .venv/bin/python ]; then
+    step "creating .venv with $PYTHON"
     if ! "$PYTHON" -m venv .venv 2>/dev/null; then
-        echo "installing python3-venv (apt)..." >&2
+        step "installing python3-venv (apt)"
         SUDO=""; if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
         $SUDO apt-get update -qq
         DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
         "$PYTHON" -m venv .venv
     fi
 fi
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e ".${EXTRAS}"
+step "upgrading pip"
+pip_install --quiet --upgrade pip
+step "installing tracer${EXTRAS} and its dependencies into .venv (first run: about a minute)"
+pip_install -e ".${EXTRAS}"
 .venv/bin/python -c "import tracer, adapters, graph, jobs, cli" || { echo "installation failed" >&2; exit 1; }
+step "done: run 'source .venv/bin/activate' and then 'tracer --help' (or call .venv/bin/tracer directly)"

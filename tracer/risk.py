@@ -11,6 +11,16 @@ Shares are integer basis points (1/100 of a percent), computed exactly from inte
 The default rules (README "Screening") follow the usual compliance practice of treating any
 sanctions or terrorism-financing exposure as severe whatever its size (OFAC's strict-liability
 approach to sanctions), and direct or substantial exposure to criminal services as high.
+
+Two rules come before the configurable ones:
+
+* **sanctions**: a tag counts as category ``sanctioned`` when the list it was imported from was
+  declared a sanctions list at import (``tracer tags import --sanctions-list NAME``; the tag
+  library records the list's name and date, column ``sanctions_list``), or when its category is
+  ``sanctioned`` itself. Nothing is inferred from a title, label or URL: "Non-sanctioned exchanges"
+  or a ``.../sanctions-policy`` page are not sanctions lists (:func:`with_sanctions_category`).
+* **no data**: a wallet the store holds no transaction of is ``unknown`` ("no transactions in the
+  store"), not ``none``: absence of data is not absence of risk. Its own tags still rate it.
 """
 
 from __future__ import annotations
@@ -20,14 +30,24 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import polars as pl
+
 from tracer.errors import InputError
 
-__all__ = ["LEVELS", "RiskRule", "DEFAULT_RULES", "SANCTIONED", "assess", "parse_rules", "level_at_least"]
+__all__ = ["LEVELS", "UNKNOWN", "NO_HISTORY", "RiskRule", "DEFAULT_RULES", "SANCTIONED", "SANCTIONS_COLUMN",
+           "assess", "parse_rules", "level_at_least", "with_sanctions_category", "severity"]
 
 LEVELS: tuple[str, ...] = ("none", "low", "medium", "high", "severe")
-#: the category screening gives tags from sanctions lists (see cli/screen.py: OFAC TagPacks and
-#: address lists imported with ``--category sanctioned``)
+#: the level of a wallet without any transaction in the store (not ordered with ``LEVELS``: never a hit)
+UNKNOWN = "unknown"
+#: the reason given with :data:`UNKNOWN`
+NO_HISTORY = "no transactions in the store"
+#: the category tags from declared sanctions lists get (as well as their own), and a category an
+#: import may state itself (``--category sanctioned``)
 SANCTIONED = "sanctioned"
+#: the tag library column naming the sanctions list (and its date) a tag was imported from; null
+#: for every other import
+SANCTIONS_COLUMN = "sanctions_list"
 
 
 @dataclass(frozen=True)
@@ -60,13 +80,54 @@ DEFAULT_RULES: tuple[RiskRule, ...] = (
 
 
 def level_at_least(level: str, threshold: str) -> bool:
-    return LEVELS.index(level) >= LEVELS.index(threshold)
+    """Whether ``level`` is a hit at ``threshold``; :data:`UNKNOWN` never is.
+
+    >>> level_at_least("high", "medium"), level_at_least("low", "medium"), level_at_least("unknown", "low")
+    (True, False, False)
+    """
+    return level != UNKNOWN and LEVELS.index(level) >= LEVELS.index(threshold)
 
 
-def assess(direct: Iterable[str], indirect: Mapping[str, int], rules: Sequence[RiskRule] = DEFAULT_RULES
-           ) -> tuple[str, str]:
+def severity(level: str) -> int:
+    """Sort key, highest risk first when sorted descending: severe 5 ... low 2, unknown 1, none 0.
+
+    >>> sorted(["none", "unknown", "severe", "low"], key=severity, reverse=True)
+    ['severe', 'low', 'unknown', 'none']
+    """
+    return 1 if level == UNKNOWN else LEVELS.index(level) + (1 if level != "none" else 0)
+
+
+def with_sanctions_category(tags: pl.DataFrame) -> pl.DataFrame:
+    """Tags plus a ``sanctioned`` row for every tag imported from a declared sanctions list.
+
+    Keyed on :data:`SANCTIONS_COLUMN` (set by the tag library for imports made with
+    ``--sanctions-list``), never on free text: a TagPack titled "Non-sanctioned exchanges (KYC)" or a
+    source URL ending in ``/sanctions-policy`` states nothing about sanctions. A frame without the
+    column has no sanctions list.
+
+    >>> tags = pl.DataFrame({"address": ["A", "B"], "category": ["user", "exchange"],
+    ...                      "sanctions_list": ["OFAC SDN (2024-09-27)", None]})
+    >>> with_sanctions_category(tags).rows()
+    [('A', 'user', 'OFAC SDN (2024-09-27)'), ('B', 'exchange', None), ('A', 'sanctioned', 'OFAC SDN (2024-09-27)')]
+    """
+    if SANCTIONS_COLUMN not in tags.columns:
+        return tags
+    listed = pl.col(SANCTIONS_COLUMN).is_not_null() & (pl.col("category").fill_null("") != SANCTIONED)
+    extra = tags.filter(listed).with_columns(pl.lit(SANCTIONED).alias("category"))
+    return pl.concat([tags, extra], how="vertical").unique(keep="first", maintain_order=True)
+
+
+def assess(direct: Iterable[str], indirect: Mapping[str, int], rules: Sequence[RiskRule] = DEFAULT_RULES,
+           *, has_history: bool = True) -> tuple[str, str]:
     """The level and the reason (rule name and category) for a wallet with ``direct`` tag categories
-    and ``indirect`` exposure shares (category -> largest share in basis points, either side)."""
+    and ``indirect`` exposure shares (category -> largest share in basis points, either side).
+
+    A wallet with no transaction in the store (``has_history=False``) that no rule rates is
+    :data:`UNKNOWN`, reason :data:`NO_HISTORY`.
+
+    >>> assess([], {}), assess([], {}, has_history=False)
+    (('none', ''), ('unknown', 'no transactions in the store'))
+    """
     direct_set = set(direct)
     best = ("none", "")
     for rule in rules:
@@ -80,6 +141,8 @@ def assess(direct: Iterable[str], indirect: Mapping[str, int], rules: Sequence[R
                         and share > 0), None)
         if hit and LEVELS.index(rule.level) > LEVELS.index(best[0]):
             best = (rule.level, f"{rule.name or rule.level}: {hit}")
+    if best[0] == "none" and not has_history:
+        return UNKNOWN, NO_HISTORY
     return best
 
 

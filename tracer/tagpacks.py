@@ -43,6 +43,27 @@ Address lists
 One address a line; blank lines and ``#`` comments (whole line or trailing) are ignored. The chain
 and the label, category, source and confidence shared by all lines are given by the caller.
 
+Tag CSV files
+-------------
+The most common attribution export: a header row, then one tag a row, each with its own label and
+category::
+
+    address,label,category,source,confidence,chain
+    1vdXJDiDSzeUAoM7eAcWZPhM9wEKmH8dG,Huobi.com,exchange,https://www.walletexplorer.com,service_data,btc
+
+``address`` is required; ``label``, ``category``, ``source``, ``confidence`` and ``chain`` are
+optional columns (header names are case-insensitive). An empty or missing cell takes the caller's
+default (the import's ``--label``, ``--category``, ...), else the label is the file name without
+extension, the source the file name and the category empty. ``chain`` takes a chain key or a
+currency code as TagPacks do (``BTC``, ``XBT``, ``eth``...); a known currency without a chain here is
+skipped and counted. Other columns are ignored (named in ``meta["ignored_columns"]``).
+
+Sanctions lists
+---------------
+Whether an import is a sanctions list is stated by whoever imports it (:class:`SanctionsList`: the
+list's name and date), never guessed from a title, label or URL; screening rates the tags of such
+an import as ``sanctioned`` (``tracer.risk.with_sanctions_category``).
+
 Examples
 --------
 >>> from tracer.chains import default_registry
@@ -68,10 +89,13 @@ Examples
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import polars as pl
@@ -85,12 +109,15 @@ __all__ = [
     "AddressNormalizer",
     "TagFileError",
     "TagImport",
+    "SanctionsList",
+    "CSV_COLUMNS",
     "CONFIDENCE_LEVELS",
     "KNOWN_CURRENCIES",
     "SANCTIONED_CATEGORY",
     "parse_confidence",
     "parse_tagpack",
     "parse_address_list",
+    "parse_tag_csv",
 ]
 
 #: ``normalize(chain, address) -> normal form``; raises :class:`tracer.errors.InvalidAddressError`
@@ -131,6 +158,9 @@ KNOWN_CURRENCIES: frozenset[str] = frozenset({
 #: says "Asset listed under US Treasury OFAC Sanctions List"); suggested for sanctions lists.
 SANCTIONED_CATEGORY = "user"
 
+#: The columns a tag CSV may have (``address`` is required).
+CSV_COLUMNS = ("address", "label", "category", "source", "confidence", "chain")
+
 _INT = re.compile(r"^[0-9]+$")
 _TEXT_FIELDS = ("label", "category", "abuse", "source", "currency", "network", "confidence", "address")
 
@@ -144,6 +174,37 @@ class TagFileError(InputError):
         self.problem = problem
         where = f"{name}, line {line}" if line is not None else name
         super().__init__(f"{where}: {problem}; nothing was imported from this file")
+
+
+@dataclass(frozen=True)
+class SanctionsList:
+    """An import declared a sanctions list: the list's name (``OFAC SDN``) and the date of the
+    snapshot imported (ISO ``YYYY-MM-DD``).
+
+    >>> SanctionsList("OFAC SDN", "2024-09-27").label
+    'OFAC SDN (2024-09-27)'
+    >>> SanctionsList("OFAC SDN", "27.09.2024")
+    Traceback (most recent call last):
+    ...
+    tracer.errors.InputError: sanctions list date '27.09.2024' is not a date (YYYY-MM-DD)
+    """
+
+    name: str
+    date: str
+
+    def __post_init__(self) -> None:
+        if not self.name.strip():
+            raise InputError("a sanctions list needs a name (e.g. 'OFAC SDN')")
+        try:
+            date.fromisoformat(self.date)
+        except ValueError:
+            raise InputError(f"sanctions list date {self.date!r} is not a date (YYYY-MM-DD)") from None
+        if len(self.date) != 10:
+            raise InputError(f"sanctions list date {self.date!r} is not a date (YYYY-MM-DD)")
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.date})"
 
 
 @dataclass(frozen=True)
@@ -163,6 +224,7 @@ class TagImport:
     skipped_lines: tuple[int, ...] = ()  # lines of invalid addresses skipped with skip_invalid
     duplicates: int = 0  # entries dropped because an earlier one had the same key
     meta: dict[str, str] = field(default_factory=dict)  # TagPack header: title, creator, lastmod...
+    sanctions: SanctionsList | None = None  # declared by the importer, never inferred
 
     @property
     def rows(self) -> int:
@@ -385,6 +447,116 @@ def parse_address_list(
             raise TagFileError(name, number, str(exc)) from None
         rows.append((chain.key, normal, label, category_value, level, source))
     return _build(f"{stem} ({chain.key}: {label})", name, "list", rows, read, skipped, bad_lines, {})
+
+
+def parse_tag_csv(
+    text: str,
+    name: str,
+    registry: ChainRegistry,
+    *,
+    normalize: AddressNormalizer,
+    chain: Chain | None = None,
+    label: str | None = None,
+    category: str | None = None,
+    source: str | None = None,
+    confidence: str | int | None = None,
+    skip_invalid: bool = False,
+) -> TagImport:
+    """Read a tag CSV: a header row with ``address`` (and optionally the other :data:`CSV_COLUMNS`),
+    then one tag a row, each with its own label and category (see the module notes). The keyword
+    arguments are the defaults for empty or missing cells; the import is named after the file.
+
+    Raises
+    ------
+    TagFileError
+        No header with an ``address`` column, a row with more fields than the header, an unknown
+        chain or currency, a bad confidence, a row without chain (no column, no default), or an
+        invalid address (without ``skip_invalid``), with its line.
+
+    Examples
+    --------
+    >>> from tracer.chains import default_registry
+    >>> text = "address,label,category\\n1vdXJDiDSzeUAoM7eAcWZPhM9wEKmH8dG,Huobi.com,exchange\\n"
+    >>> result = parse_tag_csv(text, "we.csv", default_registry(), normalize=lambda c, a: a,
+    ...                        chain=default_registry().get("btc"), source="walletexplorer")
+    >>> result.tags.select("address", "label", "category", "source").rows()
+    [('1vdXJDiDSzeUAoM7eAcWZPhM9wEKmH8dG', 'Huobi.com', 'exchange', 'walletexplorer')]
+    """
+    stem = name.rsplit("/", 1)[-1]
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise TagFileError(name, 1, f"not readable as CSV ({exc})") from None
+    columns = [c.strip().lower() for c in header or []]
+    if "address" not in columns:
+        raise TagFileError(name, 1, "a tag CSV needs a header row with an 'address' column (and label, category, "
+                                    "source, confidence, chain as wanted); a plain list of addresses is "
+                                    "--format list")
+    repeated = sorted({c for c in columns if c and columns.count(c) > 1})
+    if repeated:
+        raise TagFileError(name, 1, f"column(s) {', '.join(repeated)} appear more than once in the header")
+    position = {c: i for i, c in enumerate(columns) if c in CSV_COLUMNS}
+    ignored = [c for c in columns if c not in CSV_COLUMNS]
+    try:
+        default_level = parse_confidence(confidence, "--confidence")
+    except InputError as exc:
+        raise TagFileError(name, None, str(exc)) from None
+    defaults = {"label": (label or stem.rsplit(".", 1)[0]).strip(), "source": (source or stem).strip(),
+                "category": category.strip().lower() if category and category.strip() else None}
+
+    rows: list[tuple[str, str, str, str | None, int | None, str]] = []
+    skipped: Counter[str] = Counter()
+    bad_lines: list[int] = []
+    read = 0
+    while True:
+        try:
+            record = next(reader, None)
+        except csv.Error as exc:
+            raise TagFileError(name, reader.line_num, f"not readable as CSV ({exc})") from None
+        if record is None:
+            break
+        line = reader.line_num
+        if not any(cell.strip() for cell in record):
+            continue
+        read += 1
+        if len(record) > len(columns):
+            raise TagFileError(name, line, f"{len(record)} fields, the header has {len(columns)}")
+
+        def cell(column: str, row: list[str] = record) -> str:
+            index = position.get(column)
+            return row[index].strip() if index is not None and index < len(row) else ""
+
+        code = cell("chain")
+        if code:
+            try:
+                row_chain = _chain_for(code, registry)
+            except KeyError:
+                raise TagFileError(name, line, f"unknown chain or currency {code!r}") from None
+            if row_chain is None:
+                skipped[f"currency {code.upper()}: no chain here"] += 1
+                continue
+        elif chain is not None:
+            row_chain = chain
+        else:
+            raise TagFileError(name, line, "no chain: add a 'chain' column or give the chain of every row (--chain)")
+        try:
+            normal = normalize(row_chain, cell("address"))
+        except InputError as exc:
+            if skip_invalid:
+                skipped["invalid address"] += 1
+                bad_lines.append(line)
+                continue
+            raise TagFileError(name, line, str(exc)) from None
+        try:
+            level = parse_confidence(cell("confidence"), "confidence") if cell("confidence") else default_level
+        except InputError as exc:
+            raise TagFileError(name, line, str(exc)) from None
+        row_category = cell("category").lower() or defaults["category"]
+        rows.append((row_chain.key, normal, cell("label") or str(defaults["label"]), row_category, level,
+                     cell("source") or str(defaults["source"])))
+    meta = {"ignored_columns": ", ".join(ignored)} if ignored else {}
+    return _build(stem, name, "csv", rows, read, skipped, bad_lines, meta)
 
 
 def _build(

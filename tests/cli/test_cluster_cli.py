@@ -10,7 +10,8 @@ utxo`` and clustered with ``tracer cluster run``:
 * with CoinJoin detection (the default), Alice's and Bob's addresses are two clusters;
 * with ``--no-coinjoin-filter`` the mix links them, and they become one (what the filter prevents);
 * re-running gives the same ids and byte-identical files, and replaces the merged membership;
-* ``explain`` names the linking transaction, ``show`` lists the members and the tag that labels them.
+* ``explain`` names the linking transaction (and answers "not linked" for two owners), ``show`` lists
+  the members and the tag that labels them, the chain inferred from the address as ``tags show`` does.
 """
 
 from __future__ import annotations
@@ -180,13 +181,22 @@ def test_rerunning_gives_the_same_ids_and_identical_files(cli: Cli, case: str, t
 
 
 def test_explain_names_the_consolidation_that_links_two_addresses(cli: Cli, case: str, two_users: TwoUsers) -> None:
-    alice, bob = two_users.alice, two_users.bob
+    alice = two_users.alice
     cli.json("cluster", "run", case)
     why = cli.json("cluster", "explain", case, alice.first, alice.second, "--chain", CHAIN)
     assert [(s["txid"], s["heuristic"]) for s in why["steps"]] == [(two_users.consolidations["alice"], "multi_input")]
     assert {why["steps"][0]["address"], why["steps"][0]["linked_address"]} == {alice.first, alice.second}
-    refused = cli("cluster", "explain", case, alice.first, bob.first, "--chain", CHAIN)
-    assert refused.exit_code == 2 and "not in one cluster" in refused.stderr
+
+
+def test_explain_answers_not_linked_for_two_owners(cli: Cli, case: str, two_users: TwoUsers) -> None:
+    alice, bob = two_users.alice, two_users.bob
+    cli.json("cluster", "run", case)
+    answer = cli.json("cluster", "explain", case, alice.first, bob.first, "--chain", CHAIN)  # exit 0: an answer
+    assert (answer["linked"], answer["steps"]) == (False, [])
+    assert answer["cluster_id"] == f"{CHAIN}:{min(alice.first, alice.second)}"
+    assert answer["other_cluster_id"] == f"{CHAIN}:{min(bob.first, bob.second)}"
+    human = cli("cluster", "explain", case, alice.first, bob.first, "--chain", CHAIN)
+    assert human.exit_code == 0 and "not linked" in human.stdout
 
 
 def test_a_tag_on_one_member_labels_the_cluster(cli: Cli, case: str, two_users: TwoUsers, tmp_path: Path) -> None:
@@ -204,6 +214,16 @@ def test_a_tag_on_one_member_labels_the_cluster(cli: Cli, case: str, two_users: 
     assert shown["labels"] == ["Alice's exchange account"]
 
 
+def test_show_infers_the_chain_from_the_address(cli: Cli, case: str, two_users: TwoUsers) -> None:
+    alice = two_users.alice
+    cli.json("cluster", "run", case)
+    inferred = cli.json("cluster", "show", case, alice.second)  # rltc1... is an ltc-regtest address only
+    assert inferred == cli.json("cluster", "show", case, alice.second, "--chain", CHAIN)
+    assert inferred["chain"] == CHAIN and inferred["members"] == sorted([alice.first, alice.second])
+    nowhere = cli("cluster", "show", case, "0x0000000000000000000000000000000000000001")
+    assert nowhere.exit_code == 2 and "not a valid address on any UTXO chain" in nowhere.stderr
+
+
 def test_bad_input_is_refused_and_writes_nothing(cli: Cli, case: str, tracer_home: Path) -> None:
     assert cli("cluster", "run", "no-such-case").exit_code == 2
     assert cli("cluster", "run", case, "--chain", "eth").exit_code == 2
@@ -219,3 +239,16 @@ def test_a_lonely_address_is_its_own_cluster(cli: Cli, case: str, two_users: Two
         lonely = miner.call("getnewaddress", "", "bech32")
     assert cluster_of(cli, case, lonely) == (f"{CHAIN}:{lonely}", [lonely])
 
+
+
+def test_show_picks_the_chain_the_case_clustered_when_the_form_fits_several(cli: Cli) -> None:
+    from tests.cli.test_fixture_trace import FIXTURE, _open_case
+
+    case = _open_case(cli)  # the main job's case: ltc-regtest, with Exchange Alpha's legacy deposit address
+    deposit = "mhKMtJhrGrCZwE6LbJvanZsABoRLm8XxZ1"  # a P2PKH form valid on the btc and ltc test networks
+    assert deposit in (FIXTURE / "exchange-tagpack.yaml").read_text()
+    before = cli("cluster", "show", case, deposit)
+    assert before.exit_code == 2 and "pass --chain" in before.stderr  # nothing clustered yet: which chain?
+    cli.json("cluster", "run", case)
+    shown = cli.json("cluster", "show", case, deposit)
+    assert shown["chain"] == "ltc-regtest" and deposit in shown["members"]

@@ -52,6 +52,15 @@ def test_query_that_writes_is_refused_with_exit_2(cli: Cli, case_with_graph: str
     assert cli.json("graph", "stats", case_with_graph)["nodes"]["Address"] == 8
 
 
+def test_query_with_an_unknown_label_is_bad_input_and_names_the_labels(cli: Cli, case_with_graph: str) -> None:
+    result = cli("graph", "query", case_with_graph, "MATCH (a:Adress) RETURN a.address")
+    assert result.exit_code == 2
+    assert "Table Adress does not exist" in result.stderr and "node labels: " in result.stderr
+    assert "Address" in result.stderr.split("node labels: ")[1] and "Traceback" not in result.output
+    unknown_relationship = cli("graph", "query", case_with_graph, "MATCH (a)-[:PAID]->(b) RETURN a")
+    assert unknown_relationship.exit_code == 2 and "TRANSFER" in unknown_relationship.stderr
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 

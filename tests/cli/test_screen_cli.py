@@ -7,7 +7,7 @@ impersonated: anvil lets a test spend from any address) pay wallets whose exposu
 exactly: one is itself sanctioned (direct), one received from a sanctioned address (1 hop), one
 received from a middleman half of whose funds came from one (2 hops: a quarter of what it
 received), one only from a clean account (none). The chain is ingested with ``tracer ingest evm``
-and the sanctions list imported with ``tracer tags import``; the screening's numbers are checked
+and the sanctions list imported with ``tracer tags import --sanctions-list``; the screening's numbers are checked
 to the wei, its exit codes, its rejects file, and that a run interrupted half-way and resumed
 writes the same bytes as an uninterrupted one.
 """
@@ -81,7 +81,8 @@ def case(cli: Cli, chain: dict[str, Any]) -> str:
                  "--to", str(chain["last"]), "--case", "op-s")
     assert ingest.exit_code == 0, ingest.output
     tags = cli("tags", "import", str(chain["sanctions"]), "--format", "list", "--chain", CHAIN,
-               "--label", "OFAC SDN list", "--category", "sanctioned", "--source", "OFAC 2024-09-27")
+               "--label", "OFAC SDN list", "--category", "user", "--source", "OFAC 2024-09-27",
+               "--sanctions-list", "OFAC SDN", "--sanctions-date", "2024-09-27")  # as README documents it
     assert tags.exit_code == 0, tags.output
     pack = cli("tags", "import", str(chain["tagpack"]))
     assert pack.exit_code == 0, pack.output
@@ -184,7 +185,8 @@ def test_an_interrupted_run_resumes_to_the_same_bytes(cli: Cli, case: str, chain
         assert (resumed.parent / name).read_bytes() == (whole.parent / name).read_bytes(), name
     # a resume with other options is refused rather than mixing two runs
     monkeypatch.setattr(screen_run, "batch_saved", _stop_after(1))
-    cli("screen", str(wallets), "--chain", CHAIN, "--case", case, "--batch-size", "1", "--out", str(resumed))
+    cli("screen", str(wallets), "--chain", CHAIN, "--case", case, "--batch-size", "1", "--out", str(resumed),
+        "--force")
     monkeypatch.setattr(screen_run, "batch_saved", UNINTERRUPTED)
     other = cli("screen", str(wallets), "--chain", CHAIN, "--case", case, "--batch-size", "2",
                 "--out", str(resumed), "--resume")

@@ -31,7 +31,7 @@ def test_fetch_pulls_missing_histories_then_screens(cli: Cli, tmp_path: Path) ->
     listed = tmp_path / "sdn.txt"
     listed.write_text(ADDR["S"] + "\n")
     assert cli("tags", "import", str(listed), "--format", "list", "--chain", CHAIN, "--label", "SDN",
-               "--category", "sanctioned", "--source", "OFAC").exit_code == 0
+               "--source", "OFAC", "--sanctions-list", "OFAC SDN", "--sanctions-date", "2024-09-27").exit_code == 0
     cli("case", "create", "op-w")
     wallets = tmp_path / "wallets.csv"
     wallets.write_text(f"address\n{ADDR['R']}\n")

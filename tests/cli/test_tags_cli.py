@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """``tracer tags``: an analyst imports the real OFAC TagPack and sanctions lists into the workspace
-tag library, re-imports them, updates one, looks an address up, and loads tags into a case.
+tag library (declaring them sanctions lists), re-imports them, updates one, imports a tag CSV, looks
+an address up, and loads tags into a case.
 
 The library (``$TRACER_HOME/tags``) is checked through its Python API, as the trace engine uses it.
 """
@@ -143,7 +144,7 @@ def test_bad_options_are_usage_errors(cli: Cli, data: Path) -> None:
     assert cli("tags", "import", xbt, "--chain", "bch").exit_code == 2  # a chain we do not have
     tagpack_with_label = cli("tags", "import", str(data / "tagpacks" / "hacks.yaml"), "--label", "x")
     assert tagpack_with_label.exit_code == 2 and "--label: only for address lists" in tagpack_with_label.stderr
-    assert cli("tags", "import", xbt, "--chain", "btc", "--format", "csv").exit_code == 2
+    assert cli("tags", "import", xbt, "--chain", "btc", "--format", "yaml").exit_code == 2
     assert cli("tags", "import", xbt, "--chain", "btc", "--confidence", "sure").exit_code == 2
     missing = cli("tags", "import", "/nonexistent/tags.yaml")
     assert missing.exit_code == 2 and "no file" in missing.stderr
@@ -172,3 +173,59 @@ def test_a_damaged_library_is_a_clear_error(cli: Cli, tracer_home: Path, data: P
     (tracer_home / "tags" / "index.json").write_text("{broken")
     result = cli("tags", "list")
     assert result.exit_code == 1 and "index" in result.stderr and "cannot be read" in result.stderr
+
+
+def test_a_tag_csv_imports_each_rows_label_and_category(cli: Cli, tracer_home: Path, tmp_path: Path) -> None:
+    attributions = tmp_path / "attributions.csv"
+    attributions.write_text("address,label,category\n"
+                            "1vdXJDiDSzeUAoM7eAcWZPhM9wEKmH8dG,Huobi.com,exchange\n"
+                            f"{SANCTIONED_BTC},Hydra market wallet,market\n")
+    result = cli.json("tags", "import", str(attributions), "--chain", "btc", "--source", "unit intelligence")
+    assert (result["status"], result["rows"], result["name"]) == ("created", 2, "attributions.csv")
+    shown = cli.json("tags", "show", SANCTIONED_BTC)
+    assert [(t["label"], t["category"], t["source"]) for t in shown["tags"]] == [
+        ("Hydra market wallet", "market", "unit intelligence")]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("address,label,category\n1vdXJDiDSzeUAoM7eAcWZPhM9wEKmH8dG,Huobi.com,exchange,extra\n")
+    refused = cli("tags", "import", str(bad), "--chain", "btc")
+    assert refused.exit_code == 2 and "bad.csv, line 2: 4 fields, the header has 3" in refused.stderr
+
+
+def test_import_help_lists_the_formats(cli: Cli) -> None:
+    assert "--format <tagpack|csv|list>" in cli("tags", "import", "--help").stdout
+
+
+def test_the_real_ofac_tagpack_and_lists_are_declared_sanctions_lists_with_name_and_date(
+        cli: Cli, tracer_home: Path, data: Path) -> None:
+    pack = cli.json("tags", "import", str(data / "tagpacks" / "ofac.yaml"), "--skip-invalid",
+                    "--sanctions-list", "OFAC SDN")
+    assert pack["sanctions"] == {"list": "OFAC SDN", "date": "2024-02-26"}  # the TagPack's lastmod
+    listed = cli.json("tags", "import", str(data / "sanctions" / "sanctioned_addresses_ETH.txt"), "--chain", "eth",
+                      "--label", "OFAC SDN", "--sanctions-list", "OFAC SDN", "--sanctions-date", "2024-09-27")
+    assert listed["sanctions"] == {"list": "OFAC SDN", "date": "2024-09-27"}
+    tags = cli.json("tags", "show", SANCTIONED_ETH)["tags"]
+    assert {(t["tagpack"], t["sanctions_list"], t["sanctions_date"]) for t in tags} == {
+        ("US Treasury OFAC Sanctions List", "OFAC SDN", "2024-02-26"),
+        ("sanctioned_addresses_ETH.txt (eth: OFAC SDN)", "OFAC SDN", "2024-09-27")}
+    assert [e["sanctions"] for e in cli.json("tags", "list")] == [pack["sanctions"], listed["sanctions"]]
+    # the same content declared again is unchanged; without the declaration it is a new version
+    again = cli.json("tags", "import", str(data / "tagpacks" / "ofac.yaml"), "--skip-invalid",
+                     "--sanctions-list", "OFAC SDN")
+    plain = cli.json("tags", "import", str(data / "tagpacks" / "ofac.yaml"), "--skip-invalid")
+    assert (again["status"], plain["status"], plain["sanctions"]) == ("unchanged", "superseded", None)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--sanctions-date", "2024-09-27"], "--sanctions-date goes with --sanctions-list"),
+        (["--sanctions-list", "OFAC SDN"], "--sanctions-list needs the list's date"),
+        (["--sanctions-list", "OFAC SDN", "--sanctions-date", "27.09.2024"], "is not a date"),
+    ],
+)
+def test_a_sanctions_declaration_needs_a_name_and_a_date(cli: Cli, tracer_home: Path, data: Path, args: list[str],
+                                                         message: str) -> None:
+    result = cli("tags", "import", str(data / "sanctions" / "sanctioned_addresses_ETH.txt"), "--chain", "eth",
+                 *args)
+    assert result.exit_code == 2 and message in result.stderr
+    assert not (tracer_home / "tags" / "index.json").exists()

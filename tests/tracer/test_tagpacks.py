@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Reading attribution tags: GraphSense TagPacks and plain address lists (``tracer/tagpacks.py``).
+"""Reading attribution tags: GraphSense TagPacks, tag CSVs and plain address lists (``tracer/tagpacks.py``).
 
 Small inline TagPacks pin each rule (inheritance, confidence, currency mapping, the line of a bad
 entry); the real TagPacks and OFAC lists in ``../shared/data`` show the rules hold on real files.
@@ -8,17 +8,21 @@ entry); the real TagPacks and OFAC lists in ``../shared/data`` show the rules ho
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from adapters.addresses import parse_address
 from tracer.chains import Chain, default_registry
+from tracer.errors import InputError
 from tracer.tagpacks import (
     CONFIDENCE_LEVELS,
+    SanctionsList,
     TagFileError,
     TagImport,
     parse_address_list,
     parse_confidence,
+    parse_tag_csv,
     parse_tagpack,
 )
 
@@ -202,6 +206,59 @@ def test_an_address_list_with_a_bad_line_is_refused_with_that_line() -> None:
 def _real(shared_data: Path, name: str, **kwargs: bool) -> TagImport:
     path = shared_data / "tagpacks" / name
     return parse_tagpack(path.read_text(encoding="utf-8"), name, REGISTRY, normalize=normalize, **kwargs)
+
+
+def csv_tags(text: str, **kwargs: Any) -> TagImport:
+    return parse_tag_csv(text, "attributions.csv", REGISTRY, normalize=normalize, **kwargs)
+
+
+def test_a_tag_csv_gives_each_row_its_own_label_and_category() -> None:
+    result = csv_tags(f"address,label,category\n{HUOBI},Huobi.com,exchange\n{BITTREX},Bittrex,exchange\n"
+                      f"1Lud76Q98VRHCUiyK7XUs7AgFofrqXeP78,WannaCry,ransomware\n", chain=BTC)
+    assert result.tags.select("address", "label", "category", "source").rows() == [
+        ("1JoFwz68wWLPHmEBeiBHA9XkanVLcWALNt", "Bittrex", "exchange", "attributions.csv"),
+        ("1Lud76Q98VRHCUiyK7XUs7AgFofrqXeP78", "WannaCry", "ransomware", "attributions.csv"),
+        ("1vdXJDiDSzeUAoM7eAcWZPhM9wEKmH8dG", "Huobi.com", "exchange", "attributions.csv"),
+    ]
+    assert (result.name, result.format, result.read) == ("attributions.csv", "csv", 3)
+
+
+def test_a_tag_csv_may_carry_source_confidence_and_chain_per_row() -> None:
+    text = ("Address,Label,Category,Source,Confidence,Chain,Notes\n"
+            f"{HUOBI},Huobi.com,exchange,https://www.walletexplorer.com,service_data,BTC,seen 2019\n"
+            f"{SANCTIONED_ETH.lower()},SDN entry,,OFAC,authority_data,eth,\n"
+            "qq3ym9lr0wnt5m0ln2rjpw3a5d8hcmrd3cxmh9lhm9,Some BCH,,x,,BCH,\n")
+    result = csv_tags(text, category="user")
+    assert result.tags.select("chain", "address", "label", "category", "confidence", "source").rows() == [
+        ("btc", HUOBI, "Huobi.com", "exchange", 50, "https://www.walletexplorer.com"),
+        ("eth", SANCTIONED_ETH, "SDN entry", "user", 60, "OFAC"),  # EIP-55 form; the default category
+    ]
+    assert result.skipped == {"currency BCH: no chain here": 1}
+    assert result.meta == {"ignored_columns": "notes"}
+
+
+@pytest.mark.parametrize(
+    ("text", "kwargs", "message"),
+    [
+        (f"{HUOBI}\n", {"chain": BTC}, "attributions.csv, line 1: a tag CSV needs a header row with an 'address'"),
+        (f"address,label\n{HUOBI},a,b\n", {"chain": BTC}, "line 2: 3 fields, the header has 2"),
+        (f"address,label\n{HUOBI},a\n", {}, "line 2: no chain: add a 'chain' column or give"),
+        (f"address,chain\n{HUOBI},DOGE2\n", {}, "line 2: unknown chain or currency 'DOGE2'"),
+        (f"address,confidence\n{HUOBI},sure\n", {"chain": BTC}, "line 2: unknown confidence 'sure'"),
+        (f"address,label\n\n{HUOBI}x,a\n", {"chain": BTC}, "line 3: invalid btc address"),
+    ],
+)
+def test_a_bad_tag_csv_is_refused_with_its_line(text: str, kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(TagFileError, match="nothing was imported") as caught:
+        csv_tags(text, **kwargs)
+    assert message in str(caught.value)
+
+
+def test_a_sanctions_list_is_named_and_dated() -> None:
+    assert SanctionsList("OFAC SDN", "2024-09-27").label == "OFAC SDN (2024-09-27)"
+    for name, day in (("", "2024-09-27"), ("OFAC SDN", "2024-9-27"), ("OFAC SDN", "yesterday")):
+        with pytest.raises(InputError):
+            SanctionsList(name, day)
 
 
 def test_walletexplorer_tags_service_addresses(shared_data: Path) -> None:
