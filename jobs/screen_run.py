@@ -22,6 +22,7 @@ import io
 import json
 import os
 import shutil
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -363,7 +364,8 @@ class _Run:
             buffer = io.BytesIO()
             tags_by_chain[chain_key].write_ipc(buffer)
             jobs.append((index, (str(self.store_path), self.params(chain_key).__dict__, members, buffer.getvalue())))
-        with ProcessPoolExecutor(max_workers=self.request.workers, mp_context=get_context("spawn")) as pool:
+        with ProcessPoolExecutor(max_workers=self.request.workers, mp_context=get_context("spawn"),
+                                 initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
             for (index, _), (w, e, facts) in zip(jobs, pool.map(_batch_worker, [j[1] for j in jobs]), strict=True):
                 self.finished(index, pl.read_ipc(io.BytesIO(w)), pl.read_ipc(io.BytesIO(e)), facts)
 
@@ -421,6 +423,29 @@ def _write(frame: pl.DataFrame, path: Path) -> None:
 
 def sibling(out: Path, what: str) -> Path:
     return out.with_name(f"{out.stem}.{what}{out.suffix}")
+
+
+def die_with_parent(parent: int) -> None:
+    """Worker start-up: end this process when the screening process that started it ends, even by
+    SIGKILL (a killed ``screen --workers K`` must not leave K workers reading the store). Linux:
+    ``PR_SET_PDEATHSIG``; everywhere, a watchdog thread that notices the parent is gone."""
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _batch_worker(args: tuple[str, dict[str, Any], list[tuple[str, int]], bytes]
