@@ -17,9 +17,10 @@ import polars as pl
 
 from graph.base import GraphStore
 from jobs.addresses import candidate_chains, normal_address
+from jobs.custody import store_write
 from jobs.session import Session
 from jobs.settings import Settings
-from jobs.stores import open_case_store
+from jobs.stores import open_case_store, open_case_store_for_reading, store_counts
 from jobs.workspace import Case
 from tracer.chains import Family
 from tracer.clustering import (
@@ -49,8 +50,8 @@ def _files(case: Case, chain: str) -> dict[str, Path]:
 
 
 @contextmanager
-def _store(settings: Settings, case: Case) -> Iterator[GraphStore]:
-    store = open_case_store(settings, case)
+def _store(settings: Settings, case: Case, *, read_only: bool = False) -> Iterator[GraphStore]:
+    store = open_case_store_for_reading(settings, case) if read_only else open_case_store(settings, case)
     try:
         yield store
     finally:
@@ -83,23 +84,25 @@ def run_clustering(session: Session, case: str, chain: str | None, *, change: bo
     heuristics = [MULTI_INPUT, *([ONE_TIME_CHANGE] if change else [])]
     source = "tracer cluster: " + "+".join(heuristics) + ("" if coinjoin_filter else " (coinjoins not filtered)")
     results: list[dict[str, Any]] = []
-    with _store(settings, workspace_case) as store:
-        frames = store.read_frames(chains[0] if chains else None)
-        found = sorted(frames.transactions["chain"].unique().to_list())
-        if chains is None:
-            chains = [c for c in found if c in settings.chains and settings.chains.get(c).family is Family.UTXO]
-            if not chains:
-                raise NotFoundError(f"case {case!r} holds no UTXO transactions: ingest some first (tracer ingest utxo)")
-        elif chains[0] not in found:
-            raise NotFoundError(f"case {case!r} holds no {chains[0]} transactions: ingest some first")
-        for key in chains:
-            results.append(_cluster_chain(store, workspace_case, frames, key, change=change,
-                                          coinjoin_filter=coinjoin_filter, source=source, top=top))
-    with workspace_case.locked():
-        workspace_case.record("cluster.run", {"heuristics": heuristics, "coinjoin_filter": coinjoin_filter,
-                                              "chains": [{k: r[k] for k in ("chain", "clusters", "addresses_clustered",
-                                                                           "evidence_edges", "coinjoins_skipped")}
-                                                         for r in results]}, session.argv)
+    started = {"heuristics": heuristics, "coinjoin_filter": coinjoin_filter, "chains": chains}
+    with store_write(workspace_case, "cluster.run", session.argv, started,
+                     lambda: store_counts(settings, workspace_case)) as run:
+        with _store(settings, workspace_case) as store:
+            frames = store.read_frames(chains[0] if chains else None)
+            found = sorted(frames.transactions["chain"].unique().to_list())
+            if chains is None:
+                chains = [c for c in found if c in settings.chains and settings.chains.get(c).family is Family.UTXO]
+                if not chains:
+                    raise NotFoundError(f"case {case!r} holds no UTXO transactions: ingest some first "
+                                        "(tracer ingest utxo)")
+            elif chains[0] not in found:
+                raise NotFoundError(f"case {case!r} holds no {chains[0]} transactions: ingest some first")
+            for key in chains:
+                results.append(_cluster_chain(store, workspace_case, frames, key, change=change,
+                                              coinjoin_filter=coinjoin_filter, source=source, top=top))
+        run.details = {"heuristics": heuristics, "coinjoin_filter": coinjoin_filter,
+                       "chains": [{k: r[k] for k in ("chain", "clusters", "addresses_clustered", "evidence_edges",
+                                                     "coinjoins_skipped")} for r in results]}
     return {"case": case, "heuristics": heuristics, "coinjoin_filter": coinjoin_filter, "chains": results}
 
 

@@ -10,8 +10,9 @@ from typing import Any
 import polars as pl
 
 from graph.model import NODE_LABELS, REL_TYPES
+from jobs.custody import STORE_KEY
 from jobs.session import Session
-from jobs.stores import open_case_store, open_embedded, open_neo4j, seed_frames
+from jobs.stores import open_case_store_for_reading, open_embedded, open_neo4j, seed_frames, store_counts
 from tracer.errors import InputError
 
 __all__ = ["graph_stats", "graph_query", "push_to_neo4j", "export_graph", "EXPORT_FORMATS"]
@@ -32,7 +33,7 @@ def graph_stats(session: Session, case: str) -> dict[str, Any]:
         else:
             counts, location, backend = {k: 0 for k in (*NODE_LABELS, *REL_TYPES)}, str(path), "embedded"
     else:
-        store = open_case_store(settings, workspace_case)
+        store = open_case_store_for_reading(settings, workspace_case)
         try:
             counts, location, backend = store.stats(), store.location, store.backend
         finally:
@@ -76,7 +77,9 @@ def push_to_neo4j(session: Session, case: str, *, uri: str | None, user: str | N
         location = target.location
     finally:
         target.close()
-    workspace_case.record("graph.push", {"target": location, **report.as_dict()}, session.argv)
+    # the case's seeds were loaded into its store on the way: the entry records the store after it
+    workspace_case.record("graph.push", {"target": location, **report.as_dict(),
+                                         STORE_KEY: store_counts(settings, workspace_case)}, session.argv)
     return {"case": case, "target": location, **report.as_dict()}
 
 
@@ -101,5 +104,6 @@ def export_graph(session: Session, case: str, format_: str, out: Path) -> dict[s
     else:
         files = exporters.export_parquet(tables, out)
     listing = [{"file": p.name, "sha256": exporters.file_sha256(p)} for p in files]
-    workspace_case.record("graph.export", {"format": format_, "out": str(out), "files": listing}, session.argv)
+    workspace_case.record("graph.export", {"format": format_, "out": str(out), "files": listing,
+                                           STORE_KEY: store_counts(session.settings, workspace_case)}, session.argv)
     return {"case": case, "format": format_, "out": str(out), "files": listing}

@@ -13,7 +13,8 @@ from jobs.settings import Settings
 from jobs.workspace import Case
 from tracer.schema import SEEDS, FrameSet, conform
 
-__all__ = ["store_counts", "open_case_store", "open_embedded", "open_neo4j", "seed_frames", "checkpoint_path"]
+__all__ = ["open_case_store_for_reading", "store_counts", "open_case_store", "open_embedded", "open_neo4j",
+           "seed_frames", "checkpoint_path"]
 
 
 def open_embedded(settings: Settings, case: Case | None, *, read_only: bool = False) -> EmbeddedStore:
@@ -90,3 +91,14 @@ def store_counts(settings: Settings, case: Case | None) -> dict[str, int] | None
         return neo4j.stats()
     finally:
         neo4j.close()
+
+
+def open_case_store_for_reading(settings: Settings, case: Case) -> GraphStore:
+    """The case's store for a command that only reads: read-only (embedded) and without loading the
+    case's seeds into it, so looking something up never changes the store behind the audit log."""
+    if settings.store_backend == "embedded":
+        path = settings.embedded_store_path(case.dir)
+        if path.exists():
+            return open_embedded(settings, case, read_only=True)
+        return open_case_store(settings, case)
+    return open_neo4j(settings)

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from jobs.addresses import address_normalizer, candidate_chains, check_address
+from jobs.custody import store_write
 from jobs.session import Session
-from jobs.stores import open_case_store
+from jobs.stores import open_case_store, store_counts
 from jobs.tag_library import ImportResult, TagLibrary
 from jobs.workspace import current_actor
 from tracer.chains import Chain, ChainRegistry
@@ -144,16 +145,17 @@ def import_tags(session: Session, request: TagImportRequest) -> tuple[ImportResu
     data: dict[str, Any] = result.as_dict() | {"library": str(library.root), "case": request.case,
                                                "ignored_columns": tag_import.meta.get("ignored_columns")}
     if workspace_case is not None:
-        store = open_case_store(settings, workspace_case)
-        try:
-            report = store.load(FrameSet(tags=tag_import.tags))
-        finally:
-            store.close()
-        details = {"name": result.name, "sha256": result.sha256, "source_file": request.file.name,
-                   "source_sha256": result.source_sha256, "rows": result.rows, "sanctions": result.sanctions,
-                   **report.as_dict()}
-        with workspace_case.locked():
-            workspace_case.record("tags.load", details, session.argv)
+        started = {"name": result.name, "sha256": result.sha256, "source_file": request.file.name}
+        with store_write(workspace_case, "tags.load", session.argv, started,
+                         lambda: store_counts(settings, workspace_case)) as run:
+            store = open_case_store(settings, workspace_case)
+            try:
+                report = store.load(FrameSet(tags=tag_import.tags))
+            finally:
+                store.close()
+            run.details = {"name": result.name, "sha256": result.sha256, "source_file": request.file.name,
+                           "source_sha256": result.source_sha256, "rows": result.rows, "sanctions": result.sanctions,
+                           **report.as_dict()}
         data["store"] = report.as_dict()
     return result, data
 

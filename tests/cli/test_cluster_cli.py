@@ -177,7 +177,9 @@ def test_rerunning_gives_the_same_ids_and_identical_files(cli: Cli, case: str, t
     assert digests(tracer_home / "cases" / case / "clusters") == files
     assert {"ltc-regtest-evidence.parquet", "ltc-regtest-clusters.parquet", "ltc-regtest-coinjoins.parquet"} <= set(
         files)
-    assert cli.json("case", "log", case)[-1]["action"] == "cluster.run"
+    log = cli.json("case", "log", case)
+    assert [e["action"] for e in log[-2:]] == ["cluster.run.started", "cluster.run"]  # bracketed store write
+    assert "store_counts" in log[-1]["details"] and cli("case", "verify", case).exit_code == 0
 
 
 def test_explain_names_the_consolidation_that_links_two_addresses(cli: Cli, case: str, two_users: TwoUsers) -> None:
