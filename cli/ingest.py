@@ -157,7 +157,8 @@ def seeds(
         str | None, typer.Option("--node", help="EVM seeds: node RPC URL (default: [nodes] in the config).")
     ] = None,
     from_block: Annotated[
-        int, typer.Option("--from-block", help="EVM seeds: first block searched.", min=0)
+        int, typer.Option("--from", "--from-block", min=0,
+                          help="EVM seeds: first block searched (also --from-block).")
     ] = 0,
     etherscan: Annotated[
         str | None,

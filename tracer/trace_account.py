@@ -190,7 +190,7 @@ class AccountTrace:
                 why = "it received nothing in the store, it only sent: seed what it sent instead"
             else:
                 why = ("it received nothing in the store (no transfers in the store for this address: ingest its "
-                       "blocks, run `tracer ingest seeds`, or use --fetch)")
+                       "blocks with `tracer ingest evm`, or run `tracer ingest seeds`)")  # --fetch is UTXO-only
             failures.append((address, f"seed {address} has nothing to trace: {why}"))
         return failures
 

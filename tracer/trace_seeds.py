@@ -35,6 +35,8 @@ from tracer.trace_types import Seed, TraceSpec, in_window, window_text
 __all__ = ["SeedOutput", "UtxoSeeds", "utxo_seeds", "account_movements"]
 
 _STORE_HINT = "ingest its blocks, run `tracer ingest seeds`, or use --fetch"
+#: account chains: --fetch reads UTXO sources only, so it is not suggested there
+_ACCOUNT_HINT = "ingest its blocks with `tracer ingest evm`, or run `tracer ingest seeds`"
 
 
 @dataclass(frozen=True)
@@ -202,7 +204,7 @@ def account_movements(spec: TraceSpec, frontier: Frontier) -> tuple[pl.DataFrame
 def _transfer(rows: pl.DataFrame, seed: Seed) -> tuple[pl.DataFrame | None, str]:
     """The one non-fee row of a transaction that ``seed.index`` names, or None and why not."""
     if rows.height == 0:
-        return None, f"transaction {seed.txid} is not in the store ({_STORE_HINT})"
+        return None, f"transaction {seed.txid} is not in the store ({_ACCOUNT_HINT})"
     rows = rows.filter(pl.col("kind") != "fee")
     index = seed.index
     log, path = pl.col("log_index"), pl.col("trace_path")
