@@ -4,16 +4,19 @@ between cases (the case workspace itself is :mod:`jobs.workspace`, the index :mo
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
 from jobs.addresses import check_address
-from jobs.audit_log import Verification
+from jobs.audit_log import AuditEntry, Verification
 from jobs.case_index import links, workspace_index
 from jobs.custody import check_store
 from jobs.seed_forms import parse_seed
 from jobs.session import Session
 from jobs.stores import store_counts
+from jobs.tag_library import TagLibrary
 from jobs.trace_results import run_entries
 from jobs.workspace import Case, Seed
 from tracer.errors import InputError
@@ -44,8 +47,46 @@ def verify_case(session: Session, name: str) -> Verification:
     check = case.verify()
     if not check.ok:
         return check
-    problem = check_store(case, store_counts(session.settings, case))
+    entries = case.audit.entries()
+    problem = (_check_cluster_files(case, entries) or _check_tag_versions(session, case, entries)
+               or check_store(case, store_counts(session.settings, case)))
     return check if problem is None else Verification(False, check.entries, check.head, problem)
+
+
+def _check_cluster_files(case: Case, entries: list[AuditEntry]) -> str | None:
+    """Every cluster evidence file against the hash its latest ``cluster.run`` entry recorded."""
+    latest: dict[str, tuple[int, str]] = {}
+    for entry in entries:
+        if entry.action == "cluster.run":
+            for name, digest in (entry.details.get("files") or {}).items():
+                latest[name] = (entry.seq, digest)
+    for name, (seq, digest) in sorted(latest.items()):
+        path = case.dir / "clusters" / Path(name).name
+        if not path.is_file():
+            return f"cluster evidence {name} (audit entry {seq}) is missing"
+        if hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+            return f"cluster evidence {name} was changed after the run (audit entry {seq})"
+    return None
+
+
+def _check_tag_versions(session: Session, case: Case, entries: list[AuditEntry]) -> str | None:
+    """Every tag-library version a trace of the case used (its manifest's tag sources) is still in
+    the workspace tag library, unaltered: a defence expert re-running the trace needs those tags."""
+    library = TagLibrary.for_home(session.settings.home)
+    cited: dict[str, int] = {}
+    for entry in run_entries(entries):
+        manifest = case.dir / "traces" / Path(str(entry.details.get("directory", ""))).name / "manifest.json"
+        try:
+            sources = json.loads(manifest.read_text(encoding="utf-8"))["tags"]["sources"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # a missing or changed result is reported by Case.verify
+        for source in sources:
+            cited.setdefault(str(source["sha256"]), entry.seq)
+    for digest, seq in sorted(cited.items(), key=lambda kv: kv[1]):
+        problem = library.check_version(digest)
+        if problem is not None:
+            return f"{problem} (cited by the trace of audit entry {seq})"
+    return None
 
 
 def describe_case(session: Session, name: str) -> tuple[dict[str, Any], Verification]:

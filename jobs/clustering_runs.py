@@ -8,6 +8,7 @@ the case's store, writes the clusters back and the evidence to ``<case>/clusters
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -102,7 +103,9 @@ def run_clustering(session: Session, case: str, chain: str | None, *, change: bo
                                               coinjoin_filter=coinjoin_filter, source=source, top=top))
         run.details = {"heuristics": heuristics, "coinjoin_filter": coinjoin_filter,
                        "chains": [{k: r[k] for k in ("chain", "clusters", "addresses_clustered", "evidence_edges",
-                                                     "coinjoins_skipped")} for r in results]}
+                                                     "coinjoins_skipped")} for r in results],
+                       # the evidence files, checked by `tracer case verify`
+                       "files": {n: h for r in results for n, h in sorted(r["sha256"].items())}}
     return {"case": case, "heuristics": heuristics, "coinjoin_filter": coinjoin_filter, "chains": results}
 
 
@@ -145,6 +148,7 @@ def _cluster_chain(
             for r in largest.iter_rows(named=True)
         ],
         "files": {name: str(path) for name, path in files.items()},
+        "sha256": {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in files.values()},
     }
 
 

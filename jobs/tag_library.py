@@ -188,6 +188,18 @@ class TagLibrary:
         self._cache = (stamp, frame)
         return frame
 
+    def check_version(self, sha256: str) -> str | None:
+        """Whether the import version ``sha256`` (as a trace manifest cites it) is still in the library,
+        unaltered; the problem, or None. Superseded versions are kept for exactly this check."""
+        entry = next((e for e in self.entries() if e["sha256"] == sha256), None)
+        if entry is None:
+            return f"tag version {sha256[:16]}… is not in the tag library {self.root}"
+        try:
+            self._read_part(entry)
+        except TagLibraryDamagedError as exc:
+            return str(exc)
+        return None
+
     def _read_part(self, entry: dict[str, Any]) -> pl.DataFrame:
         path = self.root / str(entry["file"])
         try:

@@ -180,6 +180,10 @@ def test_rerunning_gives_the_same_ids_and_identical_files(cli: Cli, case: str, t
     log = cli.json("case", "log", case)
     assert [e["action"] for e in log[-2:]] == ["cluster.run.started", "cluster.run"]  # bracketed store write
     assert "store_counts" in log[-1]["details"] and cli("case", "verify", case).exit_code == 0
+    evidence = tracer_home / "cases" / case / "clusters" / "ltc-regtest-evidence.parquet"
+    evidence.write_bytes(evidence.read_bytes() + b"\0")  # cluster evidence edited by hand
+    verify = cli("case", "verify", case)
+    assert verify.exit_code == 1 and "cluster evidence ltc-regtest-evidence.parquet was changed" in verify.stdout
 
 
 def test_explain_names_the_consolidation_that_links_two_addresses(cli: Cli, case: str, two_users: TwoUsers) -> None:

@@ -121,6 +121,15 @@ def test_an_edited_result_file_fails_case_verify(cli: Cli, case: str) -> None:
     assert f"trace result {Path(run['directory']).name}/result.json was changed" in verify.stdout
 
 
+def test_a_tag_version_a_trace_used_must_stay_in_the_library(cli: Cli, case: str, tracer_home: Path) -> None:
+    run = cli.json("trace", case, "--model", "haircut")
+    (source,) = json.loads((Path(run["directory"]) / "manifest.json").read_text())["tags"]["sources"]
+    assert cli("case", "verify", case).exit_code == 0
+    (tracer_home / "tags" / f"{source['sha256']}.parquet").unlink()  # the tags the exchange ending came from
+    verify = cli("case", "verify", case)
+    assert verify.exit_code == 1 and "cited by the trace of audit entry" in verify.stdout
+
+
 def test_a_result_folder_without_an_audit_entry_fails_case_verify(cli: Cli, case: str) -> None:
     run = cli.json("trace", case, "--model", "haircut")
     planted = Path(run["directory"]).with_name("0099-forward-haircut-000000000000")
