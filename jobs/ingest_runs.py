@@ -7,6 +7,8 @@ case uses, loads, and records the run in the case's audit log — a run that sto
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,10 +16,10 @@ from typing import Any
 from adapters.bitcoin.node import BitcoinNode
 from adapters.evm.node import EvmNode
 from adapters.evm.tokens import TokenMetadata
-from graph.base import LoadReport
+from graph.base import GraphStore, LoadReport
 from jobs.checkpoints import Checkpoint
 from jobs.csv_ingest import CsvImportSummary, load_csv_frames, read_csv_file
-from jobs.custody import store_write
+from jobs.custody import StoreWrite, store_write
 from jobs.evm_ingest import EvmIngestSummary, ingest_evm_range, verify_balances
 from jobs.frames_ingest import check_frame_chains, read_coverage_files, read_frame_dir, read_token_files
 from jobs.progress import NO_PROGRESS, Progress
@@ -27,7 +29,8 @@ from jobs.sources import address_source, evm_address_source, node_url
 from jobs.stores import checkpoint_path, open_case_store, store_counts
 from jobs.token_cache import merge_tokens
 from jobs.utxo_ingest import IngestSummary, ingest_block_range
-from tracer.chains import Family
+from jobs.workspace import Case
+from tracer.chains import Chain, Family
 from tracer.errors import InputError
 
 __all__ = ["RangeRequest", "SeedRequest", "ingest_utxo", "ingest_evm", "ingest_csv", "ingest_frames",
@@ -71,60 +74,59 @@ class SeedRequest:
 def ingest_utxo(session: Session, request: RangeRequest, progress: Progress = NO_PROGRESS) -> IngestSummary:
     """Load a block range of a Bitcoin-family chain (resumable; repairs reorgs)."""
     settings = session.settings
-    chain = settings.chains.get(request.chain)
-    if chain.family is not Family.UTXO:
-        raise InputError(f"{chain.key} is an account-model chain: use `tracer ingest evm`")
-    case = session.workspace.open(request.case) if request.case else None
+    chain, case = _range_chain(session, request, Family.UTXO, "an account-model chain: use `tracer ingest evm`")
     cookie = str(request.cookie) if request.cookie else None
-    with BitcoinNode(node_url(settings, chain.key, request.node), chain, cookie_file=cookie) as source:
-        last = request.to_height if request.to_height is not None else source.tip_height()
-        started = {"chain": chain.key, "source": source.source, "from": request.from_height, "to": last}
-        with store_write(case, "ingest.utxo", session.argv, started, lambda: store_counts(settings, case)) as run:
-            store = open_case_store(settings, case)
-            try:
-                checkpoint = Checkpoint.load(checkpoint_path(settings, case, chain.key), chain.key)
-                progress.start(_todo(checkpoint, request.from_height, last), "blocks")
-                try:
-                    summary = ingest_block_range(source, store, checkpoint, request.from_height, last,
-                                                 batch_blocks=request.batch_blocks, progress=progress.advance)
-                finally:
-                    progress.stop()
-            finally:
-                store.close()
-            run.details = summary.as_dict()
+    with BitcoinNode(node_url(settings, chain.key, request.node), chain, cookie_file=cookie) as source, \
+            _range_run(session, request, case, source, "ingest.utxo", progress) as (store, checkpoint, last, run):
+        summary = ingest_block_range(source, store, checkpoint, request.from_height, last,
+                                     batch_blocks=request.batch_blocks, progress=progress.advance)
+        run.details = summary.as_dict()
     return summary
 
 
 def ingest_evm(session: Session, request: RangeRequest, progress: Progress = NO_PROGRESS) -> EvmIngestSummary:
     """Load a block range of an EVM chain: native, token, internal and fee transfers (resumable; repairs reorgs)."""
     settings = session.settings
-    chain = settings.chains.get(request.chain)
-    if chain.family is not Family.ACCOUNT:
-        raise InputError(f"{chain.key} is a UTXO chain: use `tracer ingest utxo`")
-    case = session.workspace.open(request.case) if request.case else None
-    with EvmNode(node_url(settings, chain.key, request.node), chain) as source:
-        last = request.to_height if request.to_height is not None else source.tip_height()
-        started = {"chain": chain.key, "source": source.source, "from": request.from_height, "to": last}
-        with store_write(case, "ingest.evm", session.argv, started, lambda: store_counts(settings, case)) as run:
-            store = open_case_store(settings, case)
-            try:
-                cp_path = checkpoint_path(settings, case, chain.key)
-                checkpoint = Checkpoint.load(cp_path, chain.key)
-                tokens = TokenMetadata(source.client, chain, cp_path.with_name(f"tokens-{chain.key}.json"))
-                progress.start(_todo(checkpoint, request.from_height, last), "blocks")
-                try:
-                    summary = ingest_evm_range(source, store, checkpoint, request.from_height, last,
-                                               batch_blocks=request.batch_blocks,
-                                               allow_missing_traces=request.allow_missing_traces, tokens=tokens,
-                                               progress=progress.advance)
-                finally:
-                    progress.stop()
-                if request.check_balances:
-                    summary.balance_check = verify_balances(source, store, request.from_height, last)
-            finally:
-                store.close()
-            run.details = summary.as_dict()
+    chain, case = _range_chain(session, request, Family.ACCOUNT, "a UTXO chain: use `tracer ingest utxo`")
+    with EvmNode(node_url(settings, chain.key, request.node), chain) as source, \
+            _range_run(session, request, case, source, "ingest.evm", progress) as (store, checkpoint, last, run):
+        tokens = TokenMetadata(source.client, chain, checkpoint.path.with_name(f"tokens-{chain.key}.json"))
+        summary = ingest_evm_range(source, store, checkpoint, request.from_height, last,
+                                   batch_blocks=request.batch_blocks, allow_missing_traces=request.allow_missing_traces,
+                                   tokens=tokens, progress=progress.advance)
+        if request.check_balances:
+            summary.balance_check = verify_balances(source, store, request.from_height, last)
+        run.details = summary.as_dict()
     return summary
+
+
+def _range_chain(session: Session, request: RangeRequest, family: Family, other: str) -> tuple[Chain, Case | None]:
+    """The chain of a block-range request (refused, before anything opens, if of the other family) and its case."""
+    chain = session.settings.chains.get(request.chain)
+    if chain.family is not family:
+        raise InputError(f"{chain.key} is {other}")
+    return chain, session.workspace.open(request.case) if request.case else None
+
+
+@contextmanager
+def _range_run(session: Session, request: RangeRequest, case: Case | None, source: BitcoinNode | EvmNode,
+               action: str, progress: Progress) -> Iterator[tuple[GraphStore, Checkpoint, int, StoreWrite]]:
+    """What both block-range ingests do around the load: the range's end (the node's tip by default),
+    the audit bracket, the store, its checkpoint and the progress bar; closed in reverse order."""
+    settings, chain = session.settings, source.chain.key
+    last = request.to_height if request.to_height is not None else source.tip_height()
+    started = {"chain": chain, "source": source.source, "from": request.from_height, "to": last}
+    with store_write(case, action, session.argv, started, lambda: store_counts(settings, case)) as run:
+        store = open_case_store(settings, case)
+        try:
+            checkpoint = Checkpoint.load(checkpoint_path(settings, case, chain), chain)
+            progress.start(_todo(checkpoint, request.from_height, last), "blocks")
+            try:
+                yield store, checkpoint, last, run
+            finally:
+                progress.stop()
+        finally:
+            store.close()
 
 
 def _todo(checkpoint: Checkpoint, first: int, last: int) -> int:

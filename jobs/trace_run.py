@@ -24,7 +24,6 @@ from typing import Any
 import polars as pl
 
 from graph.base import TRACE_REACHED_COLUMNS, TRACE_TRACED_COLUMNS, GraphStore, TraceRecord
-from graph.embedded import EmbeddedStore
 from jobs.addresses import normal_address
 from jobs.case_index import other_case_notices, touched_addresses
 from jobs.checkpoints import Checkpoint
@@ -33,7 +32,7 @@ from jobs.seed_forms import TXID, parse_seed, trace_seed
 from jobs.session import Session
 from jobs.settings import Settings
 from jobs.sources import address_source
-from jobs.stores import checkpoint_path, open_case_store, store_counts
+from jobs.stores import checkpoint_path, open_case_store, open_case_store_for_reading, store_counts
 from jobs.tag_library import TagLibrary
 from jobs.token_cache import read_tokens
 from jobs.trace_fetch import FetchingFrontier
@@ -154,19 +153,13 @@ def _fits(registry: ChainRegistry, chain: Chain, text: str) -> bool:
 
 def _chains_in_store(settings: Settings, case: Case, chains: list[str]) -> list[str]:
     """Those of ``chains`` with at least one block in the case's store (read-only; no store, none)."""
-    if not chains:
+    if not chains or (settings.store_backend == "embedded" and not settings.embedded_store_path(case.dir).exists()):
         return []
-    if settings.store_backend == "embedded":
-        path = settings.embedded_store_path(case.dir)
-        if not path.exists():
-            return []
-        with EmbeddedStore.open(path, read_only=True) as store:
-            return [c for c in chains if store.block_hashes(c, 0, 2**62).height]
-    neo4j = open_case_store(settings, case)
+    store = open_case_store_for_reading(settings, case)
     try:
-        return [c for c in chains if neo4j.block_hashes(c, 0, 2**62).height]
+        return [c for c in chains if store.block_hashes(c, 0, 2**62).height]
     finally:
-        neo4j.close()
+        store.close()
 
 
 class _TagRecorder:
