@@ -24,6 +24,7 @@ from cli import case, chains, cluster, config, graph, ingest, tags
 from cli.context import AppContext, current, set_context
 from cli.errors import EXIT_CODES_HELP, EXIT_FAILURE, EXIT_INTERRUPTED, exit_code_for
 from cli.output import error, stderr
+from cli.report import report_command
 from cli.screen import screen_command
 from cli.trace import trace_command
 from tracer import __version__
@@ -135,6 +136,7 @@ app.add_typer(ingest.app, name="ingest")
 app.add_typer(tags.app, name="tags")
 app.command("trace")(trace_command)
 app.command("screen")(screen_command)
+app.command("report")(report_command)
 
 
 def _version(value: bool) -> None:

@@ -24,10 +24,10 @@ from jobs.case_index import notice_text
 from jobs.trace_run import DEFAULT_HOPS, TraceRequest, trace_case
 from tracer.chains import Chain
 from tracer.frontier import Direction
+from tracer.money import Money
 from tracer.report import compare_models, evidence_path, share_text
 from tracer.taint import MODELS
 from tracer.trace import TraceResult
-from tracer.units import format_units
 
 __all__ = ["trace_command"]
 
@@ -112,7 +112,7 @@ def trace_command(
     for note in dict.fromkeys(n for r in runs for n in r["result"].notes):  # unverified value, limits, shortfalls
         notice(f"note: {note}")
 
-    money = _Money(chain_info, outcome.tokens)
+    money = Money(chain_info, outcome.tokens)
 
     def human() -> None:
         if len(runs) == 1:
@@ -126,29 +126,7 @@ def trace_command(
     emit(data, as_json=json_, human=human)
 
 
-class _Money:
-    """Amounts for people: the chain's coin, or a token with the symbol and decimals cached next to the
-    store (``tokens-<chain>.json``, from the EVM, frames or CSV ingest; a token known only by its
-    decimals shows its contract's short form); base units when the decimals are unknown."""
-
-    def __init__(self, chain: Chain, tokens: dict[str, Any]) -> None:
-        self.chain = chain
-        self.tokens = tokens
-
-    def __call__(self, value: str | int, asset: str) -> str:
-        if asset == "native":
-            return f"{format_units(int(value), self.chain.decimals)} {self.chain.symbol}"
-        info = self.tokens.get(asset) or {}
-        if isinstance(info.get("decimals"), int):
-            return f"{format_units(int(value), info['decimals'])} {info.get('symbol') or _short(asset)}"
-        return f"{value} (base units)"
-
-
-def _short(contract: str) -> str:
-    return f"{contract[:6]}…{contract[-4:]}" if len(contract) > 12 else contract
-
-
-def _print_result(result: TraceResult, chain: Chain, top: int, money: _Money, coinjoins: dict[str, str]) -> None:
+def _print_result(result: TraceResult, chain: Chain, top: int, money: Money, coinjoins: dict[str, str]) -> None:
     spec = result.spec
     stdout.print(f"{spec.direction} trace, {spec.model} model, {len(spec.seeds)} seed(s) on {chain.key}, "
                  f"up to {spec.hops} hops")
@@ -196,7 +174,7 @@ def _folded(text: str) -> Text:
     return Text(text, overflow="fold")
 
 
-def _hop_block(hop: dict[str, Any], money: _Money) -> Text:
+def _hop_block(hop: dict[str, Any], money: Money) -> Text:
     """One hop as a short block of lines, so that txid, block, UTC time, amount, model and source
     all show in full in an 80-column terminal (a long address folds onto the next line)."""
     return _folded("\n".join((
@@ -208,7 +186,7 @@ def _hop_block(hop: dict[str, Any], money: _Money) -> Text:
     )))
 
 
-def _print_peels(peels: list[dict[str, Any]], chain: Chain, money: _Money) -> None:
+def _print_peels(peels: list[dict[str, Any]], chain: Chain, money: Money) -> None:
     if not peels:
         return
     rows = [(p["chain_id"].split(":")[-1][:16] + "…", p["length"], money(p["total_peeled"], "native"),
@@ -222,7 +200,7 @@ def _iso(timestamp: int | None) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%SZ") if timestamp is not None else "-"
 
 
-def _print_passes(passes: list[dict[str, Any]], money: _Money) -> None:
+def _print_passes(passes: list[dict[str, Any]], money: Money) -> None:
     """Where the traced value went through the case's seeds or tagged addresses on its way."""
     for row in passes[:10]:
         name = f"'{row['label']}' " if row["label"] else ""
@@ -231,7 +209,7 @@ def _print_passes(passes: list[dict[str, Any]], money: _Money) -> None:
 
 
 def _print_comparison(runs: list[dict[str, Any]], totals: dict[str, dict[str, dict[str, Any]]],
-                      money: _Money) -> None:
+                      money: Money) -> None:
     results = {str(r["result"].spec.model): r["result"] for r in runs}
     comparison = compare_models(results)
     models = list(results)

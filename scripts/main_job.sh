@@ -50,6 +50,10 @@ $T trace op-fixture --chain "$ETH" --direction forward --model fifo --hops 4
 DEPOSIT=$(.venv/bin/python -c 'import json,sys; print(json.load(open(sys.argv[1]))["ltc"]["exchange_deposit"]["address"])' $FIXTURE/story.json)
 $T trace op-fixture --chain "$LTC" --seed "$DEPOSIT" --direction backward --model haircut --hops 12
 
-# 7. The chain of custody: every step above is in the case's hash-chained audit log
+# 7. The deliverable: the case report (HTML, self-contained; and the same as PDF) for the prosecutor
+$T report op-fixture --pdf
+
+# 8. The chain of custody: every step above is in the case's hash-chained audit log
 $T case verify op-fixture
 echo "Result files and manifests: $TRACER_HOME/cases/op-fixture/traces/"
+echo "Case report: $(ls "$TRACER_HOME"/cases/op-fixture/reports/*.html)"

@@ -17,6 +17,23 @@ pip_install() {
         | { grep -v -E '^(Requirement already satisfied|  Using cached)' || true; } | sed -u 's/^/    /' >&2
 }
 
+SUDO=""; if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+# System packages: Graphviz draws the report's flow graph, Pango lays out its PDF (WeasyPrint);
+# the tests also read the report in a real browser (Chromium) and its PDF with poppler's tools.
+APT_PACKAGES=""
+command -v dot >/dev/null 2>&1 || APT_PACKAGES="$APT_PACKAGES graphviz"
+ldconfig -p 2>/dev/null | grep -q libpangoft2-1.0 || APT_PACKAGES="$APT_PACKAGES libpango-1.0-0 libpangoft2-1.0-0"
+[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || APT_PACKAGES="$APT_PACKAGES fonts-dejavu-core"
+if [ "${1:-}" = "--test" ]; then
+    command -v chromium >/dev/null 2>&1 || APT_PACKAGES="$APT_PACKAGES chromium"
+    command -v pdftotext >/dev/null 2>&1 || APT_PACKAGES="$APT_PACKAGES poppler-utils"
+fi
+if [ -n "$APT_PACKAGES" ]; then
+    step "installing system packages (apt):$APT_PACKAGES"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $APT_PACKAGES >/dev/null
+fi
+
 if [ "${1:-}" = "--test" ]; then
     EXTRAS="[test]"
     step "installing the nodes the tests run against (litecoind, anvil)"
@@ -27,7 +44,6 @@ if [ ! -x .venv/bin/python ]; then
     step "creating .venv with $PYTHON"
     if ! "$PYTHON" -m venv .venv 2>/dev/null; then
         step "installing python3-venv (apt)"
-        SUDO=""; if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
         $SUDO apt-get update -qq
         DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
         "$PYTHON" -m venv .venv

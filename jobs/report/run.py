@@ -1,0 +1,169 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The ``tracer report`` job: render a case's trace runs into one HTML file (and PDF), record it.
+
+Both documents are rendered in memory first and written only when both are complete (temporary file,
+then rename), so a failure (a missing Graphviz, a damaged result folder) leaves nothing half-written.
+A report is named by its content (``reports/report-<sha256[:12]>.html``): the same case state gives the
+same name and bytes, and an earlier report is never overwritten by a different one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from jobs.files import write_atomic
+from jobs.progress import NO_PROGRESS, Progress
+from jobs.report.appendix import appendix, cited_txids, data_sources
+from jobs.report.data import ReportOptions, RunContext, gather_run, method_rows, question_sections, run_section
+from jobs.report.flow_dot import graphviz_version
+from jobs.report.rates import RateTable, load_rate_csv
+from jobs.report.render import render_html, render_pdf
+from jobs.session import Session
+from jobs.stores import open_case_store_for_reading
+from jobs.trace_catalog import select_runs
+from jobs.workspace import Case
+from tracer import __version__
+from tracer.errors import InputError
+
+__all__ = ["ReportRequest", "write_report", "REPORTS_DIR"]
+
+REPORTS_DIR = "reports"
+
+
+@dataclass(frozen=True)
+class ReportRequest:
+    """What ``tracer report`` was asked for."""
+
+    case: str
+    traces: tuple[str, ...] = ()
+    out: Path | None = None
+    pdf: bool = False
+    rates_csv: Path | None = None
+    min_share_percent: str = "1"
+    top: int = 50
+    rate_max_age: int = 86_400
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _min_share_bp(text: str) -> int:
+    """Percent with up to two decimals (``1``, ``0.5``, ``12.25``) as basis points, exactly."""
+    value = text.strip()
+    whole, _, frac = value.partition(".")
+    if not whole.isdigit() and not (whole == "" and frac) or (frac and (not frac.isdigit() or len(frac) > 2)):
+        raise InputError(f"--min-share {text!r} is not a percentage like 1 or 0.5")
+    points = int(whole or "0") * 100 + int((frac + "00")[:2] or "0")
+    if points > 10_000:
+        raise InputError(f"--min-share {text!r} is over 100%")
+    return points
+
+
+def _options(request: ReportRequest) -> ReportOptions:
+    if request.top < 1:
+        raise InputError("--top must be at least 1")
+    rates: RateTable | None = load_rate_csv(request.rates_csv) if request.rates_csv is not None else None
+    return ReportOptions(min_share_bp=_min_share_bp(request.min_share_percent), top=request.top, rates=rates,
+                         rate_max_age=request.rate_max_age)
+
+
+def _seed_rows(case: Case) -> list[dict[str, Any]]:
+    return [{"chain": s.chain, "address": s.address, "kind": s.kind, "role": s.role, "label": s.label,
+             "added_at": s.added_at, "added_by": s.added_by} for s in case.seeds()]
+
+
+def _document(session: Session, case: Case, contexts: list[RunContext], options: ReportOptions,
+              progress: Progress) -> dict[str, Any]:
+    rendered: dict[str, dict[str, Any]] = {}
+
+    def render(context: RunContext) -> dict[str, Any]:
+        section = run_section(context, options)
+        rendered[context.run.name] = section
+        progress.advance(1)
+        return section
+
+    questions = question_sections(contexts, options, render)
+    cited: dict[str, set[str]] = {}
+    for context in contexts:
+        cited.setdefault(context.chain.key, set()).update(cited_txids(context, rendered[context.run.name]))
+    entries = case.audit.entries()
+    info = case.info()
+    tag_sources: dict[str, dict[str, Any]] = {}
+    for context in contexts:
+        for source in (context.run.manifest.get("tags") or {}).get("sources", []):
+            tag_sources[str(source.get("sha256"))] = source
+    return {
+        "case": {"name": case.name, "description": info.description, "created_at": info.created_at,
+                 "created_by": info.created_by},
+        "seeds": _seed_rows(case), "questions": questions,
+        "runs_listed": ", ".join(f"{c.run.number} ({c.run.direction} {c.run.model}, {c.chain.key})" for c in contexts),
+        "audit": {"seq": entries[-1].seq if entries else 0, "head": entries[-1].hash if entries else ""},
+        "command": shlex.join(session.argv) if session.argv else f"tracer report {case.name}",
+        "methods": method_rows(contexts), "sources": data_sources(case),
+        "tag_sources": [tag_sources[k] for k in sorted(tag_sources)],
+        "rates": [str(s) for s in options.rates.sources] if options.rates is not None else [],
+        "rate_max_age": options.rate_max_age,
+        "software": {"tracer": __version__, "python": platform.python_version(), "polars": pl.__version__,
+                     "graphviz": graphviz_version()},
+        "appendix": appendix(contexts, cited, options),
+    }
+
+
+def _destination(case: Case, request: ReportRequest, html: bytes) -> Path:
+    if request.out is None:
+        return case.dir / REPORTS_DIR / f"report-{hashlib.sha256(html).hexdigest()[:12]}.html"
+    out = request.out if request.out.suffix.lower() in (".html", ".htm") else request.out.with_suffix(".html")
+    return out
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` unless it already holds exactly these bytes; refuse to replace other bytes."""
+    if path.exists():
+        if path.is_file() and path.read_bytes() == data:
+            return
+        raise InputError(f"{path} exists with other content: an earlier report is never overwritten; choose --out")
+    write_atomic(path, data)
+
+
+def write_report(session: Session, request: ReportRequest, progress: Progress = NO_PROGRESS) -> dict[str, Any]:
+    """Render the report of ``request.case`` and write it; returns the paths and their SHA-256."""
+    options = _options(request)
+    case = session.workspace.open(request.case)
+    runs = select_runs(case, request.traces)
+    graphviz_version()  # a missing Graphviz is reported before any work
+    progress.start(len(runs) * 2, "runs")
+    store = open_case_store_for_reading(session.settings, case)
+    try:
+        contexts = []
+        for run in runs:
+            contexts.append(gather_run(session, case, run, store, options))
+            progress.advance(1)
+    finally:
+        store.close()
+    try:
+        document = _document(session, case, contexts, options, progress)
+    finally:
+        progress.stop()
+    html = render_html(document).encode("utf-8")
+    pdf = render_pdf(html.decode("utf-8")) if request.pdf else None
+    html_path = _destination(case, request, html)
+    for path in (html_path, html_path.with_suffix(".pdf")):
+        if request.out is not None and path.exists() and not (path == html_path and path.read_bytes() == html):
+            raise InputError(f"{path} exists: an earlier report is never overwritten; choose another --out")
+    files = {html_path.name: hashlib.sha256(html).hexdigest()}
+    _write_new(html_path, html)
+    pdf_path = None
+    if pdf is not None:
+        pdf_path = html_path.with_suffix(".pdf")
+        _write_new(pdf_path, pdf)
+        files[pdf_path.name] = hashlib.sha256(pdf).hexdigest()
+    case.record("report.written", {"runs": [r.name for r in runs], "directory": str(html_path.parent),
+                                   "files": files, "min_share_bp": options.min_share_bp, "top": options.top,
+                                   "rates": document["rates"]}, session.argv)
+    return {"case": case.name, "html": str(html_path), "pdf": str(pdf_path) if pdf_path else None,
+            "runs": [r.name for r in runs], "files": files, "appendix_transactions": len(document["appendix"])}
