@@ -35,6 +35,13 @@ def report_command(
         "--rates", metavar="CSV", show_default=False,
         help="Fiat rates you supply (chain,asset,time,price,currency,source): amounts get their value at the "
              "transaction's time; without it, \"no rate\".")] = None,
+    rates_api: Annotated[str | None, typer.Option(
+        "--rates-api", metavar="URL", show_default=False,
+        help="A CoinGecko-compatible price service to ask for the rates (needs --allow-third-party: the service "
+             "learns which coins and dates the case looks at).")] = None,
+    currency: Annotated[str, typer.Option("--currency", metavar="CODE", help="Fiat currency for --rates-api.")] = "EUR",
+    allow_third_party: Annotated[bool, typer.Option(
+        "--allow-third-party", help="Allow --rates-api to query a service outside your network.")] = False,
     min_share: Annotated[str, typer.Option(
         "--min-share", metavar="PERCENT",
         help="Flow graph cut: draw the paths carrying at least this share of the seed value (0 draws all).")] = "1",
@@ -44,7 +51,8 @@ def report_command(
     """Write the case report: seeds, method, flow graph, Sankey, models side by side, endings, raw records."""
     session = app_context().session
     request = ReportRequest(case=case, traces=tuple(trace or ()), out=out, pdf=pdf, rates_csv=rates,
-                            min_share_percent=min_share, top=top)
+                            min_share_percent=min_share, top=top, rates_api=rates_api, currency=currency,
+                            allow_third_party=allow_third_party)
     data = write_report(session, request, ProgressBar(enabled=not json_, rates=False))
 
     def human() -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import platform
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +23,12 @@ from jobs.progress import NO_PROGRESS, Progress
 from jobs.report.appendix import appendix, cited_txids, data_sources
 from jobs.report.data import ReportOptions, RunContext, gather_run, method_rows, question_sections, run_section
 from jobs.report.flow_dot import graphviz_version
-from jobs.report.rates import RateTable, load_rate_csv
+from jobs.report.price_api import THIRD_PARTY_REFUSAL, fetch_rates
+from jobs.report.rates import RateSource, RateTable, load_rate_csv
 from jobs.report.render import render_html, render_pdf
 from jobs.session import Session
 from jobs.stores import open_case_store_for_reading
-from jobs.trace_catalog import select_runs
+from jobs.trace_catalog import TraceRun, select_runs
 from jobs.workspace import Case
 from tracer import __version__
 from tracer.errors import InputError
@@ -49,6 +50,10 @@ class ReportRequest:
     min_share_percent: str = "1"
     top: int = 50
     rate_max_age: int = 86_400
+    #: an opt-in price service (CoinGecko-compatible); used only with ``allow_third_party``
+    rates_api: str | None = None
+    currency: str = "EUR"
+    allow_third_party: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -67,9 +72,36 @@ def _min_share_bp(text: str) -> int:
 def _options(request: ReportRequest) -> ReportOptions:
     if request.top < 1:
         raise InputError("--top must be at least 1")
+    if request.rates_csv is not None and request.rates_api is not None:
+        raise InputError("give either --rates (a CSV you supply) or --rates-api, not both")
+    if request.rates_api is not None and not request.allow_third_party:
+        raise InputError(THIRD_PARTY_REFUSAL)
     rates: RateTable | None = load_rate_csv(request.rates_csv) if request.rates_csv is not None else None
     return ReportOptions(min_share_bp=_min_share_bp(request.min_share_percent), top=request.top, rates=rates,
                          rate_max_age=request.rate_max_age)
+
+
+def _fetched_rates(runs: list[TraceRun], request: ReportRequest, max_age: int) -> RateTable:
+    """Prices from the opted-in service for the chains, assets and time span of ``runs`` (asked once
+    per chain and asset, over the whole span: the service learns coins and dates, not addresses)."""
+    times = [t for run in runs for t in run.frames["hops"]["timestamp"].drop_nulls().to_list()]
+    times += [t for run in runs for t in run.frames["seeds"]["timestamp"].drop_nulls().to_list()]
+    assets = sorted({a for run in runs for a in run.frames["hops"]["asset"].drop_nulls().to_list()} | {"native"})
+    if not times:
+        return RateTable([], [])
+    assert request.rates_api is not None
+    return fetch_rates(sorted({run.chain for run in runs}), assets, min(times) - max_age, max(times),
+                       currency=request.currency, api_url=request.rates_api,
+                       allow_third_party=request.allow_third_party)
+
+
+def _source_text(source: RateSource) -> str:
+    parts = [source.name, f"{source.rows} rates"]
+    if source.url:
+        parts.append(source.url)
+    if source.sha256:
+        parts.append(f"SHA-256 {source.sha256}")
+    return ", ".join(parts)
 
 
 def _seed_rows(case: Case) -> list[dict[str, Any]]:
@@ -106,7 +138,7 @@ def _document(session: Session, case: Case, contexts: list[RunContext], options:
         "command": shlex.join(session.argv) if session.argv else f"tracer report {case.name}",
         "methods": method_rows(contexts), "sources": data_sources(case),
         "tag_sources": [tag_sources[k] for k in sorted(tag_sources)],
-        "rates": [str(s) for s in options.rates.sources] if options.rates is not None else [],
+        "rates": [_source_text(s) for s in options.rates.sources] if options.rates is not None else [],
         "rate_max_age": options.rate_max_age,
         "software": {"tracer": __version__, "python": platform.python_version(), "polars": pl.__version__,
                      "graphviz": graphviz_version()},
@@ -136,6 +168,8 @@ def write_report(session: Session, request: ReportRequest, progress: Progress = 
     case = session.workspace.open(request.case)
     runs = select_runs(case, request.traces)
     graphviz_version()  # a missing Graphviz is reported before any work
+    if request.rates_api is not None:
+        options = replace(options, rates=_fetched_rates(runs, request, options.rate_max_age))
     progress.start(len(runs) * 2, "runs")
     store = open_case_store_for_reading(session.settings, case)
     try:

@@ -148,3 +148,37 @@ def test_the_report_is_recorded_in_the_audit_log_and_the_case_still_verifies(cli
     assert written["details"]["files"][Path(data["pdf"]).name] == hashlib.sha256(
         Path(data["pdf"]).read_bytes()).hexdigest()
     assert cli("case", "verify", CASE).exit_code == 0
+
+
+def test_a_price_service_is_asked_only_when_the_user_allows_it(cli: Cli, case_home: Path) -> None:
+    import http.server
+    import threading
+
+    asked: list[str] = []
+
+    class Prices(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            asked.append(self.path)
+            body = b'{"prices": [[1772323200000, 80.5]]}'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Prices)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/api/v3"
+        refused = cli("report", CASE, "--rates-api", url)
+        assert refused.exit_code == 2 and "--allow-third-party" in refused.output
+        assert asked == [] and not (case_home / "cases" / CASE / "reports").exists()
+        # regtest and devnet coins have no market price: with permission, nothing is asked and nothing invented
+        _, html = _report(cli, "--trace", "3", "--rates-api", url, "--allow-third-party")
+        assert asked == []
+        assert "no rate" in html and " EUR" not in html.split("Appendix A")[1]
+    finally:
+        server.shutdown()
+        server.server_close()
