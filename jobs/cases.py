@@ -48,7 +48,8 @@ def verify_case(session: Session, name: str) -> Verification:
     if not check.ok:
         return check
     entries = case.audit.entries()
-    problem = (_check_cluster_files(case, entries) or _check_tag_versions(session, case, entries)
+    problem = (_check_cluster_files(case, entries) or _check_reports(case, entries)
+               or _check_tag_versions(session, case, entries)
                or check_store(case, store_counts(session.settings, case)))
     return check if problem is None else Verification(False, check.entries, check.head, problem)
 
@@ -66,6 +67,25 @@ def _check_cluster_files(case: Case, entries: list[AuditEntry]) -> str | None:
             return f"cluster evidence {name} (audit entry {seq}) is missing"
         if hashlib.sha256(path.read_bytes()).hexdigest() != digest:
             return f"cluster evidence {name} was changed after the run (audit entry {seq})"
+    return None
+
+
+def _check_reports(case: Case, entries: list[AuditEntry]) -> str | None:
+    """Every report written inside the case (``reports/``) against the hashes its ``report.written``
+    entry recorded: a report handed on can be checked against the case it came from. Reports written
+    elsewhere (``--out``) are the user's files; their hashes stay in the log for comparison."""
+    for entry in entries:
+        if entry.action != "report.written":
+            continue
+        directory = Path(str(entry.details.get("directory", "")))
+        if directory.name != "reports" or directory.parent.name != case.name:
+            continue
+        for name, digest in sorted((entry.details.get("files") or {}).items()):
+            path = case.dir / "reports" / Path(name).name
+            if not path.is_file():
+                return f"report {name} (audit entry {entry.seq}) is missing"
+            if hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+                return f"report {name} was changed after it was written (audit entry {entry.seq})"
     return None
 
 

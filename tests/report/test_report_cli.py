@@ -182,3 +182,12 @@ def test_a_price_service_is_asked_only_when_the_user_allows_it(cli: Cli, case_ho
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_case_verify_notices_a_report_edited_after_it_was_written(cli: Cli, case_home: Path) -> None:
+    data, html = _report(cli, "--trace", "3")
+    assert cli("case", "verify", CASE).exit_code == 0
+    Path(data["html"]).write_text(html.replace("Exchange Alpha", "Exchange Beta"), encoding="utf-8")
+    result = cli("case", "verify", CASE)
+    assert result.exit_code != 0
+    assert f"report {Path(data['html']).name} was changed after it was written" in result.output
