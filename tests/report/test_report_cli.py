@@ -64,6 +64,8 @@ def test_every_link_resolves_and_nothing_is_fetched(cli: Cli, case_home: Path) -
     links = set(re.findall(r'href="#([^"]+)"', html)) | set(re.findall(r'xlink:href="#([^"]+)"', html))
     assert links and links <= anchors, sorted(links - anchors)[:5]
     assert "<script" not in html and "<link" not in html and "@import" not in html
+    style = html[html.index("<style>"):html.index("</style>")]
+    assert '"DejaVu Sans"' in style and "&#34;" not in style     # the style sheet reaches the browser unescaped
     assert not re.search(r'(src|href)="(https?:)?//', html)
 
 
