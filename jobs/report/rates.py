@@ -120,6 +120,8 @@ class RateTable:
     def rate_at(self, chain: str, asset: str, at: int, *, max_age: int = DEFAULT_MAX_AGE) -> Rate | None:
         """The latest rate for ``(chain, asset)`` at or before ``at`` and at most ``max_age`` seconds
         older; ``None`` if there is none."""
+        if max_age < 0:
+            raise ValueError(f"max_age must be >= 0 seconds, not {max_age}")
         found = self._index.get((chain.lower(), asset.lower()))
         if found is None:
             return None
@@ -157,6 +159,8 @@ class RateTable:
         ``join_asof`` (backward, ``tolerance=max_age``); the cents are computed on Python integers.
         A value of 10**36 currency units or more does not fit ``Decimal(38, 2)`` and is left null.
         """
+        if max_age < 0:
+            raise ValueError(f"max_age must be >= 0 seconds, not {max_age}")
         keys = frame.select(
             pl.int_range(pl.len(), dtype=pl.UInt32).alias("_row"),
             pl.col(chain_col).cast(pl.String).str.to_lowercase().alias("_chain"),

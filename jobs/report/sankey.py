@@ -47,9 +47,9 @@ _KIND = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 #: characters XML 1.0 cannot carry (control characters, lone surrogates, U+FFFE/U+FFFF)
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
+#: no white halo behind the text (paint-order): WeasyPrint ignores paint-order and would paint the halo over it
 _STYLE = """<style>
-.tracer-sankey text{font:12px sans-serif;fill:#1d2733;paint-order:stroke;stroke:#fff;stroke-width:3px;\
-stroke-linejoin:round}
+.tracer-sankey text{font:12px sans-serif;fill:#1d2733;stroke:none}
 .tracer-sankey text.amount{fill:#46515e}
 .tracer-sankey .node rect{fill:#5d6d7e}
 .tracer-sankey .node.seed rect{fill:#b03a2e}

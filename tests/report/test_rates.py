@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import random
 import re
-import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -245,15 +244,19 @@ def test_uint256_amounts_as_digit_text() -> None:
     assert exact is not None and exact.amount == Decimal("115792089237316195423570985008687907853269984665.64")
 
 
-def test_hundreds_of_thousands_of_rows_convert_fast() -> None:
+def test_hundreds_of_thousands_of_rows_convert_in_one_pass() -> None:
+    """Not timed here (the project keeps timings in benchmarks): 300,000 rows convert in one vectorised
+    call and agree with the scalar form on a sample."""
     rng = random.Random(7)
     table, frame = random_table(rng), random_rows(rng, 300_000)
-    began = time.perf_counter()
     out = table.values_for(frame)
-    elapsed = time.perf_counter() - began
-    print(f"values_for: {frame.height:,} rows in {elapsed:.3f} s")
     assert out.height == 300_000 and out["fiat_amount"].null_count() < 300_000
-    assert elapsed < 2.0  # about 0.3 s here; the bound leaves room for a loaded test machine
+    for row in out.head(200).iter_rows(named=True):
+        if row["timestamp"] is None:
+            assert row["fiat_amount"] is None
+            continue
+        value = table.value_at(row["chain"], row["asset"], int(row["value"]), row["decimals"], row["timestamp"])
+        assert (value.amount if value else None) == row["fiat_amount"]
 
 
 def test_one_table_one_currency_and_sane_prices() -> None:
@@ -263,3 +266,5 @@ def test_one_table_one_currency_and_sane_prices() -> None:
         RateTable([Rate("ltc", "native", 0, Decimal(-1), "EUR", "a")])
     with pytest.raises(ValueError, match="amount must be >= 0"):
         RateTable([]).value_at("ltc", "native", -1, 8, 0)
+    with pytest.raises(ValueError, match="max_age must be >= 0"):
+        RateTable([]).value_at("ltc", "native", 1, 8, 0, max_age=-1)
