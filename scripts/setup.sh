@@ -18,12 +18,14 @@ pip_install() {
 }
 
 SUDO=""; if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-# System packages: Graphviz draws the report's flow graph, Pango lays out its PDF (WeasyPrint);
+# System packages: Graphviz draws the report's flow graph, Pango lays out its PDF (WeasyPrint),
 # the tests also read the report in a real browser (Chromium) and its PDF with poppler's tools.
 APT_PACKAGES=""
 command -v dot >/dev/null 2>&1 || APT_PACKAGES="$APT_PACKAGES graphviz"
 ldconfig -p 2>/dev/null | grep -q libpangoft2-1.0 || APT_PACKAGES="$APT_PACKAGES libpango-1.0-0 libpangoft2-1.0-0"
 [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || APT_PACKAGES="$APT_PACKAGES fonts-dejavu-core"
+# libsodium: ristretto255 for private deconfliction (pysodium calls the system library)
+ldconfig -p 2>/dev/null | grep -q 'libsodium.so.23' || APT_PACKAGES="$APT_PACKAGES libsodium23"
 if [ "${1:-}" = "--test" ]; then
     command -v chromium >/dev/null 2>&1 || APT_PACKAGES="$APT_PACKAGES chromium"
     command -v pdftotext >/dev/null 2>&1 || APT_PACKAGES="$APT_PACKAGES poppler-utils"
