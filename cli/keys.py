@@ -45,7 +45,10 @@ def create(
                                              "(typed twice; or set TRACER_KEY_PASSPHRASE).")] = False,
     json_: JsonOpt = False,
 ) -> None:
-    """Create an Ed25519 key pair for your agency (private key mode 0600; never replaced)."""
+    """Create an Ed25519 key pair for your agency (private key mode 0600; never replaced).
+
+    Example: tracer keys create fiu-lisbon --contact "duty officer, +351 ..." --passphrase
+    """
     info = key_jobs.create_key(app_context().settings, name, passphrase=passphrase_for(passphrase, confirm=True),
                                contact=contact)
 
@@ -58,7 +61,10 @@ def create(
 
 @app.command("list")
 def list_(json_: JsonOpt = False) -> None:
-    """Your keys and the partner keys you trust, with their fingerprints."""
+    """Your keys and the partner keys you trust, with their fingerprints.
+
+    Example: tracer keys list
+    """
     keys = key_jobs.list_keys(app_context().settings)
     rows = [k.as_dict() for k in keys]
 
@@ -76,7 +82,10 @@ def trust(
     name: Annotated[str | None, typer.Option("--name", metavar="NAME", help="Name to show for it.")] = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Trust a partner's public key; compare the fingerprint shown with the partner over the phone."""
+    """Trust a partner's public key; compare the fingerprint shown with the partner over the phone.
+
+    Example: tracer keys trust bka-wiesbaden.pub --name partner-bka
+    """
     info = key_jobs.trust_key(app_context().settings, file, name=name)
 
     def human() -> None:
@@ -93,7 +102,10 @@ def export(
                                       show_default=False)],
     json_: JsonOpt = False,
 ) -> None:
-    """Write your public key file for partners (the private key never leaves the workspace)."""
+    """Write your public key file for partners (the private key never leaves the workspace).
+
+    Example: tracer keys export fiu-lisbon --out fiu-lisbon.pub
+    """
     info = key_jobs.export_public(app_context().settings, name, out)
     emit({**info.as_dict(), "out": str(out)}, as_json=json_,
          human=lambda: stdout.print(f"wrote {out}: {info.name}, fingerprint "

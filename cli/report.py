@@ -48,7 +48,13 @@ def report_command(
     top: Annotated[int, typer.Option("--top", metavar="N", help="Endings listed per run.", min=1)] = 50,
     json_: JsonOpt = False,
 ) -> None:
-    """Write the case report: seeds, method, flow graph, Sankey, models side by side, endings, raw records."""
+    """Write the case report: seeds, method, flow graph, Sankey, models side by side, endings, raw records.
+
+    One self-contained HTML file in <case>/reports/ (named by its SHA-256, never overwritten), recorded
+    in the audit log; --pdf writes the same document as PDF beside it.
+
+    Example: tracer report op-harbor --pdf --trace 3 --trace 4 --rates eur-rates.csv
+    """
     session = app_context().session
     request = ReportRequest(case=case, traces=tuple(trace or ()), out=out, pdf=pdf, rates_csv=rates,
                             min_share_percent=min_share, top=top, rates_api=rates_api, currency=currency,
