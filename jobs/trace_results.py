@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["TRACES_DIR", "save_run", "verify_runs", "run_entries"]
+__all__ = ["TRACES_DIR", "save_run", "stage_run", "publish_run", "verify_runs", "run_entries"]
 
 TRACES_DIR = "traces"
 _RUN_NAME = re.compile(r"([0-9]{4,})-.+")
@@ -31,8 +31,19 @@ _RUN_NAME = re.compile(r"([0-9]{4,})-.+")
 def save_run(case_dir: Path, label: str, manifest_sha256: str, files: Mapping[str, bytes]) -> Path:
     """Write ``files`` into a new result folder of the case and return it. Call under the case lock
     (the sequence number is the number of folders so far plus one)."""
+    staging, final = stage_run(case_dir, label, manifest_sha256, files)
+    publish_run(staging, final)
+    return final
+
+
+def stage_run(case_dir: Path, label: str, manifest_sha256: str, files: Mapping[str, bytes]) -> tuple[Path, Path]:
+    """Write ``files`` into a staging folder (``.staging-*``, ignored by :func:`verify_runs`) and
+    return it with the name the run will have. Call under the case lock: staging folders a killed
+    run left behind are removed first (no other writer can be staging while the lock is held)."""
     root = case_dir / TRACES_DIR
     root.mkdir(parents=True, exist_ok=True)
+    for leftover in root.glob(".staging-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
     numbers = [int(m.group(1)) for p in root.iterdir() if (m := _RUN_NAME.fullmatch(p.name)) and p.is_dir()]
     final = root / f"{max(numbers, default=0) + 1:04d}-{label}-{manifest_sha256[:12]}"
     staging = Path(tempfile.mkdtemp(dir=root, prefix=".staging-"))
@@ -42,11 +53,25 @@ def save_run(case_dir: Path, label: str, manifest_sha256: str, files: Mapping[st
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
-        os.rename(staging, final)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return final
+    return staging, final
+
+
+def publish_run(staging: Path, final: Path) -> None:
+    """Give a staged result folder its run name (one rename); nothing to do when it has it already."""
+    if not final.exists() and staging.is_dir():
+        os.rename(staging, final)
+
+
+def follow_run_entry(case_dir: Path, details: Mapping[str, Any]) -> None:
+    """Bring the result folder up to its ``trace.run`` entry: a run whose entry landed but whose
+    staging folder was not yet renamed (killed in between) is published now. Idempotent."""
+    staged = details.get("staging")
+    if staged:
+        root = case_dir / TRACES_DIR
+        publish_run(root / Path(str(staged)).name, _folder(case_dir, details))
 
 
 def run_entries(entries: Iterable[Any]) -> list[Any]:

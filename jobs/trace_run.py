@@ -5,9 +5,11 @@ The algorithms are ``tracer.trace`` (engine), ``tracer.taint`` (models), ``trace
 (ranking, shares, paths) and ``tracer.manifest`` (evidence); this job picks the store, the tags and
 the seeds, runs the engine, writes the result files and records the run in the case's audit log.
 
-Each run writes ``<case>/traces/<direction>-<model>-<id>/`` with ``seeds.parquet``,
-``hops.parquet``, ``endings.parquet``, ``tags.parquet``, ``result.json`` and ``manifest.json``; the
-id is derived from the parameters, so re-running the same trace rewrites the same files —
+Each run writes a new folder ``<case>/traces/<NNNN>-<direction>-<model>-<manifest12>/`` with
+``seeds.parquet``, ``hops.parquet``, ``endings.parquet``, ``tags.parquet``, ``shortfalls.parquet``,
+``result.json`` and ``manifest.json`` (:mod:`jobs.trace_results`): staged first, named by its
+``trace.run`` audit entry and published as the entry lands, so a run killed at any point leaves either
+no result or a complete one. Re-running the same trace writes a new folder whose files are
 byte-identical when the store holds the same data.
 """
 
@@ -24,6 +26,7 @@ from typing import Any
 import polars as pl
 
 from graph.base import TRACE_REACHED_COLUMNS, TRACE_TRACED_COLUMNS, GraphStore, TraceRecord
+from jobs import workspace
 from jobs.addresses import normal_address
 from jobs.case_index import other_case_notices, touched_addresses
 from jobs.checkpoints import Checkpoint
@@ -36,7 +39,7 @@ from jobs.stores import checkpoint_path, open_case_store, open_case_store_for_re
 from jobs.tag_library import TagLibrary
 from jobs.token_cache import read_tokens
 from jobs.trace_fetch import FetchingFrontier
-from jobs.trace_results import save_run
+from jobs.trace_results import stage_run
 from jobs.workspace import Case
 from tracer.chains import Chain, ChainRegistry
 from tracer.coinjoin import coinjoin_transactions
@@ -224,11 +227,14 @@ def run_trace(settings: Settings, case: Case, spec: TraceSpec, store: GraphStore
     manifest_bytes = canonical_json(manifest)
     manifest_sha256 = sha256_hex(manifest_bytes)
     with case.locked():  # the run's folder number and its audit entry, in one step for other writers
-        out_dir = save_run(case.dir, f"{spec.direction}-{spec.model}", manifest_sha256,
-                           {**contents, "manifest.json": manifest_bytes})
+        # staged, then named by the audit entry and published as the entry lands (Case.record follows
+        # it): killed anywhere, the next open completes the rename or the staging folder is dropped
+        staging, out_dir = stage_run(case.dir, f"{spec.direction}-{spec.model}", manifest_sha256,
+                                     {**contents, "manifest.json": manifest_bytes})
+        workspace.step_done("trace.staged")
         case.record("trace.run", {
             "chain": spec.chain, "parameters": spec.parameters(), "directory": str(out_dir), "run": out_dir.name,
-            "manifest_sha256": manifest_sha256, "files": files,
+            "manifest_sha256": manifest_sha256, "files": files, "staging": staging.name,
         }, argv)
     store.save_trace(_trace_record(result, case.name, f"trace:{case.name}:{out_dir.name}", manifest_sha256))
     return {

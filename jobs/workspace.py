@@ -45,8 +45,9 @@ FORMAT_VERSION = 1
 
 
 def step_done(step: str) -> None:
-    """Called after each step of a case change (``intent``, ``appended``, ``case.json``, ``seeds.json``,
-    ``done``). A test seam: the crash tests replace it to kill the process exactly there."""
+    """Called after each step of a case change (``intent``, ``appended``, ``case.json``, ``seeds.json``
+    or ``trace.published``, ``done``; a trace run also calls it with ``trace.staged``). A test seam:
+    the crash tests replace it to kill the process exactly there."""
 
 #: per thread: the case directories whose lock this thread holds, and how deeply (``Case.locked``)
 _LOCKS_HELD = threading.local()
@@ -205,6 +206,12 @@ class Case:
             _write_json_atomic(self.dir / "case.json", info)
         if step:
             step_done("case.json")
+        if entry.action == "trace.run":  # a result folder staged before its entry: published after it
+            from jobs.trace_results import follow_run_entry
+
+            follow_run_entry(self.dir, entry.details)
+            if step:
+                step_done("trace.published")
         if entry.action == "seed.add":
             seeds = [s.as_dict() for s in self.seeds()]
             if seeds[-1:] != [entry.details]:
