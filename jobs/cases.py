@@ -48,9 +48,9 @@ def verify_case(session: Session, name: str) -> Verification:
     if not check.ok:
         return check
     entries = case.audit.entries()
-    problem = (_check_cluster_files(case, entries) or _check_reports(case, entries)
-               or _check_tag_versions(session, case, entries)
-               or check_store(case, store_counts(session.settings, case)))
+    # an unfinished write first: its files may be half-way, and the repair is to run it again
+    problem = (check_store(case, store_counts(session.settings, case)) or _check_cluster_files(case, entries)
+               or _check_reports(case, entries) or _check_tag_versions(session, case, entries))
     return check if problem is None else Verification(False, check.entries, check.head, problem)
 
 

@@ -9,6 +9,7 @@ the case's store, writes the clusters back and the evidence to ``<case>/clusters
 from __future__ import annotations
 
 import hashlib
+import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +20,7 @@ import polars as pl
 from graph.base import GraphStore
 from jobs.addresses import candidate_chains, normal_address
 from jobs.custody import store_write
+from jobs.files import write_atomic
 from jobs.session import Session
 from jobs.settings import Settings
 from jobs.stores import open_case_store, open_case_store_for_reading, store_counts
@@ -126,7 +128,9 @@ def _cluster_chain(
     files = _files(case, chain)
     files["evidence"].parent.mkdir(parents=True, exist_ok=True)
     for name, frame in (("evidence", edges), ("clusters", rows), ("coinjoins", found)):
-        frame.write_parquet(files[name], statistics=False)
+        buffer = io.BytesIO()  # whole files only: a run killed while writing leaves the old file or the new one
+        frame.write_parquet(buffer, statistics=False)
+        write_atomic(files[name], buffer.getvalue())
     sizes = rows.group_by("cluster_id").agg(pl.len().alias("members"))
     tags = store.tags(chain, rows["address"].to_list()) if rows.height else None
     labels = (_labels(tags.join(rows.select("address", "cluster_id"), on="address")) if tags is not None and

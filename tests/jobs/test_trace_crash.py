@@ -11,31 +11,17 @@ trace, and running the trace again leaves a case that verifies.
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import signal
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "op-fixture"
+from tests.jobs.fixture_case import _case, _env, _tracer
+
 STEPS = ["trace.staged", "intent", "appended", "case.json", "trace.published", "done"]
 TRACE = ["trace", "op-kill", "--chain", "ltc-regtest", "--model", "haircut", "--hops", "12"]
-
-
-def _env(home: Path) -> None:
-    for name in list(os.environ):
-        if name.startswith(("TRACER_", "NEO4J_")):
-            del os.environ[name]
-    os.environ.update(TRACER_HOME=str(home), TRACER_ACTOR="analyst@unit-test", XDG_CONFIG_HOME=str(home / "xdg"))
-
-
-def _tracer(*args: str) -> object:
-    from cli.app import app
-
-    return CliRunner().invoke(app, list(args), catch_exceptions=False)
 
 
 def _trace_and_die_after(home: str, step: str) -> None:
@@ -53,16 +39,6 @@ def _trace_and_die_after(home: str, step: str) -> None:
 
     jobs.workspace.step_done = kill_here
     _tracer(*TRACE)
-
-
-def _case(home: Path) -> None:
-    _env(home)
-    spec = json.loads((FIXTURE / "case.json").read_text())
-    assert _tracer("case", "create", "op-kill").exit_code == 0  # type: ignore[attr-defined]
-    for seed in spec["seeds"]:
-        assert _tracer("case", "seed", "add", "op-kill", seed["address"], "--chain",  # type: ignore[attr-defined]
-                       seed["chain"]).exit_code == 0
-    assert _tracer("ingest", "frames", str(FIXTURE / "frames"), "--case", "op-kill").exit_code == 0  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("step", STEPS)
