@@ -20,7 +20,7 @@ import typer
 from typer._click.exceptions import ClickException
 from typer.core import TyperGroup
 
-from cli import case, chains, cluster, config, graph, ingest, keys, tags
+from cli import case, chains, cluster, config, deconflict, graph, ingest, keys, tags
 from cli.context import AppContext, current, set_context
 from cli.errors import EXIT_CODES_HELP, EXIT_FAILURE, EXIT_INTERRUPTED, exit_code_for
 from cli.output import error, stderr
@@ -131,6 +131,7 @@ app.add_typer(case.app, name="case")
 app.add_typer(chains.app, name="chains")
 app.add_typer(cluster.app, name="cluster")
 app.add_typer(config.app, name="config")
+app.add_typer(deconflict.app, name="deconflict")
 app.add_typer(graph.app, name="graph")
 app.add_typer(ingest.app, name="ingest")
 app.add_typer(keys.app, name="keys")

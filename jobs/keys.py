@@ -71,11 +71,14 @@ def fingerprint_text(fingerprint: str) -> str:
     return " ".join(fingerprint[i:i + 4] for i in range(0, 32, 4))
 
 
-def _keys_dir(settings: Settings, part: str) -> Path:
+def _keys_dir(settings: Settings, part: str, *, create: bool = False) -> Path:
+    """``keys/<part>``; made (mode 0700) only by the commands that write keys, so reading or
+    verifying never changes the workspace."""
     path = settings.home / "keys" / part
-    path.mkdir(parents=True, exist_ok=True)
-    os.chmod(path.parent, 0o700)
-    os.chmod(path, 0o700)
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
+        os.chmod(path.parent, 0o700)
+        os.chmod(path, 0o700)
     return path
 
 
@@ -109,7 +112,7 @@ def read_public_key(data: bytes, where: str) -> KeyInfo:
 
 def create_key(settings: Settings, name: str, *, passphrase: str | None, contact: str = "") -> KeyInfo:
     """A new Ed25519 key pair ``name`` for this agency; refuses to replace an existing one."""
-    own = _keys_dir(settings, "own")
+    own = _keys_dir(settings, "own", create=True)
     private_path = own / f"{_check_name(name)}.key"
     if private_path.exists():
         raise ConflictError(f"key {name!r} exists already ({private_path}); keys are never replaced")
@@ -156,7 +159,7 @@ def trust_key(settings: Settings, path: Path, *, name: str | None = None) -> Key
     info = read_public_key(data, str(path))
     if name is not None:
         info = KeyInfo(_check_name(name), info.fingerprint, info.public, "trusted", info.contact)
-    write_atomic(_keys_dir(settings, "trusted") / f"{info.fingerprint}.pub",
+    write_atomic(_keys_dir(settings, "trusted", create=True) / f"{info.fingerprint}.pub",
                  public_key_file(info.name, info.public, info.contact))
     return info
 

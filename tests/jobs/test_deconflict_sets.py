@@ -11,6 +11,7 @@ functions behind ``tracer deconflict`` are tested on real cases in ``tests/cli/t
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,7 +36,7 @@ def two(tmp_path: Path) -> dict[str, Agency]:
 
 
 def _exchange(two: dict[str, Agency], mine: list[Item], theirs: list[Item], *, count_only: bool = False,
-              ) -> tuple[bytes, bytes, dict[str, object]]:
+              ) -> tuple[bytes, bytes, dict[str, Any]]:
     a, b = two["agency-a"], two["agency-b"]
     request, state = build_request(a.signer, mine, contact="FIU-A desk", reference="PJ 2026/118",
                                    count_only=count_only, clusters=False)
