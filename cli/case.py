@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -11,9 +12,14 @@ from rich.text import Text
 
 from cli.context import app_context
 from cli.errors import EXIT_FAILURE
+from cli.keys import passphrase_for
 from cli.options import CaseArg, ChainOpt, JsonOpt
 from cli.output import emit, error, notice, stdout, table
+from jobs.case_package_export import ExportRequest, export_case
+from jobs.case_package_import import import_case
+from jobs.case_package_reproduce import REPRODUCED
 from jobs.cases import add_seed, case_links, case_rows, case_traces, create_case, describe_case, verify_case
+from jobs.keys import fingerprint_text
 from jobs.workspace import Seed
 
 app = typer.Typer(help="Case workspaces: seeds, audit log (chain of custody).", no_args_is_help=True)
@@ -152,6 +158,76 @@ def traces(name: CaseArg, json_: JsonOpt = False) -> None:
                              ", ".join(r["seeds"]), (r["manifest_sha256"] or "")[:16]) for r in rows]))
 
     emit(rows, as_json=json_, human=human)
+
+
+@app.command("export")
+def export(
+    name: CaseArg,
+    out: Annotated[Path, typer.Option("--out", "-o", metavar="FILE", help="The package to write (a new file, .tar).",
+                                      show_default=False)],
+    sign: Annotated[str | None, typer.Option("--sign", metavar="KEY", help="Your key that signs it (default: your "
+                                             "only key; see `tracer keys list`).")] = None,
+    redact: Annotated[str | None, typer.Option("--redact", metavar="WHAT", help="Take the seeds' labels, notes or "
+                                               "both out: labels,notes (the audit log says which entries).")] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Export a case as one signed package another agency can verify and re-run: the frames its traces
+    read, the tag versions they cite, every trace result with its manifest, cluster evidence, the
+    case, its seeds and audit log; SHA-256 of every member, Ed25519 signature. Same case, same bytes.
+
+    Example: tracer case export op-harbor --out op-harbor.tar --sign fiu-lisbon
+
+    Example: tracer case export op-harbor --out op-harbor-partner.tar --redact labels,notes
+    """
+    data = export_case(app_context().session, ExportRequest(name, out, sign, redact), lambda: passphrase_for(True))
+
+    def human() -> None:
+        signer = data["signed_by"]
+        stdout.print(f"wrote {data['out']}: {len(data['traces'])} trace(s), chains {', '.join(data['chains'])}, "
+                     f"{data['members']} members, sha256 {data['sha256']}", highlight=False)
+        stdout.print(f"signed by {signer['name']} ({fingerprint_text(signer['fingerprint'])})", highlight=False)
+        if data["redacted"]:
+            notice(f"redacted: {', '.join(data['redacted'])}; the audit entries that held them cannot be "
+                   "re-hashed by the recipient (package.json lists them)")
+
+    emit(data, as_json=json_, human=human)
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="A case package (`tracer case export`).",
+                                         show_default=False)],
+    as_name: Annotated[str | None, typer.Option("--as", metavar="NAME", help="Case name here (default: the "
+                                                "package's).")] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Import a partner's case package: its signature (a key you trust) and every member's SHA-256 are
+    checked before anything is written; then the case, its frames and tags are loaded and every trace
+    is re-run, each reported "reproduced ✓" or with the manifest fields that differ (exit 1 then).
+
+    Example: tracer case import op-harbor.tar
+
+    Example: tracer case import op-harbor.tar --as bka-op-harbor --json
+    """
+    data = import_case(app_context().session, file, as_name)
+    emit(data, as_json=json_, human=lambda: _import_summary(data))
+    if data["reproduced"] != data["total"]:
+        raise typer.Exit(EXIT_FAILURE)
+
+
+def _import_summary(data: dict[str, Any]) -> None:
+    signer = data["signer"]
+    stdout.print(f"imported case {data['case']} from {data['original_case']}, signed by {signer['name']} "
+                 f"({fingerprint_text(signer['fingerprint'])}); package sha256 {data['package_sha256']}",
+                 highlight=False)
+    for row in data["traces"]:
+        if row["status"] in REPRODUCED:
+            extra = {"reproduced-renamed": " (manifest differs only in the case name)",
+                     "reproduced-redacted": " (apart from the redacted seed labels in result.json)"}
+            stdout.print(f"  {row['run']}: reproduced ✓{extra.get(row['status'], '')}", highlight=False)
+        else:
+            stdout.print(f"  {row['run']}: DIFFERS in {', '.join(row['differences'])}", highlight=False)
+    notice(f"{data['reproduced']} of {data['total']} trace(s) reproduced; case in {data['path']}")
 
 
 @seed_app.command("add")

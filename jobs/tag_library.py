@@ -71,7 +71,7 @@ def _now() -> str:
 
 @dataclass(frozen=True)
 class ImportResult:
-    """What :meth:`TagLibrary.import_` did: ``status`` is created, unchanged or superseded."""
+    """What :meth:`TagLibrary.import_` did: ``status`` is created, unchanged, superseded or kept."""
 
     name: str
     status: str
@@ -225,12 +225,15 @@ class TagLibrary:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
     def import_(self, tag_import: TagImport, source_path: Path | str, actor: str, *,
-                source_sha256: str | None = None) -> ImportResult:
+                source_sha256: str | None = None, supersede: bool = True) -> ImportResult:
         """Store ``tag_import`` (idempotent per name and content; see the module notes).
 
         ``source_sha256`` is the SHA-256 of the imported file; computed from ``source_path`` when
         not given. ``tag_import.sanctions`` (the sanctions list it was declared to be) is recorded
-        in the entry; screening keys its ``sanctioned`` category on it.
+        in the entry; screening keys its ``sanctioned`` category on it. With ``supersede`` false (a
+        version that arrived in a partner's case package), a different current version of the same
+        name stays current: the new version is kept as a superseded one (status ``kept``), there for
+        the manifests that cite it; a version the library holds already changes nothing.
         """
         tags = tag_import.tags
         validate(tags, TAGS)
@@ -243,6 +246,10 @@ class TagLibrary:
             previous = next((e for e in entries if e["name"] == tag_import.name and e["status"] == "current"), None)
             if previous is not None and previous["sha256"] == digest and previous.get("sanctions") == sanctions:
                 return self._result(tag_import, previous, "unchanged", None)
+            held = next((e for e in entries if e["name"] == tag_import.name and e["sha256"] == digest), None)
+            if not supersede and held is not None:
+                return self._result(tag_import, held, "unchanged", None)
+            keep_previous = not supersede and previous is not None
             file_name = f"{digest}.parquet"
             target = self.root / file_name
             if not target.exists():
@@ -268,15 +275,15 @@ class TagLibrary:
                 "duplicates": tag_import.duplicates,
                 "meta": dict(tag_import.meta),
                 "sanctions": sanctions,
-                "status": "current",
-                "superseded_at": None,
+                "status": "superseded" if keep_previous else "current",
+                "superseded_at": now if keep_previous else None,
             }
-            if previous is not None:
+            if previous is not None and not keep_previous:
                 previous["status"] = "superseded"
                 previous["superseded_at"] = now
             self._write_index([*entries, entry])
-            return self._result(tag_import, entry, "superseded" if previous else "created",
-                                previous["sha256"] if previous else None)
+            status = "kept" if keep_previous else "superseded" if previous else "created"
+            return self._result(tag_import, entry, status, previous["sha256"] if previous else None)
 
     def _write_index(self, entries: list[dict[str, Any]]) -> None:
         tmp = self.root / ".index.json.tmp"
