@@ -27,6 +27,7 @@ from cli.output import error, stderr
 from cli.report import report_command
 from cli.screen import screen_command
 from cli.trace import trace_command
+from cli.watch import watch_command
 from tracer import __version__
 from tracer.errors import TracerError
 from tracer.redaction import redact_url
@@ -139,6 +140,7 @@ app.add_typer(tags.app, name="tags")
 app.command("trace")(trace_command)
 app.command("screen")(screen_command)
 app.command("report")(report_command)
+app.command("watch")(watch_command)
 
 
 def _version(value: bool) -> None:

@@ -43,7 +43,10 @@ from tracer.schema import FrameSet
 
 __all__ = ["ChainNode", "ChainIngest", "Fetched", "RangeRun", "IngestRates", "ingest_range", "repair_reorg",
            "forget_what_the_store_lacks", "load_with_reorg_repair", "ChainMoved", "Batches", "REORG_WINDOW",
-           "TARGET_TX_PER_LOAD"]
+           "TARGET_TX_PER_LOAD", "OnLoad"]
+
+#: called with the store, the frames of each store load and its block heights, before the checkpoint moves
+OnLoad = Callable[[GraphStore, FrameSet, list[int]], None]
 
 #: how far below the range (or the tip) stored blocks are checked against the node's chain
 REORG_WINDOW = 100
@@ -169,11 +172,14 @@ def ingest_range(
     *,
     batch_blocks: int,
     progress: Callable[[int, int], None] | None = None,
+    on_load: OnLoad | None = None,
 ) -> RangeRun:
     """Ingest blocks ``from_height..to_height`` (inclusive) of ``kind.node``; see the module docstring.
 
     ``progress(blocks, transactions)`` is called after every store load with what it added.
-    A load holds at most ``batch_blocks`` blocks.
+    A load holds at most ``batch_blocks`` blocks. ``on_load(store, frames, heights)`` is called after each
+    store load and before its checkpoint is saved (in the loader thread, which then owns the store):
+    killed before the checkpoint, the blocks are loaded and handed to it again on the next run.
     """
     if from_height < 0 or to_height < from_height:
         raise InputError(f"invalid block range {from_height}..{to_height}")
@@ -189,7 +195,7 @@ def ingest_range(
     run.blocks_already_done = (to_height - from_height + 1) - len(checkpoint.missing(from_height, to_height))
     load_with_reorg_repair(
         lambda: _load_batches(kind, store, checkpoint, run, checkpoint.missing(from_height, to_height),
-                              batch_blocks, progress),
+                              batch_blocks, progress, on_load),
         lambda below: repair_reorg(node, store, checkpoint, below), run.reorgs, run.loaded,
     )
     run.seconds = time.perf_counter() - started
@@ -278,6 +284,7 @@ def _load_batches(
     todo: list[int],
     batch_blocks: int,
     progress: Callable[[int, int], None] | None,
+    on_load: OnLoad | None = None,
 ) -> None:
     """Fetch ``todo`` in runs of about ``kind.fetch_target`` transactions (the next
     ``kind.fetches_ahead`` runs on their own connections while this one is mapped) and load the
@@ -341,7 +348,7 @@ def _load_batches(
                 if pending_tx < kind.load_target or rest < kind.load_target / 2:
                     continue  # the next fetch still fits in this load (and no small load is left for the end)
             loader.wait()
-            loader.start(_loading(kind, store, checkpoint, run, pending, progress))
+            loader.start(_loading(kind, store, checkpoint, run, pending, progress, on_load))
             pending, pending_tx, pending_blocks = [], 0, 0
         loader.wait()
     finally:
@@ -357,13 +364,16 @@ def _loading(
     run: RangeRun,
     parts: list[tuple[list[int], Any]],
     progress: Callable[[int, int], None] | None,
+    on_load: OnLoad | None = None,
 ) -> Callable[[], None]:
-    """One store load of the mapped runs ``parts`` (each a run of consecutive heights), then
-    their checkpoint."""
+    """One store load of the mapped runs ``parts`` (each a run of consecutive heights), ``on_load``,
+    then their checkpoint."""
 
     def work() -> None:
         frames = parts[0][1].frames if len(parts) == 1 else FrameSet.concat([f.frames for _, f in parts])
         report = store.load(frames)
+        if on_load is not None:
+            on_load(store, frames, [h for heights, _ in parts for h in heights])
         for heights, _ in parts:
             checkpoint.add(heights[0], heights[-1])
         checkpoint.save()

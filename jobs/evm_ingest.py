@@ -24,7 +24,7 @@ from adapters.evm.completeness import check_balances, touched_addresses
 from adapters.evm.node import EvmNode, FetchedBlocks
 from adapters.evm.tokens import TokenMetadata
 from graph.base import GraphStore
-from jobs.block_ingest import TARGET_TX_PER_LOAD, IngestRates, ingest_range
+from jobs.block_ingest import TARGET_TX_PER_LOAD, IngestRates, OnLoad, ingest_range
 from jobs.checkpoints import Checkpoint
 
 __all__ = ["EvmIngestSummary", "EvmIngest", "ingest_evm_range", "verify_balances", "DEFAULT_BATCH_BLOCKS"]
@@ -114,10 +114,12 @@ def ingest_evm_range(
     allow_missing_traces: bool = False,
     tokens: TokenMetadata | None = None,
     progress: Callable[[int, int], None] | None = None,
+    on_load: OnLoad | None = None,
 ) -> EvmIngestSummary:
     """Ingest blocks ``from_height..to_height`` (inclusive) of an EVM chain (see :mod:`jobs.block_ingest`).
 
-    ``progress(blocks, transactions)`` is called after every loaded batch.
+    ``progress(blocks, transactions)`` is called after every loaded batch; ``on_load``: see
+    :func:`jobs.block_ingest.ingest_range`.
 
     Raises
     ------
@@ -128,7 +130,7 @@ def ingest_evm_range(
                                to_height=to_height)
     kind = EvmIngest(node, summary, allow_missing_traces=allow_missing_traces)
     run = ingest_range(kind, store, checkpoint, from_height, to_height, batch_blocks=batch_blocks,
-                       progress=progress)
+                       progress=progress, on_load=on_load)
     if tokens is not None and kind.contracts:
         try:
             infos = tokens.get(kind.contracts)

@@ -17,6 +17,7 @@ from adapters.bitcoin.node import BitcoinNode
 from adapters.evm.node import EvmNode
 from adapters.evm.tokens import TokenMetadata
 from graph.base import GraphStore, LoadReport
+from jobs.block_ingest import OnLoad
 from jobs.checkpoints import Checkpoint
 from jobs.csv_ingest import CsvImportSummary, load_csv_frames, read_csv_file
 from jobs.custody import StoreWrite, store_write
@@ -71,21 +72,25 @@ class SeedRequest:
     etherscan: str | None = None
 
 
-def ingest_utxo(session: Session, request: RangeRequest, progress: Progress = NO_PROGRESS) -> IngestSummary:
-    """Load a block range of a Bitcoin-family chain (resumable; repairs reorgs)."""
+def ingest_utxo(session: Session, request: RangeRequest, progress: Progress = NO_PROGRESS, *,
+                on_load: OnLoad | None = None) -> IngestSummary:
+    """Load a block range of a Bitcoin-family chain (resumable; repairs reorgs). ``on_load`` sees the
+    frames of every store load before its checkpoint (:func:`jobs.block_ingest.ingest_range`)."""
     settings = session.settings
     chain, case = _range_chain(session, request, Family.UTXO, "an account-model chain: use `tracer ingest evm`")
     cookie = str(request.cookie) if request.cookie else None
     with BitcoinNode(node_url(settings, chain.key, request.node), chain, cookie_file=cookie) as source, \
             _range_run(session, request, case, source, "ingest.utxo", progress) as (store, checkpoint, last, run):
         summary = ingest_block_range(source, store, checkpoint, request.from_height, last,
-                                     batch_blocks=request.batch_blocks, progress=progress.advance)
+                                     batch_blocks=request.batch_blocks, progress=progress.advance, on_load=on_load)
         run.details = summary.as_dict()
     return summary
 
 
-def ingest_evm(session: Session, request: RangeRequest, progress: Progress = NO_PROGRESS) -> EvmIngestSummary:
-    """Load a block range of an EVM chain: native, token, internal and fee transfers (resumable; repairs reorgs)."""
+def ingest_evm(session: Session, request: RangeRequest, progress: Progress = NO_PROGRESS, *,
+               on_load: OnLoad | None = None) -> EvmIngestSummary:
+    """Load a block range of an EVM chain: native, token, internal and fee transfers (resumable; repairs
+    reorgs). ``on_load``: as for :func:`ingest_utxo`."""
     settings = session.settings
     chain, case = _range_chain(session, request, Family.ACCOUNT, "a UTXO chain: use `tracer ingest utxo`")
     with EvmNode(node_url(settings, chain.key, request.node), chain) as source, \
@@ -93,7 +98,7 @@ def ingest_evm(session: Session, request: RangeRequest, progress: Progress = NO_
         tokens = TokenMetadata(source.client, chain, checkpoint.path.with_name(f"tokens-{chain.key}.json"))
         summary = ingest_evm_range(source, store, checkpoint, request.from_height, last,
                                    batch_blocks=request.batch_blocks, allow_missing_traces=request.allow_missing_traces,
-                                   tokens=tokens, progress=progress.advance)
+                                   tokens=tokens, progress=progress.advance, on_load=on_load)
         if request.check_balances:
             summary.balance_check = verify_balances(source, store, request.from_height, last)
         run.details = summary.as_dict()

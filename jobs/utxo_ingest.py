@@ -20,7 +20,7 @@ from adapters.bitcoin.mappers import BIP30_OVERWRITTEN, Outpoint, Prevouts
 from adapters.bitcoin.node import BitcoinNode, FetchedBlocks
 from adapters.errors import HeightPastTipError
 from graph.base import GraphStore
-from jobs.block_ingest import IngestRates, ingest_range
+from jobs.block_ingest import IngestRates, OnLoad, ingest_range
 from jobs.checkpoints import Checkpoint
 
 __all__ = ["IngestSummary", "UtxoIngest", "ingest_block_range", "store_prevout_lookup", "UTXO_TX_PER_LOAD",
@@ -143,16 +143,18 @@ def ingest_block_range(
     *,
     batch_blocks: int = 200,
     progress: Callable[[int, int], None] | None = None,
+    on_load: OnLoad | None = None,
 ) -> IngestSummary:
     """Ingest blocks ``from_height..to_height`` (inclusive) of a UTXO chain (see :mod:`jobs.block_ingest`).
 
     Blocks are fetched in runs of about ``TARGET_TX_PER_FETCH`` transactions (the next runs on
     other connections while this one is mapped) and loaded in batches of about
-    ``UTXO_TX_PER_LOAD`` transactions and at most ``batch_blocks`` blocks.
+    ``UTXO_TX_PER_LOAD`` transactions and at most ``batch_blocks`` blocks; ``on_load``: see
+    :func:`jobs.block_ingest.ingest_range`.
     """
     kind = UtxoIngest(node, store)
     run = ingest_range(kind, store, checkpoint, from_height, to_height, batch_blocks=batch_blocks,
-                       progress=progress)
+                       progress=progress, on_load=on_load)
     return IngestSummary(
         chain=node.chain.key, source=node.source, from_height=from_height, to_height=to_height,
         blocks_loaded=len(run.loaded), blocks_already_done=run.blocks_already_done,
