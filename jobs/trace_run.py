@@ -31,6 +31,7 @@ from jobs.addresses import normal_address
 from jobs.case_index import other_case_notices, touched_addresses
 from jobs.checkpoints import Checkpoint
 from jobs.custody import store_write
+from jobs.error_rates import manifest_reference, trace_methods
 from jobs.seed_forms import TXID, parse_seed, trace_seed
 from jobs.session import Session
 from jobs.settings import Settings
@@ -223,6 +224,8 @@ def run_trace(settings: Settings, case: Case, spec: TraceSpec, store: GraphStore
         read_digest=digest.hexdigest, store_queries=digest.calls, tags_digest=frame_digest(consulted),
         tag_sources=library_sources, files=files, fetched=fetch.report() if fetch is not None else None,
         evidence=spec.evidence(),
+        error_rates=manifest_reference(trace_methods(spec.parameters(), spec.account_model),
+                                       account_model=spec.account_model),
     )
     manifest_bytes = canonical_json(manifest)
     manifest_sha256 = sha256_hex(manifest_bytes)

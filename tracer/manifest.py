@@ -7,7 +7,9 @@ A manifest lets a defence expert re-run a finding and check that they got the sa
 * the software (tracer, Python, polars) that computed it;
 * a digest of **every frame the trace read from the store**, in the order it read them
   (:class:`ReadDigest`), and of the tags it consulted with the tag sources they came from;
-* the SHA-256 of every result file.
+* the SHA-256 of every result file;
+* the published error rates of the taint model and heuristics it used (``error_rates``: the
+  results file's SHA-256 and the rates that apply, ``docs/error-rates.md``).
 
 Nothing in it depends on the clock, the machine or the path of the case, so the same trace on
 the same data gives a byte-identical manifest (:func:`canonical_json`). When the run happened
@@ -140,11 +142,14 @@ def build_manifest(
     files: dict[str, str],
     fetched: dict[str, Any] | None = None,
     evidence: dict[str, Any] | None = None,
+    error_rates: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The manifest of one trace run (see the module docstring); ``files`` maps file name -> SHA-256;
     ``evidence`` is what the trace was told about its data (:meth:`TraceSpec.evidence`: the block
-    ranges the store holds completely, which decide ``held`` against ``unverified``)."""
-    return {
+    ranges the store holds completely, which decide ``held`` against ``unverified``); ``error_rates`` the
+    published error rates of the model and heuristics the trace used (``jobs.error_rates.manifest_reference``:
+    the results file's SHA-256, generator, seeds and rates; no clock), left out when not given."""
+    manifest = {
         "format": FORMAT,
         "case": case,
         "parameters": parameters,
@@ -155,3 +160,6 @@ def build_manifest(
         "fetched": fetched,
         "files": dict(sorted(files.items())),
     }
+    if error_rates is not None:
+        manifest["error_rates"] = error_rates
+    return manifest
