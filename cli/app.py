@@ -20,9 +20,10 @@ import typer
 from typer._click.exceptions import ClickException
 from typer.core import TyperGroup
 
-from cli import case, chains, cluster, config, deconflict, graph, ingest, keys, tags
+from cli import case, chains, cluster, config, deconflict, graph, ingest, keys, spark, tags
 from cli.context import AppContext, current, set_context
 from cli.errors import EXIT_CODES_HELP, EXIT_FAILURE, EXIT_INTERRUPTED, exit_code_for
+from cli.method import method_command
 from cli.output import error, stderr
 from cli.report import report_command
 from cli.screen import screen_command
@@ -136,10 +137,12 @@ app.add_typer(deconflict.app, name="deconflict")
 app.add_typer(graph.app, name="graph")
 app.add_typer(ingest.app, name="ingest")
 app.add_typer(keys.app, name="keys")
+app.add_typer(spark.app, name="spark")
 app.add_typer(tags.app, name="tags")
 app.command("trace")(trace_command)
 app.command("screen")(screen_command)
 app.command("report")(report_command)
+app.command("method")(method_command)
 app.command("watch")(watch_command)
 
 

@@ -29,6 +29,8 @@ ldconfig -p 2>/dev/null | grep -q 'libsodium.so.23' || APT_PACKAGES="$APT_PACKAG
 if [ "${1:-}" = "--test" ]; then
     command -v chromium >/dev/null 2>&1 || APT_PACKAGES="$APT_PACKAGES chromium"
     command -v pdftotext >/dev/null 2>&1 || APT_PACKAGES="$APT_PACKAGES poppler-utils"
+    # Java for the Spark jobs' tests (PySpark runs Spark in a local JVM)
+    command -v java >/dev/null 2>&1 || APT_PACKAGES="$APT_PACKAGES default-jre-headless"
 fi
 if [ -n "$APT_PACKAGES" ]; then
     step "installing system packages (apt):$APT_PACKAGES"
