@@ -72,13 +72,22 @@ def _amounts(rows: pl.DataFrame, n_addresses: int, n_hubs: int) -> list[int]:
 
 
 def skewed_transfers(
-    n_transfers: int, n_addresses: int, *, n_hubs: int = 20, hub_share: float = 0.08, seed: int = 7
+    n_transfers: int, n_addresses: int, *, n_hubs: int = 20, hub_share: float = 0.08, seed: int = 7,
+    shard: int = 0,
 ) -> FrameSet:
     """``n_transfers`` transfers (1 native + 1 token every 4th transaction) between at most
     ``n_addresses`` addresses, of which the first ``n_hubs`` are hubs. About two in three candidate
     transfers come from an address holding nothing and are not made, so 3.5 times as many
-    candidates are drawn and the first ``n_transfers`` made are kept."""
+    candidates are drawn and the first ``n_transfers`` made are kept.
+
+    ``shard`` > 0 gives another segment of the same chain, drawn by the same rules from other
+    random numbers: it follows shard ``shard - 1`` in time (its transactions come after), shares
+    its hubs (the exchanges) and has its own ordinary addresses. Shard 0 is the chain this function
+    always made. So shards 0..k-1 are a chain k times as long in which the neighbourhood of shard 0's
+    addresses is exactly the one-shard chain's (``benchmarks/trace.py --scale``)."""
     n_tx = max(1, round(n_transfers * _CANDIDATES / 1.25))
+    if shard:
+        seed += 1000 * shard
     txs = pl.DataFrame({"tx": pl.int_range(0, n_tx, eager=True)})
     slots = pl.concat([
         txs.with_columns(pl.lit(0, pl.Int64).alias("slot")),
@@ -95,6 +104,13 @@ def skewed_transfers(
     ).filter(pl.col("from_n") != pl.col("to_n"))
     amounts = pl.Series("amount", _amounts(rows, n_addresses, n_hubs), pl.Int128).cast(pl.Decimal(38, 0))
     rows = rows.with_columns(amounts).filter(pl.col("amount") > 0).head(n_transfers)
+    if shard:  # later in time, own ordinary addresses, the same hubs
+        offset = shard * (n_addresses - n_hubs)
+        rows = rows.with_columns(
+            pl.col("tx") + shard * n_tx,
+            *(pl.when(pl.col(c) < n_hubs).then(pl.col(c)).otherwise(pl.col(c) + offset).alias(c)
+              for c in ("from_n", "to_n")),
+        )
     block = pl.col("tx") // _BLOCK_TXS
     transfers = rows.select(
         pl.lit(CHAIN).alias("chain"),

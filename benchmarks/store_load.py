@@ -23,12 +23,14 @@ Issue 24: an idempotent re-run of the same load costs at most 2x the first load.
 
     python benchmarks/store_load.py --json          # full size (about a minute or two)
     python benchmarks/store_load.py --quick --json  # small, seconds
+    python benchmarks/store_load.py --transfers 10000000 --repeat 1 --no-bolt --json  # issue 21
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
 import sys
 import tempfile
@@ -208,8 +210,11 @@ def bolt(frames: FrameSet, sample: FrameSet, directory: Path) -> dict[str, Any]:
     }
 
 
-def run(quick: bool, with_bolt: bool, repeat: int) -> dict[str, Any]:
+def run(quick: bool, with_bolt: bool, repeat: int, transfers: int | None = None,
+        with_reingest: bool = True) -> dict[str, Any]:
     n, m = (20_000, 6_000) if quick else (1_000_000, 300_000)
+    if transfers is not None:  # issue 21: 10M transfers, the same 3.3 transfers per address
+        n, m = transfers, max(1, transfers * 3 // 10)
     bolt_n = 5_000 if quick else 100_000
     sample_n = 300 if quick else 2_000
     frames = synthetic_transfers(n, m)
@@ -231,7 +236,7 @@ def run(quick: bool, with_bolt: bool, repeat: int) -> dict[str, Any]:
         assert store is not None
         seconds, in_db = sorted(runs, key=lambda run: run[0])[len(runs) // 2]
         store.close()
-        reingest = embedded_reingest(store.path, frames)
+        reingest = embedded_reingest(store.path, frames) if with_reingest else None
         store = EmbeddedStore.open(store.path)
         try:
             rowwise = embedded_rowwise(store, sample)
@@ -240,8 +245,8 @@ def run(quick: bool, with_bolt: bool, repeat: int) -> dict[str, Any]:
                 bulk_seconds=round(seconds, 3),
                 bulk_seconds_runs=[round(s, 3) for s, _ in runs],
                 rels_per_s=round(n / seconds),
-                reingest_seconds=round(reingest, 3),
-                reingest_ratio=round(reingest / seconds, 2),
+                reingest_seconds=round(reingest, 3) if reingest is not None else None,
+                reingest_ratio=round(reingest / seconds, 2) if reingest is not None else None,
                 # where the time goes: statements inside LadybugDB (summed over both threads: the
                 # Transaction/Output COPY runs while the other graph tables are built) and the rest
                 copy_seconds=round(sum(in_db.values()), 3),
@@ -255,6 +260,7 @@ def run(quick: bool, with_bolt: bool, repeat: int) -> dict[str, Any]:
             )
         finally:
             store.close()
+        result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         if with_bolt:
             result.update(bolt(synthetic_transfers(bolt_n, bolt_n // 3, seed=5), sample, Path(tmp)))
     return result
@@ -267,11 +273,14 @@ def main() -> int:
     parser.add_argument("--no-bolt", action="store_true", help="skip the Neo4j-over-Bolt part")
     parser.add_argument("--repeat", type=int, default=None,
                         help="bulk loads into fresh stores, median reported (default 3, --quick 1)")
+    parser.add_argument("--transfers", type=int, default=None,
+                        help="transfers to load (addresses: 3 in 10 of that); default 1,000,000 (--quick 20,000)")
+    parser.add_argument("--no-reingest", action="store_true", help="skip the re-ingest of the same frames")
     args = parser.parse_args()
     repeat = args.repeat if args.repeat is not None else (1 if args.quick else 3)
     if repeat < 1:
         parser.error("--repeat must be at least 1")
-    result = run(args.quick, not args.no_bolt, repeat)
+    result = run(args.quick, not args.no_bolt, repeat, args.transfers, not args.no_reingest)
     if args.json:
         print(json.dumps(result))  # noqa: T201
     else:

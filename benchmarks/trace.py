@@ -32,8 +32,21 @@ fixed RNG seed, and in the same process times:
 
 Targets (issue 6): ``trace_s`` < 1 s, ``speedup`` >= 20, ``peak_rss_mb`` < 1024.
 
+``--scale`` (issue 21: the cost of a trace follows the case, not the chain) builds two stores with
+the same generator, each in a child process: the 1M-transfer chain above, and a 10M-transfer chain
+whose first tenth is that same chain and whose other nine tenths are later segments drawn by the
+same rules (``skewed_transfers(..., shard=k)``: other ordinary addresses, the same 20 exchange
+hubs), loaded in two halves as a growing ingest would. The seeds are the same addresses in both,
+so their neighbourhood has exactly the same shape (the benchmark checks that both traces reach the
+same addresses with the same totals), and the only thing that differs is the size of the store
+around them. It reports ``trace_s_1m``, ``trace_s_10m`` (median warm runs, as ``trace_s``),
+``growth`` = 10m / 1m (target <= 2.0), the first runs beside them, ``peak_rss_mb`` of this process
+(both traces; target < 1024) and each store's build time and build peak RSS. No Cypher baseline.
+
     python benchmarks/trace.py --json          # full size (a few minutes: the baseline times out)
     python benchmarks/trace.py --quick --json  # small, seconds
+    python benchmarks/trace.py --scale --json  # 1M and 10M (~15 min, mostly building the 10M store)
+    python benchmarks/trace.py --scale --keep DIR  # keep (or reuse) the two stores in DIR
 """
 
 from __future__ import annotations
@@ -148,6 +161,40 @@ def build(path: Path, quick: bool) -> dict[str, Any]:
     return info
 
 
+def build_scaled(path: Path, shards: int, quick: bool) -> dict[str, Any]:
+    """The ``--scale`` stores: ``shards`` segments of the benchmark chain loaded one after another
+    (in two loads, as a growing ingest; memory stays that of half the segments); seeds from shard 0."""
+    n, m, hubs = (12_000, 6_000, 5) if quick else (1_000_000, 300_000, 20)
+    started = time.perf_counter()
+    info: dict[str, Any] = {"quick": quick, "shards": shards, "edges": 0, "transactions": 0,
+                            "hubs_tagged_exchange": hubs}
+    load_s = []
+    with EmbeddedStore.open(path) as store:
+        # in loads of at most half the shards (memory stays that of a few shards), each at least as
+        # large as what is stored: every load is then a COPY (appending by LOAD FROM ... CREATE a
+        # million relationships to millions is several times slower)
+        per_load = max(1, (shards + 1) // 2)
+        for first in range(0, shards, per_load):
+            parts = [skewed_transfers(n, m, n_hubs=hubs, shard=k) for k in range(first, min(shards, first + per_load))]
+            if first == 0:
+                info["seed_addresses"] = pick_seeds(parts[0], hubs)
+            frames = FrameSet(transactions=pl.concat([p.transactions for p in parts]),
+                              transfers=pl.concat([p.transfers for p in parts]))
+            del parts
+            info["edges"] += frames.transfers.height
+            info["transactions"] += frames.transactions.height
+            loading = time.perf_counter()
+            store.load(frames)
+            load_s.append(round(time.perf_counter() - loading, 1))
+            del frames
+        store.load(FrameSet(tags=hub_tags(hubs)))
+    info["addresses"] = hubs + shards * (m - hubs)  # at most: the generator's address space
+    info["build_s"] = round(time.perf_counter() - started, 1)
+    info["load_s"] = load_s
+    info["build_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    return info
+
+
 def build_in_child(path: Path, quick: bool) -> dict[str, Any]:
     """Build the store in a child process, so this process's peak RSS is the trace's and the
     baseline's, not the generator's and the bulk load's (reported as ``build_peak_rss_mb``)."""
@@ -196,20 +243,86 @@ def run(quick: bool, repeats: int, keep: Path | None) -> dict[str, Any]:
     return result
 
 
+def _trace_store(path: Path, seeds: list[str], repeats: int) -> dict[str, Any]:
+    with EmbeddedStore.open(path, read_only=True) as store:
+        times, traced = [], None
+        for _ in range(repeats):
+            seconds, traced = run_trace(store, seeds)
+            times.append(seconds)
+    assert traced is not None
+    hops = traced.hops
+    return {
+        "trace_s": round(statistics.median(times[1:] or times), 3),
+        "trace_first_s": round(times[0], 3),
+        "trace_runs_s": [round(t, 3) for t in times],
+        "queries": traced.queries,
+        "hops": hops.height,
+        "reached": hops["to_address"].n_unique(),
+        "totals": {k: {e: str(v) for e, v in t.items() if v} for k, t in traced.totals.items()},
+        "reconciles": all(v == 0 for v in reconcile(traced).values()),
+        # the shape of the answer without the txids, blocks and times (later segments shift none of
+        # shard 0's, but the comparison should not depend on it)
+        "_shape": hops.drop([c for c in hops.columns if c in {"txid", "block_height", "timestamp", "time",
+                                                               "block"}]).hash_rows().sum(),
+    }
+
+
+def run_scale(quick: bool, repeats: int, keep: Path | None) -> dict[str, Any]:
+    """``--scale``: the same trace on a 1M- and a 10M-transfer store (see the module docstring)."""
+    sizes = {"1m": 1, "10m": 10}
+    result: dict[str, Any] = {"quick": quick, "hops": HOPS, "model": "haircut", "rng_seed": RNG_SEED}
+    with tempfile.TemporaryDirectory(prefix="tracer-bench-") as tmp:
+        directory = keep if keep is not None else Path(tmp)
+        directory.mkdir(parents=True, exist_ok=True)
+        traces = {}
+        for name, shards in sizes.items():
+            path = directory / f"scale-{name}{'-quick' if quick else ''}.lbug"
+            sidecar = path.with_suffix(".json")
+            if not path.exists():
+                command = [sys.executable, __file__, "--build", str(path), "--shards", str(shards)]
+                subprocess.run(command + (["--quick"] if quick else []), check=True)
+            info = json.loads(sidecar.read_text())
+            seeds: list[str] = info.pop("seed_addresses")
+            result[f"store_{name}"] = info
+            traces[name] = _trace_store(path, seeds, repeats)
+    same = traces["1m"].pop("_shape") == traces["10m"].pop("_shape")
+    for name, traced in traces.items():
+        result[f"trace_s_{name}"] = traced.pop("trace_s")
+        result[f"trace_first_s_{name}"] = traced.pop("trace_first_s")
+        result[f"trace_{name}"] = traced
+    result["growth"] = round(result["trace_s_10m"] / result["trace_s_1m"], 2)
+    result["growth_first"] = round(result["trace_first_s_10m"] / result["trace_first_s_1m"], 2)
+    result["same_answer"] = same and traces["1m"]["totals"] == traces["10m"]["totals"]
+    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    result["targets_met"] = {
+        "growth <= 2.0": result["growth"] <= 2.0,
+        "peak_rss_mb < 1024": result["peak_rss_mb"] < 1024,
+        "same answer on both stores": result["same_answer"],
+    }
+    return result
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, runs in seconds")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--repeats", type=int, default=4,
                         help="trace runs (the median of all but the first is reported)")
-    parser.add_argument("--keep", type=Path, help="build the store here (or reuse the one built there)")
+    parser.add_argument("--keep", type=Path, help="build the store here (or reuse the one built there); "
+                        "with --scale a directory for both stores")
+    parser.add_argument("--scale", action="store_true",
+                        help="the same trace on a 1M- and a 10M-transfer store, side by side (issue 21)")
     parser.add_argument("--build", type=Path, help=argparse.SUPPRESS)  # the child process's job
+    parser.add_argument("--shards", type=int, default=0, help=argparse.SUPPRESS)  # --scale's child
     args = parser.parse_args()
     if args.build is not None:
-        info = build(args.build, args.quick)
+        info = build_scaled(args.build, args.shards, args.quick) if args.shards else build(args.build, args.quick)
         args.build.with_suffix(".json").write_text(json.dumps(info))
         return 0
-    result = run(args.quick, args.repeats, args.keep)
+    if args.scale:
+        result = run_scale(args.quick, args.repeats, args.keep)
+    else:
+        result = run(args.quick, args.repeats, args.keep)
     if args.json:
         print(json.dumps(result))  # noqa: T201
     else:
