@@ -62,7 +62,8 @@ def test_synthetic_chain_clusters_equal_the_single_machine_job(spark: Any, tmp_p
     run_spark_clustering(spark, str(root), tmp_path / "out", "btc", checksums=False)
     want = reference_clusters(frames.inputs, frames.outputs, "btc")
     got = read_result(tmp_path / "out", "btc")
-    assert want["coinjoins"].height > 0 and want["clusters"]["cluster_id"].n_unique() > 1  # several clusters, CoinJoins skipped
+    # several clusters, CoinJoins skipped
+    assert want["coinjoins"].height > 0 and want["clusters"]["cluster_id"].n_unique() > 1
     for name in ("coinjoins", "evidence", "clusters"):
         assert got[name].equals(want[name]), name
 
