@@ -13,10 +13,15 @@ import typer
 from cli.context import app_context
 from cli.options import CaseArg, JsonOpt
 from cli.output import emit, notice, stdout, table
+from cli.progress import ProgressBar
 from jobs import graph_jobs
 from tracer.errors import InputError
 
 app = typer.Typer(help="The case's graph: counts, read-only Cypher, push to Neo4j, export.", no_args_is_help=True)
+
+TraceOpt = Annotated[list[str] | None, typer.Option(
+    "--trace", metavar="RUN", help="Trace run to include, by folder name or number (repeatable; default: the "
+                                   "latest run of each question).")]
 
 
 class ExportFormat(StrEnum):
@@ -91,18 +96,24 @@ def push(
                                              help="Neo4j user (default: NEO4J_USER / config).")] = None,
     database: Annotated[str | None, typer.Option("--database", metavar="NAME",
                                                  help="Neo4j database name.")] = None,
+    trace: TraceOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Copy the case's graph from the embedded store into Neo4j (idempotent; password from NEO4J_PASSWORD).
+    """Sync the case into Neo4j: its graph, its trace results (Trace, REACHED, FLOW) and the removal of
+    what it no longer holds (stale clusters, tags, traces); password from NEO4J_PASSWORD.
 
-    Example: NEO4J_PASSWORD=... tracer graph push op-harbor --neo4j bolt://127.0.0.1:7687
+    Example: NEO4J_PASSWORD=... tracer graph push op-harbor --neo4j bolt://127.0.0.1:7687 --trace 3
     """
-    data = graph_jobs.push_to_neo4j(app_context().session, case, uri=neo4j, user=user, database=database)
+    data = graph_jobs.push_to_neo4j(app_context().session, case, uri=neo4j, user=user, database=database,
+                                    traces=trace or [], progress=ProgressBar(enabled=not json_, rates=False))
     location = data["target"]
 
     def human() -> None:
         stdout.print(table(f"Pushed {case} to {location}", ["label / type", "created", "already there"],
                            [(k, v, data["unchanged"].get(k, 0)) for k, v in data["created"].items()]))
+        removed = {k: v for k, v in data["removed"].items() if v}
+        stdout.print(f"traces: {len(data['traces_written'])} written, {len(data['traces_unchanged'])} unchanged; "
+                     "removed: " + (", ".join(f"{v} {k}" for k, v in removed.items()) or "nothing"))
 
     emit(data, as_json=json_, human=human)
 
@@ -113,13 +124,16 @@ def export(
     format_: Annotated[ExportFormat, typer.Option("--format", "-f", help="Export format.")],
     out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR",
                                       help="Directory to write (created; must be empty).")],
+    trace: TraceOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Export the case's graph: neo4j-admin import CSV files, GraphML (Gephi) or Parquet, with SHA256SUMS.
+    """Export the case's graph and trace results: neo4j-admin import CSV files (with schema.cypher, the
+    constraints), GraphML (Gephi: readable labels, edge weight in coin units) or Parquet, with SHA256SUMS.
 
     Example: tracer graph export op-harbor --format neo4j-admin --out exports/op-harbor-neo4j
     """
-    data = graph_jobs.export_graph(app_context().session, case, format_.value, out)
+    data = graph_jobs.export_graph(app_context().session, case, format_.value, out, traces=trace or [],
+                                   progress=ProgressBar(enabled=not json_, rates=False))
     listing = data["files"]
     emit(data, as_json=json_, human=lambda: stdout.print(
         table(f"Exported {case} as {format_.value} to {out}", ["file", "sha256"],

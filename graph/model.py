@@ -56,6 +56,12 @@ __all__ = [
     "check_transfer_conflicts",
     "TRANSACTION_FACTS",
     "TRANSFER_FACTS",
+    "TRACE_LABELS",
+    "TRACE_REL_ENDPOINTS",
+    "TRACE_REL_TYPES",
+    "ALL_REL_ENDPOINTS",
+    "cluster_uid",
+    "readable_cluster_uids",
 ]
 
 NODE_LABELS = ("Address", "Transaction", "Output", "Tag", "Cluster", "Case")
@@ -521,3 +527,57 @@ def _refuse(joined: pl.DataFrame, differs: dict[str, pl.Expr], one: str, many: s
 def rel_key(rel_type: str) -> list[str]:
     """Columns of a relationship table that identify one relationship (for anti-joins)."""
     return list(_REL_KEYS[rel_type])
+
+
+# -- trace results and readable identities (Neo4j push, exports) ---------------------------------
+
+#: labels the trace results add to the graph (:mod:`graph.trace_tables`)
+TRACE_LABELS = ("Trace",)
+#: relationship type -> (start label, end label) of the trace results: a case ran a trace, the trace
+#: reached addresses (its endings) and traced transactions, and its hops as address-to-address flows
+TRACE_REL_ENDPOINTS: dict[str, tuple[str, str]] = {
+    "RAN": ("Case", "Trace"),
+    "REACHED": ("Trace", "Address"),
+    "TRACED": ("Trace", "Transaction"),
+    "FLOW": ("Address", "Address"),
+}
+TRACE_REL_TYPES = tuple(TRACE_REL_ENDPOINTS)
+#: every relationship type a pushed or exported graph may hold, with its endpoints
+ALL_REL_ENDPOINTS: dict[str, tuple[str, str]] = {**REL_ENDPOINTS, **TRACE_REL_ENDPOINTS}
+
+
+def cluster_uid(chain: str, cluster_id: str) -> str:
+    """A Cluster node's uid for Neo4j and the exports: ``cluster:`` and the cluster id, which already
+    names its chain (``ltc:<smallest address>``, :func:`tracer.clustering.cluster_id`; the chain is
+    added to an id that does not), so an analyst never reads ``ltc:ltc:...`` and the uid differs from
+    the smallest member's Address uid (GraphML ids are global).
+
+    >>> cluster_uid("ltc", "ltc:ltc1qabc"), cluster_uid("ltc", "k7")
+    ('cluster:ltc:ltc1qabc', 'cluster:ltc:k7')
+    """
+    return "cluster:" + (cluster_id if cluster_id.startswith(f"{chain}:") else f"{chain}:{cluster_id}")
+
+
+def _cluster_uid_expr(chain: pl.Expr, cluster_id: pl.Expr) -> pl.Expr:
+    prefixed = cluster_id.str.starts_with(pl.concat_str([chain, pl.lit(":")]))
+    named = pl.when(prefixed).then(cluster_id).otherwise(pl.concat_str([chain, pl.lit(":"), cluster_id]))
+    return pl.concat_str([pl.lit("cluster:"), named])
+
+
+def readable_cluster_uids(tables: GraphTables) -> GraphTables:
+    """The same tables with :func:`cluster_uid` for Cluster nodes and the ends of ``IN_CLUSTER``
+    (the embedded store keeps its own uids; these are what Neo4j and the exports show)."""
+    nodes, rels = dict(tables.nodes), dict(tables.rels)
+    clusters = nodes.get("Cluster")
+    if clusters is not None:
+        nodes["Cluster"] = clusters.with_columns(_cluster_uid_expr(pl.col("chain"), pl.col("cluster_id")).alias("uid"))
+        members = rels.get("IN_CLUSTER")
+        if members is not None and members.height:
+            ids = clusters.select(pl.col("uid").alias("end"), pl.col("chain").alias("__c"),
+                                  pl.col("cluster_id").alias("__id"))
+            members = members.join(ids, on="end", how="left", maintain_order="left")
+            rels["IN_CLUSTER"] = members.with_columns(
+                pl.when(pl.col("__id").is_null()).then(pl.col("end"))
+                .otherwise(_cluster_uid_expr(pl.col("__c"), pl.col("__id"))).alias("end")
+            ).drop("__c", "__id")
+    return GraphTables(nodes=nodes, rels=rels, rows=dict(tables.rows))

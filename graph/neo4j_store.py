@@ -25,7 +25,7 @@ address, and return exactly what :class:`tracer.frontier.FrameFrontier` returns.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
@@ -34,6 +34,7 @@ import neo4j
 import polars as pl
 from neo4j import exceptions as neo4j_errors
 
+from graph import neo4j_load, neo4j_sync
 from graph.base import (
     DEFAULT_BATCH_ROWS,
     LoadReport,
@@ -45,7 +46,9 @@ from graph.base import (
     check_cluster_rows,
 )
 from graph.captions import amount_caption, caption, short_text
-from graph.model import NO_ADDRESS, NODE_LABELS, REL_ENDPOINTS, REL_TYPES, check_output_conflicts, graph_tables
+from graph.model import NO_ADDRESS, NODE_LABELS, REL_TYPES, GraphTables
+from graph.neo4j_schema import schema_statements
+from graph.neo4j_sync import SyncReport
 from graph.query_guard import QUERY_TIMEOUT_MS, check_parameters, check_read_only
 from tracer.chains import ChainRegistry, default_registry
 from tracer.frontier import (
@@ -67,7 +70,7 @@ from tracer.schema import (
     TRANSFERS,
     FrameSet,
 )
-from tracer.units import join_from_frame, split_for_frame
+from tracer.units import split_for_frame
 
 __all__ = ["Neo4jStore", "caption", "short_text", "amount_caption"]
 
@@ -97,12 +100,6 @@ def _transfer_record(record: Mapping[str, Any]) -> dict[str, Any]:
     return row
 
 
-def _chunks(rows: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
-    size = max(1, int(size))
-    for start in range(0, len(rows), size):
-        yield rows[start : start + size]
-
-
 _TX_FIELDS = (
     "t.chain AS chain, t.txid AS txid, t.block_height AS block_height, t.block_hash AS block_hash, "
     "t.position AS position, t.timestamp AS timestamp, t.fee AS fee, t.is_coinbase AS is_coinbase, "
@@ -129,6 +126,15 @@ _TAG_FIELDS = (
 #: ``MATCH`` of the transactions a UTXO read covers: all (optionally one chain) or listed uids
 _ALL_TX = "MATCH (t:Transaction) WHERE $chain IS NULL OR t.chain = $chain "
 _LISTED_TX = "UNWIND $uids AS u MATCH (t:Transaction {uid: u}) "
+
+
+def _datetime_works(session: neo4j.Session) -> bool:
+    """The server answers ``datetime({epochSeconds: 0})`` with a date-time (Neo4j, ArcadeDB)."""
+    try:
+        record = session.run("RETURN datetime({epochSeconds: 0}) AS d").single()
+    except neo4j_errors.Neo4jError:
+        return False
+    return record is not None and hasattr(record["d"], "year")
 
 
 class Neo4jStore:
@@ -174,6 +180,12 @@ class Neo4jStore:
             )
         self.location = f"{self.uri} (database {database})"
         self.registry = registry if registry is not None else default_registry()
+        #: token metadata for readable token amounts (:meth:`set_tokens`)
+        self.tokens: dict[str, dict[str, Any]] = {}
+        #: called with the rows of each batch a load writes (a progress bar); None: nobody watches
+        self.on_batch: Callable[[int], None] | None = None
+        #: whether the server builds a Neo4j ``datetime`` from epoch seconds (checked on connect)
+        self.supports_datetime = False
         try:
             self._driver = neo4j.GraphDatabase.driver(
                 uri, auth=(user, password), connection_timeout=connect_timeout, connection_acquisition_timeout=
@@ -186,9 +198,15 @@ class Neo4jStore:
                 self._driver.verify_connectivity()
                 with self._session() as session:
                     session.run("RETURN 1 AS ok").consume()
+                    self.supports_datetime = _datetime_works(session)
         except BaseException:
             self._driver.close()
             raise
+
+    def set_tokens(self, chain: str, tokens: Mapping[str, Any]) -> None:
+        """Token metadata of ``chain`` (``{contract: {"symbol", "decimals"}}``, the token cache) for the
+        readable amounts of the token transfers loaded after this call."""
+        self.tokens[chain] = dict(tokens)
 
     # -- plumbing ------------------------------------------------------------------------------
     @property
@@ -248,108 +266,21 @@ class Neo4jStore:
 
     # -- schema --------------------------------------------------------------------------------
     def ensure_schema(self) -> None:
-        statements = [
-            f"CREATE CONSTRAINT {label.lower()}_uid IF NOT EXISTS FOR (n:{label}) REQUIRE n.uid IS UNIQUE"
-            for label in (*NODE_LABELS, "Trace")
-        ]
-        statements += [
-            "CREATE INDEX transaction_height IF NOT EXISTS FOR (n:Transaction) ON (n.chain, n.block_height)",
-            "CREATE INDEX transfer_uid IF NOT EXISTS FOR ()-[r:TRANSFER]-() ON (r.uid)",
-            "CREATE INDEX transfer_txid IF NOT EXISTS FOR ()-[r:TRANSFER]-() ON (r.chain, r.txid)",
-        ]
+        statements = schema_statements()
         with self._guard(), self._session() as session:
             for statement in statements:
                 session.run(statement).consume()
 
     # -- load ----------------------------------------------------------------------------------
     def load(self, frames: FrameSet, batch_rows: int = DEFAULT_BATCH_ROWS) -> LoadReport:
-        tables = graph_tables(frames)  # SchemaError before anything is written
-        self._check_outputs_against_store(tables.nodes["Output"], batch_rows)
-        report = LoadReport()
-        for label in NODE_LABELS:
-            for rows, query in self._node_batches(label, tables.nodes[label], frames):
-                for batch in _chunks(rows, batch_rows):
-                    created = self._write(query, rows=batch).nodes_created
-                    report.add(label, created, len(batch) - created)
-        for rel_type in REL_TYPES:
-            rows = self._rel_rows(rel_type, tables.rels[rel_type])
-            start, end = REL_ENDPOINTS[rel_type]
-            key = " {uid: r.uid}" if rel_type == "TRANSFER" else ""
-            query = (
-                f"UNWIND $rows AS r MATCH (a:{start} {{uid: r.start}}) MATCH (b:{end} {{uid: r.end}}) "
-                f"MERGE (a)-[x:{rel_type}{key}]->(b) ON CREATE SET x += r.props"
-            )
-            for batch in _chunks(rows, batch_rows):
-                created = self._write(query, rows=batch).relationships_created
-                report.add(rel_type, created, len(batch) - created)
-                if rel_type == "HAS_TAG":
-                    self._write(
-                        "UNWIND $uids AS u MATCH (a:Address {uid: u})-[:HAS_TAG]->(g:Tag) "
-                        "WITH a, min(g.label) AS label SET a.caption = label",
-                        uids=sorted({r["start"] for r in batch}),
-                    )
-        return report
+        """See :meth:`graph.base.GraphStore.load` and :mod:`graph.neo4j_load` (conflict checks, readable
+        properties)."""
+        return neo4j_load.load(self, frames, batch_rows, self.on_batch)
 
-    def _check_outputs_against_store(self, outputs: pl.DataFrame, batch_rows: int) -> None:
-        """Before writing anything: incoming outputs already stored must agree on address and value."""
-        uids = outputs["uid"].to_list()
-        stored: list[dict[str, Any]] = []
-        for start in range(0, len(uids), batch_rows):
-            stored.extend(self._read(
-                "UNWIND $uids AS u MATCH (o:Output {uid: u}) "
-                "RETURN o.uid AS uid, o.address AS address, o.value AS value",
-                uids=uids[start : start + batch_rows],
-            ))
-        if stored:
-            frame = pl.DataFrame(stored, schema={"uid": pl.String, "address": pl.String, "value": pl.Int64})
-            check_output_conflicts(outputs.select("uid", "address", "value"), frame)
-
-    def _node_batches(
-        self, label: str, nodes: pl.DataFrame, frames: FrameSet
-    ) -> list[tuple[list[dict[str, Any]], str]]:
-        merge = f"UNWIND $rows AS r MERGE (n:{label} {{uid: r.uid}}) "
-        create_only = merge + "ON CREATE SET n += r.props"
-        if nodes.height == 0:
-            return []
-        totals: dict[tuple[str, str], int] = {}
-        if label == "Transaction":
-            # caption: total output value (UTXO) or native value moved (account model)
-            for chain, txid, value in frames.outputs.select("chain", "txid", "value").iter_rows():
-                totals[(chain, txid)] = totals.get((chain, txid), 0) + value
-            natives = frames.transfers.filter(pl.col("kind") == NATIVE_ASSET)
-            for chain, txid, value, overflow in natives.select("chain", "txid", "value", "value_overflow").iter_rows():
-                totals[(chain, txid)] = totals.get((chain, txid), 0) + join_from_frame(value, overflow)
-        elif label == "Address":
-            tag_labels = frames.tags.group_by("chain", "address").agg(pl.col("label").min().alias("tag_label"))
-            nodes = nodes.join(tag_labels, on=["chain", "address"], how="left")
-        own: list[dict[str, Any]] = []
-        rows: list[dict[str, Any]] = []
-        for record in nodes.iter_rows(named=True):
-            props = {k: v for k, v in record.items() if k != "tag_label"}
-            if label == "Transaction":
-                props["fee"] = str(int(props["fee"]))
-                record["total"] = totals.get((record["chain"], record["txid"]))
-            props["caption"] = caption(label, record, self.registry)
-            row = {"uid": record["uid"], "props": props}
-            # an output's own row wins over what an input said of it (graph.model)
-            (own if label == "Output" and record["script_type"] is not None else rows).append(row)
-        batches = [(rows, create_only)] if rows else []
-        if own:
-            batches.append((own, merge + "SET n += r.props"))
-        return batches
-
-    def _rel_rows(self, rel_type: str, rels: pl.DataFrame) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = []
-        for record in rels.iter_rows(named=True):
-            props = {k: v for k, v in record.items() if k not in ("start", "end", "uid")}
-            row: dict[str, Any] = {"start": record["start"], "end": record["end"], "props": props}
-            if rel_type == "TRANSFER":
-                amount = join_from_frame(props.pop("value"), props.pop("value_overflow"))
-                props["value"] = str(amount)
-                props["uid"] = row["uid"] = record["uid"]
-                props["caption"] = caption(rel_type, {**record, "value": amount}, self.registry)
-            rows.append(row)
-        return rows
+    def sync_case(self, case: str, frames: FrameSet, traces: GraphTables) -> SyncReport:
+        """After loading ``frames`` (the case's graph): remove what the case no longer holds and replace
+        its traces by ``traces`` (:func:`graph.trace_tables.trace_tables`); see :mod:`graph.neo4j_sync`."""
+        return neo4j_sync.sync_case(self, case, frames, traces, self.on_batch)
 
     # -- reorgs --------------------------------------------------------------------------------
     def remove_blocks(self, chain: str, from_height: int) -> int:

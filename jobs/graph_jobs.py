@@ -1,19 +1,27 @@
 # SPDX-License-Identifier: Apache-2.0
 """Graph work a command starts on a case's store: count it, run an analyst's read-only Cypher
-query, copy it into Neo4j, export it (neo4j-admin CSV, GraphML, Parquet) with checksums."""
+query, sync it (with its trace results) into Neo4j, export it (neo4j-admin CSV, GraphML, Parquet)
+with checksums. Long work reports through :class:`jobs.progress.Progress`; jobs never print."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from graph.model import NODE_LABELS, REL_TYPES
+from graph.model import NODE_LABELS, REL_TYPES, GraphTables, graph_tables, readable_cluster_uids
+from graph.trace_tables import TraceRunRows, trace_tables
 from jobs.custody import STORE_KEY
+from jobs.progress import NO_PROGRESS, Progress
 from jobs.session import Session
 from jobs.stores import open_case_store_for_reading, open_embedded, open_neo4j, seed_frames, store_counts
+from jobs.token_cache import read_tokens
+from jobs.trace_catalog import list_runs, select_runs
+from jobs.workspace import Case
 from tracer.errors import InputError
+from tracer.schema import FrameSet
 
 __all__ = ["graph_stats", "graph_query", "push_to_neo4j", "export_graph", "EXPORT_FORMATS"]
 
@@ -57,9 +65,45 @@ def graph_query(session: Session, case: str, cypher: str, params: dict[str, Any]
                              f"{', '.join(REL_TYPES)})") from None
 
 
-def push_to_neo4j(session: Session, case: str, *, uri: str | None, user: str | None,
-                  database: str | None) -> dict[str, Any]:
-    """Copy the case's graph from its embedded store into Neo4j (idempotent); recorded in the audit log."""
+def _trace_rows(workspace_case: Case, wanted: Sequence[str]) -> list[TraceRunRows]:
+    """The runs to push or export (``wanted``, else the latest of each question), as graph rows.
+    A case without trace runs has none to push (no error) unless runs were asked for."""
+    if not wanted and not list_runs(workspace_case):
+        return []
+    rows = []
+    for run in select_runs(workspace_case, wanted):
+        seeds = {asset: int(t["seed_value"]) for asset, t in (run.result.get("totals") or {}).items()
+                 if isinstance(t, dict) and t.get("seed_value") is not None}
+        empty = pl.DataFrame()
+        rows.append(TraceRunRows(
+            case=workspace_case.name, name=run.name, number=run.number, chain=run.chain, direction=run.direction,
+            model=run.model, parameters=run.parameters, manifest_sha256=run.manifest_sha256,
+            audit_seq=run.audit_seq, hops=run.frames.get("hops", empty), endings=run.frames.get("endings", empty),
+            seed_value=seeds,
+        ))
+    return rows
+
+
+def _case_graph(session: Session, workspace_case: Case, traces: Sequence[str]
+                ) -> tuple[FrameSet, GraphTables, dict[str, dict[str, Any]]]:
+    """The case's frames (seeds loaded into its store first), its trace tables and its token metadata."""
+    runs = _trace_rows(workspace_case, traces)  # an unknown run is bad input before any store is opened
+    with open_embedded(session.settings, workspace_case) as source:
+        source.load(seed_frames(workspace_case))
+        frames = source.read_frames()
+    chains = sorted(set(frames.transfers["chain"].to_list()) | {r.chain for r in runs})
+    tokens = {chain: read_tokens(session.settings, workspace_case, chain) for chain in chains}
+    return frames, trace_tables(runs, session.settings.chains, tokens), tokens
+
+
+def push_to_neo4j(session: Session, case: str, *, uri: str | None, user: str | None, database: str | None,
+                  traces: Sequence[str] = (), progress: Progress = NO_PROGRESS) -> dict[str, Any]:
+    """Sync the case into Neo4j: its graph from the embedded store (idempotent), its trace results
+    (``traces``: run folders or numbers; default the latest run of each question) as Trace, REACHED,
+    TRACED and FLOW, and what the case no longer holds removed (:mod:`graph.neo4j_sync`); recorded
+    in the audit log."""
+    from graph.neo4j_store import Neo4jStore
+
     settings = session.settings
     workspace_case = session.workspace.open(case)
     if settings.store_path is not None:
@@ -67,43 +111,61 @@ def push_to_neo4j(session: Session, case: str, *, uri: str | None, user: str | N
             f"the embedded store {settings.store_path} is shared by all cases (store.path): pushing it would copy "
             "other cases' data; push from a per-case store instead"
         )
-    with open_embedded(settings, workspace_case) as source:
-        source.load(seed_frames(workspace_case))
-        frames = source.read_frames()
+    frames, trace_graph, tokens = _case_graph(session, workspace_case, traces)
+    total = sum(readable_cluster_uids(graph_tables(frames)).counts().values()) + sum(trace_graph.counts().values())
     target = open_neo4j(settings, uri=uri, user=user, database=database)
     try:
+        if not isinstance(target, Neo4jStore):  # pragma: no cover - open_neo4j always gives one
+            raise InputError("graph push needs the Neo4j backend")
+        for chain, known in tokens.items():
+            target.set_tokens(chain, known)
+        target.on_batch = progress.advance
+        progress.start(total, "rows")
         target.ensure_schema()
         report = target.load(frames)
+        synced = target.sync_case(case, frames, trace_graph)
         location = target.location
     finally:
+        progress.stop()
         target.close()
+    result = {**report.as_dict(), **synced.as_dict(), "traces": trace_graph.nodes["Trace"]["run"].to_list()}
     # the case's seeds were loaded into its store on the way: the entry records the store after it
-    workspace_case.record("graph.push", {"target": location, **report.as_dict(),
+    workspace_case.record("graph.push", {"target": location, **result,
                                          STORE_KEY: store_counts(settings, workspace_case)}, session.argv)
-    return {"case": case, "target": location, **report.as_dict()}
+    return {"case": case, "target": location, **result}
 
 
-def export_graph(session: Session, case: str, format_: str, out: Path) -> dict[str, Any]:
-    """Export the case's graph into the new (or empty) directory ``out``, each file with its SHA-256."""
+def export_graph(session: Session, case: str, format_: str, out: Path, *, traces: Sequence[str] = (),
+                 progress: Progress = NO_PROGRESS) -> dict[str, Any]:
+    """Export the case's graph and its trace results (``traces``, default the latest run of each
+    question) into the new (or empty) directory ``out``, each file with its SHA-256."""
     from graph import export as exporters
-    from graph.model import graph_tables
 
     if format_ not in EXPORT_FORMATS:
         raise InputError(f"unknown export format {format_!r}; choose one of {', '.join(EXPORT_FORMATS)}")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise InputError(f"{out} exists and is not an empty directory; choose a new one")
     workspace_case = session.workspace.open(case)
-    with open_embedded(session.settings, workspace_case) as source:
-        source.load(seed_frames(workspace_case))
-        tables = graph_tables(source.read_frames())
+    frames, trace_graph, tokens = _case_graph(session, workspace_case, traces)
+    base = graph_tables(frames)
+    tables = GraphTables(nodes={**base.nodes, **trace_graph.nodes}, rels={**base.rels, **trace_graph.rels})
     out.mkdir(parents=True, exist_ok=True)
-    if format_ == "neo4j-admin":
-        files = exporters.export_neo4j_admin(tables, out, registry=session.settings.chains)
-    elif format_ == "graphml":
-        files = exporters.export_graphml(tables, out / f"{case}.graphml")
-    else:
-        files = exporters.export_parquet(tables, out)
+    progress.start(sum(tables.counts().values()), "rows")
+    try:
+        if format_ == "neo4j-admin":
+            files = exporters.export_neo4j_admin(tables, out, registry=session.settings.chains, tokens=tokens,
+                                                 on_table=lambda rows: progress.advance(rows))
+        elif format_ == "graphml":
+            readable = exporters.with_captions(tables, session.settings.chains, tokens)
+            files = exporters.export_graphml(readable, out / f"{case}.graphml")
+        else:
+            files = exporters.export_parquet(tables, out)
+        if format_ != "neo4j-admin":
+            progress.advance(sum(tables.counts().values()))
+    finally:
+        progress.stop()
     listing = [{"file": p.name, "sha256": exporters.file_sha256(p)} for p in files]
     workspace_case.record("graph.export", {"format": format_, "out": str(out), "files": listing,
+                                           "traces": trace_graph.nodes["Trace"]["run"].to_list(),
                                            STORE_KEY: store_counts(session.settings, workspace_case)}, session.argv)
     return {"case": case, "format": format_, "out": str(out), "files": listing}

@@ -8,8 +8,16 @@ import re
 import pytest
 
 from graph.browser import grass_path, grass_text, parse_saved_queries, queries_path, saved_queries
-from graph.model import NODE_LABELS, REL_TYPES, graph_tables
+from graph.export import with_captions
+from graph.model import NODE_LABELS, REL_TYPES, TRACE_LABELS, TRACE_REL_TYPES, graph_tables
+from graph.trace_tables import trace_tables
+from tracer.chains import default_registry
 from tracer.schema import FrameSet
+
+LABELS = (*NODE_LABELS, *TRACE_LABELS)
+TYPES = (*REL_TYPES, *TRACE_REL_TYPES)
+#: what a push adds beside the tables' columns: the server-built datetime and the sync's bookkeeping
+PUSHED = {"datetime", "pushed_by"}
 
 PARAMETERS = {"case", "address", "chain", "limit"}
 WRITE_CLAUSES = re.compile(r"\b(CREATE|MERGE|SET|DELETE|DETACH|REMOVE|DROP|FOREACH|LOAD\s+CSV)\b", re.IGNORECASE)
@@ -17,12 +25,13 @@ STRING = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 
 
 def _properties() -> dict[str, set[str]]:
-    """Properties the model (and the Neo4j backend's ``caption``) gives each label and type in Neo4j."""
-    tables = graph_tables(FrameSet())
-    props = {label: set(frame.columns) | {"caption"} for label, frame in tables.nodes.items()}
-    for rel_type, frame in tables.rels.items():
-        props[rel_type] = set(frame.columns) - {"start", "end", "value_overflow"}
-    props["TRANSFER"].add("caption")
+    """Properties the model, the readable additions and the trace results give each label and type in Neo4j."""
+    tables = with_captions(graph_tables(FrameSet()))
+    traces = trace_tables([], default_registry())
+    props = {label: set(frame.columns) | PUSHED for label, frame in {**tables.nodes, **traces.nodes}.items()}
+    props["Trace"].add("pushed_format")
+    for rel_type, frame in {**tables.rels, **traces.rels}.items():
+        props[rel_type] = (set(frame.columns) | PUSHED) - {"start", "end", "value_overflow"}
     return props
 
 
@@ -64,8 +73,8 @@ def test_files_ship_with_the_package() -> None:
 
 def test_grass_has_one_rule_per_label_and_type() -> None:
     rules = _browser_parse(grass_text())
-    expected = {"node", "relationship"} | {f"node.{label}" for label in NODE_LABELS}
-    expected |= {f"relationship.{rel_type}" for rel_type in REL_TYPES}
+    expected = {"node", "relationship"} | {f"node.{label}" for label in LABELS}
+    expected |= {f"relationship.{rel_type}" for rel_type in TYPES}
     assert set(rules) == expected
 
 
@@ -80,7 +89,7 @@ def test_grass_captions_use_properties_the_model_has() -> None:
         assert re.fullmatch(r"#[0-9A-Fa-f]{6}", rule["color"]), selector
         if selector.startswith("node."):
             colours.add(rule["color"].upper())
-    assert len(colours) == len(NODE_LABELS)  # every label its own colour
+    assert len(colours) == len(LABELS)  # every label its own colour
 
 
 def test_saved_queries_parse_with_names_and_descriptions() -> None:
@@ -90,6 +99,7 @@ def test_saved_queries_parse_with_names_and_descriptions() -> None:
         assert re.fullmatch(r"[a-z0-9-]+", name)
         assert description and cypher and not cypher.endswith(";")
     for needed in ("case-seeds", "seed-to-exchange-transfers", "seed-to-exchange-outputs", "largest-flows-out",
+                   "case-traces", "case-trail", "trace-endings", "seed-to-exchange-trail",
                    "largest-flows-in", "sanctioned-exposure", "address-transactions", "cluster-members"):
         assert needed in queries
 
@@ -114,14 +124,17 @@ def test_saved_query_reads_only_the_model(name: str) -> None:
     assert "$" in code
     bound: dict[str, str] = {}
     for var, label in re.findall(r"\((\w*):(\w+)", code):
-        assert label in NODE_LABELS, (name, label)
+        assert label in LABELS, (name, label)
         if var:
             bound[var] = label
     for var, types in re.findall(r"\[(\w*):([A-Za-z_|]+)", code):
         for rel_type in types.split("|"):
-            assert rel_type in REL_TYPES, (name, rel_type)
+            assert rel_type in TYPES, (name, rel_type)
         if var and "|" not in types:
             bound[var] = types
+    for var, listed in re.findall(r"\b(\w+) IN (\w+)\b", code):  # r IN ts: an element of a path's relationships
+        if listed in bound:
+            bound[var] = bound[listed]
     for _var, label, body in re.findall(r"[(\[](\w*):(\w+)\s*\{([^}]*)\}", code):
         for key in re.findall(r"(\w+)\s*:", body):
             assert key in props[label], (name, label, key)

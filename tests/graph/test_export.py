@@ -7,6 +7,7 @@ import csv
 import hashlib
 import shlex
 import xml.etree.ElementTree as ET
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from graph.export import (
     export_parquet,
     with_captions,
 )
+from graph.export_tables import iso_utc
 from graph.model import NODE_LABELS, REL_ENDPOINTS, REL_TYPES, GraphTables, graph_tables
 from tests.graph.fixture_frames import BIG_FEE, BIG_TOKEN_VALUE, HOSTILE_LABEL, HUGE_TOKEN_VALUE, sample_frames
 from tracer.schema import FrameSet
@@ -28,18 +30,21 @@ from tracer.schema import FrameSet
 NODE_HEADERS = {
     "Address": "uid:ID(Address),chain,address,source,caption,:LABEL",
     "Transaction": "uid:ID(Transaction),chain,txid,block_height:long,block_hash,position:long,timestamp:long,fee,"
-    "is_coinbase:boolean,source,caption,:LABEL",
-    "Output": "uid:ID(Output),chain,txid,index:long,address,script_type,value:long,source,caption,:LABEL",
+    "is_coinbase:boolean,source,caption,fee_coins,symbol,decimals:long,time_utc,datetime:datetime,:LABEL",
+    "Output": "uid:ID(Output),chain,txid,index:long,address,script_type,value:long,source,caption,value_coins,symbol,"
+    "decimals:long,:LABEL",
     "Tag": "uid:ID(Tag),chain,address,label,category,confidence:long,tagpack,source,caption,:LABEL",
     "Cluster": "uid:ID(Cluster),chain,cluster_id,source,caption,:LABEL",
     "Case": "uid:ID(Case),name,caption,:LABEL",
 }
 REL_HEADERS = {
-    "HAS_OUTPUT": ":START_ID(Transaction),:END_ID(Output),:TYPE,index:long,value:long,chain,source",
+    "HAS_OUTPUT": ":START_ID(Transaction),:END_ID(Output),:TYPE,index:long,value:long,chain,source,value_coins,symbol,"
+    "decimals:long,caption",
     "LOCKED_TO": ":START_ID(Output),:END_ID(Address),:TYPE,chain,source",
     "SPENT_IN": ":START_ID(Output),:END_ID(Transaction),:TYPE,index:long,chain,source",
     "TRANSFER": ":START_ID(Address),:END_ID(Address),:TYPE,uid,chain,txid,block_height:long,block_hash,tx_index:long,"
-    "timestamp:long,kind,log_index:long,trace_path,asset,token_id,value,source,caption",
+    "timestamp:long,kind,log_index:long,trace_path,asset,token_id,value,source,value_coins,symbol,decimals:long,"
+    "time_utc,datetime:datetime,caption",
     "HAS_TAG": ":START_ID(Address),:END_ID(Tag),:TYPE,chain,source",
     "IN_CLUSTER": ":START_ID(Address),:END_ID(Cluster),:TYPE,chain,source",
     "SEED": ":START_ID(Case),:END_ID(Address),:TYPE,chain,label,source",
@@ -58,7 +63,8 @@ def _text_rows(frame: pl.DataFrame) -> list[dict[str, Any]]:
         if "value_overflow" in row:
             overflow = row.pop("value_overflow")
             row["value"] = str(int(row["value"])) if row["value"] is not None else overflow
-        rows.append({k: str(int(v)) if isinstance(v, Decimal) else v for k, v in row.items()})
+        rows.append({k: str(int(v)) if isinstance(v, Decimal) else iso_utc(v) if isinstance(v, datetime) else v
+                     for k, v in row.items()})
     return rows
 
 
@@ -100,6 +106,7 @@ def test_neo4j_admin_headers_are_typed_exactly(tables: GraphTables, tmp_path: Pa
     written = export_neo4j_admin(tables, tmp_path)
     names = [p.name for p in written]
     assert names == [f"nodes_{label}.csv" for label in NODE_LABELS] + [f"rels_{t}.csv" for t in REL_TYPES] + [
+        "schema.cypher",
         "import.sh",
         SHA256SUMS,
     ]
@@ -131,7 +138,8 @@ def test_neo4j_admin_rows_rebuild_the_tables_exactly(tables: GraphTables, tmp_pa
             assert row["start"] in ids[start_label] and row["end"] in ids[end_label], (rel_type, row)
         want = _text_rows(expected.rels[rel_type])
         assert sorted(map(_key, got)) == sorted(map(_key, want)), rel_type
-    transfer_values = {row[-3] for row in _read_csv(tmp_path / "rels_TRANSFER.csv")[1]}
+    header, transfers = _read_csv(tmp_path / "rels_TRANSFER.csv")
+    transfer_values = {row[header.index("value")] for row in transfers}
     assert {str(BIG_TOKEN_VALUE), str(HUGE_TOKEN_VALUE), str(BIG_FEE)} <= transfer_values
     fees = {row[7] for row in _read_csv(tmp_path / "nodes_Transaction.csv")[1]}
     assert str(BIG_FEE) in fees
@@ -180,8 +188,8 @@ def test_exports_are_byte_identical_and_checksummed(tables: GraphTables, tmp_pat
 def test_empty_graph_exports_are_valid_and_drop_stale_files(tables: GraphTables, tmp_path: Path) -> None:
     export_neo4j_admin(tables, tmp_path)
     written = export_neo4j_admin(graph_tables(FrameSet()), tmp_path)
-    assert [p.name for p in written] == ["import.sh", SHA256SUMS]
-    assert sorted(p.name for p in tmp_path.iterdir()) == [SHA256SUMS, "import.sh"]
+    assert [p.name for p in written] == ["schema.cypher", "import.sh", SHA256SUMS]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [SHA256SUMS, "import.sh", "schema.cypher"]
     assert "--nodes" not in (tmp_path / "import.sh").read_text(encoding="utf-8")
     files = export_parquet(graph_tables(FrameSet()), tmp_path / "pq")
     assert pl.read_parquet(tmp_path / "pq" / "rels_TRANSFER.parquet").schema["value"] == pl.Decimal(38, 0)
@@ -197,7 +205,7 @@ def test_graphml_round_trip(tables: GraphTables, tmp_path: Path) -> None:
     assert keys["n_is_coinbase"] == ("node", "is_coinbase", "boolean")
     assert keys["e_value"] == ("edge", "value", "string")  # long on HAS_OUTPUT, decimal string on TRANSFER
     assert keys["n_fee"] == ("node", "fee", "string")
-    cast = {"long": int, "boolean": lambda t: t == "true", "string": str}
+    cast = {"long": int, "boolean": lambda t: t == "true", "string": str, "double": str}
 
     def props(element: ET.Element) -> dict[str, Any]:
         out = {}
@@ -211,8 +219,11 @@ def test_graphml_round_trip(tables: GraphTables, tmp_path: Path) -> None:
     nodes = {n.get("id"): props(n) for n in graph.findall("g:node", ns)}
     for label in NODE_LABELS:
         for row in _text_rows(tables.nodes[label]):
-            got = nodes.pop(row.pop("uid"))
-            assert got.pop("labels") == label
+            uid = row.pop("uid")
+            got = nodes.pop(uid)
+            assert got.pop("labels") == label and got.pop("label") == uid  # no caption in these tables
+            if "label" in row:
+                row["tag_label"] = row.pop("label")
             assert got == {k: v for k, v in row.items() if v is not None}, label
     assert nodes == {}
     edges = [(e.get("source"), e.get("target"), props(e)) for e in graph.findall("g:edge", ns)]
@@ -223,11 +234,31 @@ def test_graphml_round_trip(tables: GraphTables, tmp_path: Path) -> None:
             if "label" in row:
                 row["seed_label"] = row.pop("label")
             typed = {k: str(v) if keys[f"e_{k}"][2] == "string" else v for k, v in row.items() if v is not None}
-            want.append(_key({"start": start, "end": end, "label": rel_type, **typed}))
-        got = [_key({"start": s, "end": t, **p}) for s, t, p in edges if p["label"] == rel_type]
+            want.append(_key({"start": start, "end": end, "type": rel_type, "label": rel_type, **typed}))
+        got = [_key({"start": s, "end": t, **{k: v for k, v in p.items() if k != "weight"}})
+               for s, t, p in edges if p["type"] == rel_type]
         assert sorted(got) == sorted(want), rel_type
-    tag_labels = [n for n in ET.parse(path).getroot().iter() if n.get("key") == "n_label"]
+    tag_labels = [n for n in ET.parse(path).getroot().iter() if n.get("key") == "n_tag_label"]
     assert HOSTILE_LABEL in [d.text for d in tag_labels]
+
+
+def test_graphml_gives_readable_labels_and_a_numeric_weight(tables: GraphTables, tmp_path: Path) -> None:
+    path, _ = export_graphml(with_captions(tables), tmp_path / "case.graphml")
+    ns = {"g": "http://graphml.graphdrawing.org/xmlns"}
+    root = ET.parse(path).getroot()
+    keys = {k.get("id"): (k.get("attr.name"), k.get("attr.type")) for k in root.findall("g:key", ns)}
+    assert keys["e_weight"] == ("weight", "double") and keys["n_label"] == ("label", "string")
+    edges = root.findall("g:graph/g:edge", ns)
+    weights: dict[str, set[tuple[str, str]]] = {}
+    for edge in edges:
+        data = {str(keys[d.get("key")][0]): str(d.text) for d in edge.findall("g:data", ns)}
+        float(data["weight"])  # Gephi reads it as a number
+        weights.setdefault(data["type"], set()).add((data["label"], data["weight"]))
+    # an output of 0.5 LTC: labelled and weighted in coin units; an edge without amount weighs 1
+    assert any(label.endswith("BTC") and weight == label.split()[0] for label, weight in weights["HAS_OUTPUT"])
+    assert {w for _, w in weights["LOCKED_TO"]} == {"1"}
+    node_labels = {d.text for d in root.iter() if d.get("key") == "n_label"}
+    assert HOSTILE_LABEL in node_labels  # a tagged address shows its tag
 
 
 def test_graphml_refuses_text_xml_cannot_carry(tables: GraphTables, tmp_path: Path) -> None:
