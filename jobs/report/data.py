@@ -280,7 +280,7 @@ def question_sections(contexts: Sequence[RunContext], options: ReportOptions,
     return sections
 
 
-def method_rows(contexts: Sequence[RunContext]) -> dict[str, list[dict[str, str]]]:
+def method_rows(contexts: Sequence[RunContext]) -> dict[str, Any]:
     """The taint models the runs used and the heuristics behind their labels, with references."""
     models = sorted({c.run.model for c in contexts})
     used = ["coinjoin", "peel_chain"] if any(c.chain.is_utxo for c in contexts) else []
@@ -292,4 +292,22 @@ def method_rows(contexts: Sequence[RunContext]) -> dict[str, list[dict[str, str]
         return {"name": m.name, "rule": m.rule, "reference": m.reference}
 
     return {"models": [as_row(TAINT_MODELS[m]) for m in models if m in TAINT_MODELS],
-            "heuristics": [as_row(HEURISTICS[h]) for h in used]}
+            "heuristics": [as_row(HEURISTICS[h]) for h in used], "error_rates": _error_rates(contexts)}
+
+
+def _error_rates(contexts: Sequence[RunContext]) -> dict[str, Any]:
+    """The measured error rates the runs' manifests carry (docs/error-rates.md), merged by rate:
+    value and 95% interval, with the generator, seeds and results file they come from."""
+    rows: dict[str, dict[str, str]] = {}
+    sources: set[tuple[str, str, str]] = set()
+    for context in contexts:
+        block = context.run.manifest.get("error_rates") or {}
+        if not block.get("available"):
+            continue
+        sources.add((str(block.get("generator")), ",".join(str(s) for s in block.get("seeds", [])),
+                     str(block.get("results_sha256"))))
+        for key, rate in (block.get("rates") or {}).items():
+            rows[key] = {"rate": key, "value": f"{rate['value']:.4f}",
+                         "interval": f"{rate['lo']:.4f}–{rate['hi']:.4f} ({rate['interval']})"}
+    return {"rows": [rows[k] for k in sorted(rows)],
+            "sources": [{"generator": g, "seeds": s, "results_sha256": h} for g, s, h in sorted(sources)]}

@@ -56,6 +56,8 @@ def test_the_report_states_the_story_in_exact_amounts(cli: Cli, case_home: Path)
     for txid in (story["ltc"]["exchange_deposit"]["txid"], story["ltc"]["coinjoin"]["txid"]):
         assert f'id="tx-ltc-regtest-{txid}"' in html
     assert "1250 fUSD" in html                      # the Ethereum leg's token, in its own units
+    # the measured error rates the manifests carry (docs/error-rates.json), with their intervals
+    assert "Measured error rates of these methods" in html and "trace.haircut.true_entity_share" in html
 
 
 def test_every_link_resolves_and_nothing_is_fetched(cli: Cli, case_home: Path) -> None:
