@@ -38,7 +38,6 @@ transactions), so nothing overlaps the fetch and its ratio (about 0.43) says lit
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -49,7 +48,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _timing import Timer  # noqa: E402
+from _timing import Timer, print_result  # noqa: E402
 
 from adapters.evm.node import TRACE_BLOCK, EvmNode  # noqa: E402
 from adapters.jsonrpc import Call, JsonRpcClient  # noqa: E402
@@ -226,11 +225,7 @@ def main() -> int:
                         help="measure raw and ingest this many times (fresh store each); report the median ratio")
     args = parser.parse_args()
     result = run(args.quick, args.transfers, args.per_block, args.batch_blocks, args.repeat)
-    if args.json:
-        print(json.dumps(result))  # noqa: T201
-    else:
-        for key, value in result.items():
-            print(f"{key:>20}: {value}")  # noqa: T201
+    print_result(result, args.json)
     return 0
 
 

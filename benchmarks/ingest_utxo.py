@@ -30,7 +30,6 @@ measurement for other batch sizes.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -41,7 +40,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _timing import Timer  # noqa: E402
+from _timing import Timer, print_result  # noqa: E402
 
 from adapters.bitcoin.node import BitcoinNode  # noqa: E402
 from graph.embedded import EmbeddedStore  # noqa: E402
@@ -183,11 +182,7 @@ def main() -> int:
     args = parser.parse_args()
     sweep = [int(s) for s in args.sweep.split(",") if s.strip()]
     result = run(args.quick, args.batch_blocks, args.per_block, sweep, args.repeat)
-    if args.json:
-        print(json.dumps(result))  # noqa: T201
-    else:
-        for key, value in result.items():
-            print(f"{key:>20}: {value}")  # noqa: T201
+    print_result(result, args.json)
     return 0
 
 

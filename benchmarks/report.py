@@ -63,7 +63,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _synthetic import CHAIN, hub_tags, skewed_transfers  # noqa: E402
-from _timing import Timer  # noqa: E402
+from _timing import Timer, print_result  # noqa: E402
 
 import jobs.report.data as report_data  # noqa: E402
 import jobs.report.run as report_run  # noqa: E402
@@ -267,11 +267,7 @@ def main() -> int:
         (args.build / "bench.json").write_text(json.dumps(info))
         return 0
     result = run(args.quick, args.keep, args.hops)
-    if args.json:
-        print(json.dumps(result))  # noqa: T201
-    else:
-        for key, value in result.items():
-            print(f"{key:>26}: {value}")  # noqa: T201
+    print_result(result, args.json)
     return 0
 
 

@@ -51,6 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _synthetic import CHAIN, hub_tags, skewed_transfers  # noqa: E402
+from _timing import print_result  # noqa: E402
 
 from graph.embedded import EmbeddedStore  # noqa: E402
 from jobs.tag_library import TagLibrary  # noqa: E402
@@ -236,11 +237,7 @@ def main() -> int:
         (args.build / "info.json").write_text(json.dumps(info))
         return 0
     result = run(args.quick, args.keep, args.workers, args.batch_size, args.sweep)
-    if args.json:
-        print(json.dumps(result))  # noqa: T201
-    else:
-        for key, value in result.items():
-            print(f"{key:>28}: {value}")  # noqa: T201
+    print_result(result, args.json)
     return 0
 
 

@@ -29,7 +29,6 @@ Issue 24: an idempotent re-run of the same load costs at most 2x the first load.
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import statistics
 import sys
@@ -44,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _synthetic import transactions_of  # noqa: E402
+from _timing import print_result  # noqa: E402
 
 from graph.embedded import EmbeddedStore  # noqa: E402
 from tracer.frontier import Direction  # noqa: E402
@@ -281,11 +281,7 @@ def main() -> int:
     if repeat < 1:
         parser.error("--repeat must be at least 1")
     result = run(args.quick, not args.no_bolt, repeat, args.transfers, not args.no_reingest)
-    if args.json:
-        print(json.dumps(result))  # noqa: T201
-    else:
-        for key, value in result.items():
-            print(f"{key:>26}: {value}")  # noqa: T201
+    print_result(result, args.json)
     return 0
 
 

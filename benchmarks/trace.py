@@ -69,6 +69,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _synthetic import CHAIN, hub_tags, skewed_transfers  # noqa: E402
+from _timing import print_result  # noqa: E402
 
 from graph.base import StoreError  # noqa: E402
 from graph.embedded import QUERY_TIMEOUT_MS, EmbeddedStore  # noqa: E402
@@ -323,11 +324,7 @@ def main() -> int:
         result = run_scale(args.quick, args.repeats, args.keep)
     else:
         result = run(args.quick, args.repeats, args.keep)
-    if args.json:
-        print(json.dumps(result))  # noqa: T201
-    else:
-        for key, value in result.items():
-            print(f"{key:>24}: {value}")  # noqa: T201
+    print_result(result, args.json)
     return 0
 
 

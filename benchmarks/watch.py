@@ -37,7 +37,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _timing import print_result  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from jobs.ingest_runs import RangeRequest, ingest_utxo  # noqa: E402
@@ -186,11 +188,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=1, help="measure this many pairs; report the median ratio")
     args = parser.parse_args()
     result = run(args.quick, args.per_block, args.repeat)
-    if args.json:
-        print(json.dumps(result))  # noqa: T201
-    else:
-        for key, value in result.items():
-            print(f"{key:>20}: {value}")  # noqa: T201
+    print_result(result, args.json)
     return 0
 
 
