@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import platform
+import re
 import shlex
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -59,11 +60,10 @@ class ReportRequest:
 
 def _min_share_bp(text: str) -> int:
     """Percent with up to two decimals (``1``, ``0.5``, ``12.25``) as basis points, exactly."""
-    value = text.strip()
-    whole, _, frac = value.partition(".")
-    if not whole.isdigit() and not (whole == "" and frac) or (frac and (not frac.isdigit() or len(frac) > 2)):
+    match = re.fullmatch(r"([0-9]*)(?:\.([0-9]{0,2}))?", text.strip(), flags=re.ASCII)
+    if match is None or not (match.group(1) or match.group(2)):
         raise InputError(f"--min-share {text!r} is not a percentage like 1 or 0.5")
-    points = int(whole or "0") * 100 + int((frac + "00")[:2] or "0")
+    points = int(match.group(1) or "0") * 100 + int(((match.group(2) or "") + "00")[:2])
     if points > 10_000:
         raise InputError(f"--min-share {text!r} is over 100%")
     return points
@@ -153,13 +153,15 @@ def _destination(case: Case, request: ReportRequest, html: bytes) -> Path:
     return out
 
 
-def _write_new(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` unless it already holds exactly these bytes; refuse to replace other bytes."""
-    if path.exists():
-        if path.is_file() and path.read_bytes() == data:
-            return
-        raise InputError(f"{path} exists with other content: an earlier report is never overwritten; choose --out")
-    write_atomic(path, data)
+def _write_new(outputs: dict[Path, bytes]) -> None:
+    """Write each file unless it already holds exactly these bytes. Every path is checked before any
+    is written: a file with other bytes is refused, and nothing is written at all."""
+    for path, data in outputs.items():
+        if path.exists() and not (path.is_file() and path.read_bytes() == data):
+            raise InputError(f"{path} exists: an earlier report is never overwritten; choose another --out")
+    for path, data in outputs.items():
+        if not path.exists():
+            write_atomic(path, data)
 
 
 def write_report(session: Session, request: ReportRequest, progress: Progress = NO_PROGRESS) -> dict[str, Any]:
@@ -186,16 +188,10 @@ def write_report(session: Session, request: ReportRequest, progress: Progress = 
     html = render_html(document).encode("utf-8")
     pdf = render_pdf(html.decode("utf-8")) if request.pdf else None
     html_path = _destination(case, request, html)
-    for path in (html_path, html_path.with_suffix(".pdf")):
-        if request.out is not None and path.exists() and not (path == html_path and path.read_bytes() == html):
-            raise InputError(f"{path} exists: an earlier report is never overwritten; choose another --out")
-    files = {html_path.name: hashlib.sha256(html).hexdigest()}
-    _write_new(html_path, html)
-    pdf_path = None
-    if pdf is not None:
-        pdf_path = html_path.with_suffix(".pdf")
-        _write_new(pdf_path, pdf)
-        files[pdf_path.name] = hashlib.sha256(pdf).hexdigest()
+    pdf_path = html_path.with_suffix(".pdf") if pdf is not None else None
+    outputs = {html_path: html, **({pdf_path: pdf} if pdf_path is not None and pdf is not None else {})}
+    _write_new(outputs)
+    files = {path.name: hashlib.sha256(data).hexdigest() for path, data in outputs.items()}
     case.record("report.written", {"runs": [r.name for r in runs], "directory": str(html_path.parent),
                                    "files": files, "min_share_bp": options.min_share_bp, "top": options.top,
                                    "rates": document["rates"]}, session.argv)
