@@ -37,5 +37,14 @@ if [ ! -x "$SOLCJS_BIN" ] && command -v npm >/dev/null 2>&1; then
     (cd .nodes && npm install --silent --no-audit --no-fund "solc@${SOLC_VERSION}" >/dev/null)
 fi
 
+# Real DeFi contracts (their published build artifacts: ABI + bytecode; nothing is compiled) for the
+# conversion tests (issue 19): Uniswap V2 core + periphery and the canonical WETH9.
+DEFI_PACKAGES=("@uniswap/v2-core@1.0.1" "@uniswap/v2-periphery@1.1.0-beta.0" "canonical-weth@1.4.0")
+if [ ! -f ".nodes/node_modules/canonical-weth/package.json" ] && command -v npm >/dev/null 2>&1; then
+    echo "installing DeFi contract artifacts (npm): ${DEFI_PACKAGES[*]}" >&2
+    mkdir -p .nodes
+    (cd .nodes && npm install --silent --no-audit --no-fund --ignore-scripts "${DEFI_PACKAGES[@]}" >/dev/null)
+fi
+
 echo "litecoind: $(command -v litecoind)" >&2
 if [ -x "$ANVIL_BIN" ]; then echo "anvil: $ANVIL_BIN" >&2; else echo "anvil: $(command -v anvil)" >&2; fi

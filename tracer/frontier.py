@@ -21,7 +21,7 @@ from typing import Protocol, runtime_checkable
 import polars as pl
 
 from tracer.errors import InputError
-from tracer.schema import INPUTS, OUTPUTS, TAGS, TRANSACTIONS, TRANSFERS, FrameSet
+from tracer.schema import CONVERSIONS, INPUTS, OUTPUTS, TAGS, TRANSACTIONS, TRANSFERS, FrameSet
 
 __all__ = [
     "Direction",
@@ -30,6 +30,7 @@ __all__ = [
     "ADDRESS_FLOWS_COLUMNS",
     "Frontier",
     "TransferLookup",
+    "ConversionLookup",
     "FrameFrontier",
     "apply_transfer_filter",
     "at_least",
@@ -136,6 +137,21 @@ class TransferLookup(Protocol):
         ...
 
 
+@runtime_checkable
+class ConversionLookup(Protocol):
+    """A frontier that can also read conversions (swaps, wrapping; :data:`tracer.schema.CONVERSIONS`).
+
+    Every graph store has it; the account engine checks for it at run time, so frontiers without
+    it still trace plain transfers.
+    """
+
+    def conversions(self, chain: str, addresses: Collection[str], direction: Direction) -> pl.DataFrame:
+        """Every ``conversions`` row of every transaction in which one of ``addresses`` is the trader
+        (forward) or the recipient (backward) of a conversion — all of that transaction's conversions,
+        so a route through several pools comes whole — sorted by key."""
+        ...
+
+
 def apply_transfer_filter(transfers: pl.DataFrame, where: TransferFilter) -> pl.DataFrame:
     """Apply ``where`` to a ``transfers`` frame (the reference semantics every store must match)."""
     condition = pl.lit(True)
@@ -190,6 +206,12 @@ class FrameFrontier:
     def transfers_of(self, chain: str, txids: Collection[str]) -> pl.DataFrame:
         rows = self.frames.transfers.filter((pl.col("chain") == chain) & pl.col("txid").is_in(list(txids)))
         return _sorted(rows, list(TRANSFERS.key))
+
+    def conversions(self, chain: str, addresses: Collection[str], direction: Direction) -> pl.DataFrame:
+        side = "trader" if direction is Direction.FORWARD else "recipient"
+        frame = self.frames.conversions.filter(pl.col("chain") == chain)
+        txids = frame.filter(pl.col(side).is_in(list(addresses)))["txid"].unique()
+        return _sorted(frame.filter(pl.col("txid").is_in(txids.implode())), list(CONVERSIONS.key))
 
     def spending(self, chain: str, outpoints: pl.DataFrame, where: TransferFilter = TransferFilter()) -> FrameSet:
         wanted = outpoints.select(

@@ -35,6 +35,10 @@ __all__ = [
     "TAGS",
     "CLUSTERS",
     "SEEDS",
+    "CONVERSIONS",
+    "BRIDGE_EVENTS",
+    "CONVERSION_PROTOCOLS",
+    "BRIDGE_ROLES",
     "FRAMES",
     "FrameSet",
     "TRANSFER_KINDS",
@@ -210,8 +214,111 @@ SEEDS = FrameSchema(
     key=("case", "chain", "address"),
 )
 
+#: Protocols whose events :data:`CONVERSIONS` rows come from (decoders in ``adapters/evm``).
+CONVERSION_PROTOCOLS = ("uniswap_v2", "uniswap_v3", "weth")
+
+CONVERSIONS = FrameSchema(
+    name="conversions",
+    columns={
+        "chain": pl.String(),
+        "txid": pl.String(),
+        "block_height": pl.Int64(),
+        "block_hash": pl.String(),
+        "tx_index": pl.Int64(),
+        "timestamp": pl.Int64(),
+        "log_index": pl.Int64(),
+        "protocol": pl.String(),
+        "venue": pl.String(),
+        "trader": pl.String(),
+        "recipient": pl.String(),
+        "asset_in": pl.String(),
+        "value_in": AMOUNT,
+        "asset_out": pl.String(),
+        "value_out": AMOUNT,
+        "in_kind": pl.String(),
+        "in_log_index": pl.Int64(),
+        "in_trace_path": pl.String(),
+        "out_kind": pl.String(),
+        "out_log_index": pl.Int64(),
+        "out_trace_path": pl.String(),
+        "source": pl.String(),
+    },
+    nullable=frozenset(
+        {"block_height", "block_hash", "tx_index", "timestamp", "in_kind", "in_log_index", "in_trace_path",
+         "out_kind", "out_log_index", "out_trace_path"}
+    ),
+    # one conversion per event that states it (a Swap, Deposit or Withdrawal log)
+    key=("chain", "txid", "log_index"),
+    non_negative=("value_in", "value_out"),
+    doc={
+        "log_index": "block-wide log index of the event that states the conversion (Swap, Deposit, Withdrawal)",
+        "protocol": "uniswap_v2 | uniswap_v3 (and forks with the same event) | weth (Deposit/Withdrawal)",
+        "venue": "the pool, pair or wrapping contract that converted",
+        "trader": "who gave asset_in (the payer of the in-leg; the depositor / withdrawer for weth)",
+        "recipient": "who received asset_out",
+        "asset_in": "'native' or token contract given; value_in its exact base units",
+        "asset_out": "'native' or token contract received; value_out its exact base units",
+        "in_kind": "transfers row that carried asset_in to the venue (kind, log_index, trace_path: its key in "
+                   "the same transaction); null when the event itself is the movement (weth Withdrawal burns)",
+        "out_kind": "transfers row that carried asset_out from the venue; null when the event itself is the "
+                    "movement (weth Deposit mints without a Transfer event)",
+    },
+)
+
+#: What a :data:`BRIDGE_EVENTS` row is: value locked/sent on the origin chain, or paid out on the destination.
+BRIDGE_ROLES = ("deposit", "release")
+
+BRIDGE_EVENTS = FrameSchema(
+    name="bridge_events",
+    columns={
+        "chain": pl.String(),
+        "txid": pl.String(),
+        "block_height": pl.Int64(),
+        "block_hash": pl.String(),
+        "tx_index": pl.Int64(),
+        "timestamp": pl.Int64(),
+        "log_index": pl.Int64(),
+        "bridge": pl.String(),
+        "role": pl.String(),
+        "contract": pl.String(),
+        "deposit_id": pl.String(),
+        "origin_chain_id": pl.Int64(),
+        "destination_chain_id": pl.Int64(),
+        "depositor": pl.String(),
+        "recipient": pl.String(),
+        "asset_in": pl.String(),
+        "value_in": AMOUNT,
+        "asset_out": pl.String(),
+        "value_out": AMOUNT,
+        "leg_kind": pl.String(),
+        "leg_log_index": pl.Int64(),
+        "leg_trace_path": pl.String(),
+        "source": pl.String(),
+    },
+    nullable=frozenset(
+        {"block_height", "block_hash", "tx_index", "timestamp", "leg_kind", "leg_log_index", "leg_trace_path",
+         "asset_out", "value_out"}
+    ),
+    key=("chain", "txid", "log_index"),
+    non_negative=("value_in", "value_out"),
+    doc={
+        "bridge": "registry name of the bridge (e.g. 'across')",
+        "role": "deposit (origin chain: value handed to the bridge) | release (destination chain: value paid out)",
+        "contract": "the bridge contract that emitted the event",
+        "deposit_id": "the bridge's own identifier of the deposit (decimal text), unique per origin chain",
+        "origin_chain_id": "EIP-155 chain id the deposit was made on",
+        "destination_chain_id": "EIP-155 chain id the value is released on",
+        "depositor": "who deposited (address on the origin chain, as the event states it)",
+        "recipient": "who is paid on the destination chain",
+        "asset_in": "token deposited on the origin chain ('native' for the chain's coin); value_in its base units",
+        "asset_out": "token paid on the destination chain, as the event states it; value_out its base units",
+        "leg_kind": "transfers row that moved the value (deposit: depositor -> bridge; release: -> recipient), "
+                    "by its key in the same transaction",
+    },
+)
+
 FRAMES: dict[str, FrameSchema] = {
-    s.name: s for s in (TRANSACTIONS, INPUTS, OUTPUTS, TRANSFERS, TAGS, CLUSTERS, SEEDS)
+    s.name: s for s in (TRANSACTIONS, INPUTS, OUTPUTS, TRANSFERS, TAGS, CLUSTERS, SEEDS, CONVERSIONS, BRIDGE_EVENTS)
 }
 
 
@@ -230,6 +337,8 @@ class FrameSet:
     tags: pl.DataFrame = field(default_factory=lambda: empty(TAGS))
     clusters: pl.DataFrame = field(default_factory=lambda: empty(CLUSTERS))
     seeds: pl.DataFrame = field(default_factory=lambda: empty(SEEDS))
+    conversions: pl.DataFrame = field(default_factory=lambda: empty(CONVERSIONS))
+    bridge_events: pl.DataFrame = field(default_factory=lambda: empty(BRIDGE_EVENTS))
 
     def frames(self) -> dict[str, pl.DataFrame]:
         """The frames by canonical name, in load order."""
