@@ -31,7 +31,8 @@ from tracer.errors import InputError, IntegrityError
 __all__ = ["TraceRun", "list_runs", "select_runs", "load_run"]
 
 #: result files every run folder holds, read as frames
-_FRAMES = ("seeds", "hops", "endings", "tags", "shortfalls")
+#: result files read as frames (``conversions`` exists only when the trace followed a swap or wrap)
+_FRAMES = ("seeds", "hops", "endings", "tags", "shortfalls", "conversions")
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ the seeds, runs the engine, writes the result files and records the run in the c
 
 Each run writes a new folder ``<case>/traces/<NNNN>-<direction>-<model>-<manifest12>/`` with
 ``seeds.parquet``, ``hops.parquet``, ``endings.parquet``, ``tags.parquet``, ``shortfalls.parquet``,
-``result.json`` and ``manifest.json`` (:mod:`jobs.trace_results`): staged first, named by its
+``result.json`` and ``manifest.json`` (and ``conversions.parquet`` when the trace followed value
+through swaps or wrapping: each route's steps) (:mod:`jobs.trace_results`): staged first, named by its
 ``trace.run`` audit entry and published as the entry lands, so a run killed at any point leaves either
 no result or a complete one. Re-running the same trace writes a new folder whose files are
 byte-identical when the store holds the same data.
@@ -216,6 +217,8 @@ def run_trace(settings: Settings, case: Case, spec: TraceSpec, store: GraphStore
         "shortfalls.parquet": _parquet(result.shortfalls),
         "result.json": canonical_json(findings),
     }
+    if result.conversions.height:  # swaps and wrapping followed: each route's steps (absent otherwise)
+        contents["conversions.parquet"] = _parquet(result.conversions)
     files = {name: sha256_hex(data) for name, data in contents.items()}
     used = set(consulted["tagpack"].drop_nulls().to_list())
     library_sources = [s for s in (library or TagLibrary.for_home(settings.home)).sources() if s["name"] in used]

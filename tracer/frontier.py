@@ -142,13 +142,11 @@ class ConversionLookup(Protocol):
     """A frontier that can also read conversions (swaps, wrapping; :data:`tracer.schema.CONVERSIONS`).
 
     Every graph store has it; the account engine checks for it at run time, so frontiers without
-    it still trace plain transfers.
+    it still trace plain transfers (every conversion leg then stays a plain transfer into its pool).
     """
 
-    def conversions(self, chain: str, addresses: Collection[str], direction: Direction) -> pl.DataFrame:
-        """Every ``conversions`` row of every transaction in which one of ``addresses`` is the trader
-        (forward) or the recipient (backward) of a conversion — all of that transaction's conversions,
-        so a route through several pools comes whole — sorted by key."""
+    def conversions_of(self, chain: str, txids: Collection[str]) -> pl.DataFrame:
+        """Every ``conversions`` row of these transactions, sorted by key."""
         ...
 
 
@@ -207,7 +205,13 @@ class FrameFrontier:
         rows = self.frames.transfers.filter((pl.col("chain") == chain) & pl.col("txid").is_in(list(txids)))
         return _sorted(rows, list(TRANSFERS.key))
 
+    def conversions_of(self, chain: str, txids: Collection[str]) -> pl.DataFrame:
+        rows = self.frames.conversions.filter((pl.col("chain") == chain) & pl.col("txid").is_in(list(txids)))
+        return _sorted(rows, list(CONVERSIONS.key))
+
     def conversions(self, chain: str, addresses: Collection[str], direction: Direction) -> pl.DataFrame:
+        """Every conversion of every transaction in which one of ``addresses`` is the trader (forward)
+        or the recipient (backward) of a conversion, sorted by key (the stores' reference semantics)."""
         side = "trader" if direction is Direction.FORWARD else "recipient"
         frame = self.frames.conversions.filter(pl.col("chain") == chain)
         txids = frame.filter(pl.col(side).is_in(list(addresses)))["txid"].unique()

@@ -29,7 +29,7 @@ import polars as pl
 from tracer import __version__
 from tracer.errors import InputError
 from tracer.frontier import Direction, Frontier, TransferFilter
-from tracer.schema import FrameSet
+from tracer.schema import CONVERSIONS, FrameSet
 
 __all__ = ["FORMAT", "canonical_json", "sha256_hex", "frame_digest", "ReadDigest", "software", "build_manifest"]
 
@@ -102,6 +102,19 @@ class ReadDigest:
             raise InputError("this store cannot look transfers up by transaction: seed an address instead")
         out = lookup(chain, txids)
         self._note("transfers_of", [chain, sorted(txids)], out)
+        return out
+
+    def conversions_of(self, chain: str, txids: Collection[str]) -> pl.DataFrame:
+        """Conversions of these transactions, when the inner frontier has them (else none).
+
+        A read that finds none is not noted: a trace over data without conversions keeps the read
+        digest it had before conversions were read at all, so earlier runs still reproduce."""
+        lookup = getattr(self.inner, "conversions_of", None)
+        if lookup is None:
+            return pl.DataFrame(schema=CONVERSIONS.polars_schema)
+        out = lookup(chain, txids)
+        if out.height:
+            self._note("conversions_of", [chain, sorted(txids)], out)
         return out
 
     def address_outputs(self, chain: str, addresses: Collection[str]) -> pl.DataFrame:

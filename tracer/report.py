@@ -15,7 +15,8 @@ import polars as pl
 
 from tracer.trace import UNRESOLVED, Ending, TraceResult
 
-__all__ = ["share_text", "evidence_path", "summary", "compare_models", "model_totals", "passes_through", "GROUPS"]
+__all__ = ["traced_value", "share_text", "evidence_path", "summary", "compare_models", "model_totals", "passes_through",
+           "GROUPS"]
 
 #: How endings are grouped in the reconciliation: traced to an entity, fees, below the minimum
 #: value, held (proven unspent through a covered block), unverified (unspent as far as the store
@@ -31,6 +32,12 @@ GROUPS: dict[str, tuple[Ending, ...]] = {
     "mined": (Ending.MINED,),
     "rounding": (Ending.ROUNDING,),
 }
+
+
+def traced_value(totals_row: Mapping[str, int]) -> int:
+    """What a trace followed in one asset: its seed value plus what entered it through conversions
+    (swaps, wrapping); endings' shares are of this."""
+    return totals_row["seed"] + totals_row.get("converted_in", 0)
 
 
 def share_text(part: int, whole: int) -> str:
@@ -66,12 +73,15 @@ def summary(result: TraceResult, *, top: int = 25, paths: int = 10,
     trail ends in a mix rather than with an owner."""
     totals: dict[str, Any] = {}
     for asset, row in result.totals.items():
-        seed = row["seed"]
+        seed = traced_value(row)
         groups = {name: sum(row[str(k)] for k in kinds) for name, kinds in GROUPS.items()}
+        if row[str(Ending.CONVERTED)]:
+            groups["converted"] = row[str(Ending.CONVERTED)]
         totals[asset] = {
-            "seed_value": str(seed),
+            "seed_value": str(row["seed"]),
+            **({"converted_in": str(row["converted_in"])} if row.get("converted_in") else {}),
             **{name: str(value) for name, value in groups.items()},
-            "by_ending": {k: str(v) for k, v in row.items() if k not in ("seed", "ended") and v},
+            "by_ending": {k: str(v) for k, v in row.items() if k not in ("seed", "ended", "converted_in") and v},
             "ended": str(row["ended"]),
             "difference": str(row["ended"] - seed),
             "reconciled": row["ended"] == seed,
@@ -80,7 +90,7 @@ def summary(result: TraceResult, *, top: int = 25, paths: int = 10,
     for index, ending in enumerate(result.endings.iter_rows(named=True)):
         if index >= top:
             break
-        seed_value = result.totals[ending["asset"]]["seed"] if ending["asset"] in result.totals else 0
+        seed_value = traced_value(result.totals[ending["asset"]]) if ending["asset"] in result.totals else 0
         item: dict[str, Any] = dict(ending)
         item["share_of_seed"] = share_text(int(ending["amount"]), seed_value)
         item["coinjoin"] = (coinjoins or {}).get(ending["txid"]) if ending["txid"] is not None else None
@@ -168,7 +178,7 @@ def passes_through(result: TraceResult, marks: Mapping[str, tuple[str, str | Non
     rows = []
     for (address, asset), amount in sorted(sums.items(), key=lambda kv: (-kv[1], kv[0])):
         role, label = marks[address]
-        seed_value = result.totals.get(asset, {}).get("seed", 0)
+        seed_value = traced_value(result.totals[asset]) if asset in result.totals else 0
         rows.append({"address": address, "role": role, "label": label, "asset": asset, "amount": str(amount),
                      "share": share_text(amount, seed_value)})
     return rows

@@ -127,6 +127,9 @@ def _totals(result: TraceResult) -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = {}
     for asset in sorted(set(result.seeds["asset"].to_list()) | set(result.endings["asset"].to_list())):
         row: dict[str, int] = {"seed": result.seed_value(asset)}
+        converted_in = result.converted_in(asset)
+        if converted_in:  # value that entered this asset through swaps or wrapping: traced like seed value
+            row["converted_in"] = converted_in
         for kind in Ending:
             row[str(kind)] = 0
         for ending, value in result.endings.filter(pl.col("asset") == asset).select("ending", "amount").iter_rows():
@@ -137,15 +140,18 @@ def _totals(result: TraceResult) -> dict[str, dict[str, int]]:
 
 
 def reconcile(result: TraceResult) -> dict[str, int]:
-    """Per asset, ``sum of endings - seed value`` (0 everywhere for a conserving model)."""
-    return {asset: row["ended"] - row["seed"] for asset, row in result.totals.items()}
+    """Per asset, ``sum of endings - (seed value + value converted into it)`` (0 everywhere for a
+    conserving model)."""
+    return {asset: row["ended"] - row["seed"] - row.get("converted_in", 0) for asset, row in result.totals.items()}
 
 
 def _check_conservation(result: TraceResult) -> None:
     off = {asset: diff for asset, diff in reconcile(result).items() if diff}
     if off:
         parts = "; ".join(
-            f"{asset}: endings {result.totals[asset]['ended']} vs seed value {result.totals[asset]['seed']} "
+            f"{asset}: endings {result.totals[asset]['ended']} vs seed value {result.totals[asset]['seed']}"
+            + (f" + converted in {result.totals[asset]['converted_in']}" if "converted_in" in result.totals[asset]
+               else "") + " "
             f"({abs(diff)} {'more' if diff > 0 else 'less'})"
             for asset, diff in sorted(off.items())
         )
@@ -170,7 +176,10 @@ def _notes(result: TraceResult) -> list[str]:
     """Plain-language findings from the totals and endings, per asset in name order."""
     spec, notes = result.spec, []
     for asset, row in sorted(result.totals.items()):
-        seed = row["seed"]
+        seed = row["seed"] + row.get("converted_in", 0)  # shares are of the value traced in this asset
+        if row.get("converted_in"):
+            notes.append(f"{asset}: {row['converted_in']} base units entered this asset through swaps or wrapping "
+                         "(see the conversions of the result): shares below are of seed plus converted value")
         unverified = row[str(Ending.UNVERIFIED)]
         if unverified:
             known = (", ".join(f"{lo}-{hi}" for lo, hi in spec.coverage) if spec.coverage

@@ -38,11 +38,14 @@ from typing import Any
 import polars as pl
 
 from tracer.chain_order import transfer_order
+from tracer.conversion_routes import RowKey
 from tracer.errors import InputError
-from tracer.frontier import Direction, Frontier, TransferFilter
+from tracer.frontier import ConversionLookup, Direction, Frontier, TransferFilter, TransferLookup
 from tracer.taint import Pool, Taint, amount, full, none
+from tracer.trace_account_routes import RouteSteps
 from tracer.trace_seeds import account_movements
 from tracer.trace_types import (
+    CONVERSION_COLUMNS,
     ENDING_COLUMNS,
     HOP_COLUMNS,
     SEED_COLUMNS,
@@ -65,13 +68,16 @@ Arrivals = dict[tuple[str, str], tuple[int, int, str | None]]
 
 
 def _position(row: Mapping[str, Any]) -> str | None:
-    """Where a transfer sits in its transaction, as evidence: call path, else log index, else CSV row."""
+    """Where a transfer sits in its transaction, as evidence: call path, else log index, else CSV row
+    (a conversion route: the log index of its first conversion event)."""
+    if row["kind"] == "conversion":
+        return str(next(s.position for s in row["_route"].steps if s.converts))
     if row["kind"] in ("internal", "fee") or row["log_index"] is None:
         return row["trace_path"]
     return str(row["log_index"])
 
 
-class AccountTrace:
+class AccountTrace(RouteSteps):
     """One trace over an account chain: every address a pool per asset, run over its transfers in time order.
 
     :meth:`run` returns the result with its endings in the order found and no totals;
@@ -96,6 +102,14 @@ class AccountTrace:
         self.movement_seeds: list[dict[str, Any]] = []  # seed rows of sent / transfer seeds
         self.followed: dict[tuple[str, str], set[str]] = defaultdict(set)  # (payer, asset) -> recipients followed
         self.short_first: dict[tuple[str, str], dict[str, Any]] = {}  # first payment beyond the known balance
+        # conversions (tracer.conversion_routes): legs and relayed rows replaced by routes, the
+        # transactions already asked about, every row by transaction, each route's taint per step
+        self.consumed: set[RowKey | tuple[Any, ...]] = set()
+        self.checked: set[str] = set()
+        self.by_tx: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self.route_taint: dict[int, tuple[int, list[tuple[int, int]]]] = {}
+        self.follows_conversions = spec.assets is None and isinstance(frontier, ConversionLookup) and isinstance(
+            frontier, TransferLookup)
 
     # -- transfers ---------------------------------------------------------------------------
     def _add(self, frame: pl.DataFrame, seeds: Sequence[str | None] | None = None) -> list[dict[str, Any]]:
@@ -120,10 +134,13 @@ class AccountTrace:
             if not in_window(row["timestamp"], self.spec.since, self.spec.until):
                 self._note_outside(row)
                 continue
-            row["amount"] = value if value is not None else int(overflow)
+            row["amount"] = row["amount_from"] = value if value is not None else int(overflow)
+            row["asset_from"] = row["asset"]  # the asset on the payer's side (differs for a conversion route)
             row["_order"] = transfer_order(block, position, txid, kind, path, log_index)
             row["_seed"] = seed
+            row["_key"] = key
             self.rows[key] = row
+            self.by_tx[txid].append(row)
             added.append(row)
         return added
 
@@ -140,6 +157,7 @@ class AccountTrace:
             added += self._add(self.frontier.transfers(self.spec.chain, addresses, direction, self.where))
             self.queries += 1
         self._merge(added)
+        self._resolve_conversions({row["txid"] for row in added})
 
     def _note_outside(self, row: Mapping[str, Any]) -> None:
         """Forward: a payment after --until moved value on; backward: a receipt before --since funded it."""
@@ -168,6 +186,7 @@ class AccountTrace:
                     "block_height": row["block_height"], "timestamp": row["timestamp"], "value": str(row["amount"]),
                 })
             self._merge(added)
+            self._resolve_conversions({row["txid"] for row in added})
         if self.seeds:
             self._fetch(sorted(self.seeds))
             failures += self._check_received()
@@ -232,8 +251,15 @@ class AccountTrace:
                 short_first[(address, asset)] = row
             return carried
 
+        consumed, route_taint = self.consumed, self.route_taint
+        route_taint.clear()
         for row in self._events():
+            if row["_key"] in consumed:  # a conversion leg or a relayed transfer: its route carries it
+                continue
             value, asset, kind, seeded = row["amount"], row["asset"], row["kind"], row["_seed"]
+            if kind == "conversion":
+                self._convert(row, pool, pay, injected, overlap, record)
+                continue
             if forward:  # value leaves the sender for the recipient
                 source, target = row["from_address"], row["to_address"]
                 carried: Taint = pay(source, asset, value, row) if source in collected else 0
@@ -293,9 +319,9 @@ class AccountTrace:
                 continue
             source, target = (row["from_address"], row["to_address"]) if self.forward else (
                 row["to_address"], row["from_address"])
-            if target is None or target in self.collected:
+            if target is None or target in self.collected or value == 0:
                 continue
-            key = (target, row["asset"])
+            key = (target, row["asset"] if self.forward else row["asset_from"])  # a route changes the asset
             via: str | None
             if row["_seed"] is not None:
                 depth, via = (0 if self.forward else 1), None
@@ -409,24 +435,33 @@ class AccountTrace:
         hops: list[dict[str, Any]] = []
         last_hop: dict[tuple[str, str], int] = {}  # (address, asset) -> hop that brought it most taint
         best_in: dict[tuple[str, str], int] = {}
+        converted: list[tuple[dict[str, Any], int, int, str]] = []  # (route row, hop id, taint given, asset given)
+        steps: list[dict[str, Any]] = []
         for row, value in moved:
             source, target = (row["from_address"], row["to_address"]) if self.forward else (
                 row["to_address"], row["from_address"])
-            prev = last_hop.get((source, row["asset"])) if source is not None else None
+            # a conversion route changes the asset: the source side gives one, the target side receives another
+            s_asset, t_asset, t_value = ((row["asset_from"], row["asset"], row["amount"]) if self.forward
+                                         else (row["asset"], row["asset_from"], row["amount_from"]))
+            prev = last_hop.get((source, s_asset)) if source is not None else None
             hop_id = len(hops)
             depth = 0 if self.forward and row["_seed"] is not None else (
                 self.collected.get(source, 0) + 1 if source else None)
             hops.append({
                 "hop_id": hop_id, "depth": depth, "chain": chain,
                 "txid": row["txid"], "block_height": row["block_height"], "block_hash": row["block_hash"],
-                "timestamp": row["timestamp"], "kind": row["kind"], "asset": row["asset"],
+                "timestamp": row["timestamp"], "kind": row["kind"], "asset": t_asset,
                 "from_address": row["from_address"], "to_address": row["to_address"], "position": _position(row),
-                "value": str(row["amount"]), "taint": str(value), "previous_hop": prev, "model": model,
+                "value": str(t_value), "taint": str(value), "previous_hop": prev, "model": model,
                 "source": row["source"],
             })
-            if target is not None and value > best_in.get((target, row["asset"]), 0):
-                best_in[(target, row["asset"])] = value
-                last_hop[(target, row["asset"])] = hop_id
+            if row["kind"] == "conversion":
+                given, per_step = self.route_taint[id(row)]
+                converted.append((row, hop_id, given, s_asset))
+                steps.extend(self._route_steps(row, hop_id, per_step))
+            if target is not None and value > best_in.get((target, t_asset), 0):
+                best_in[(target, t_asset)] = value
+                last_hop[(target, t_asset)] = hop_id
         endings: list[dict[str, Any]] = []
 
         def end(kind: Ending, address: str | None, asset: str, value: int, depth: int | None,
@@ -445,6 +480,8 @@ class AccountTrace:
                 sinks[(target, row["asset"])] += value
         for (address, asset), value in sorted(sinks.items(), key=lambda kv: (kv[0][0] or "", kv[0][1])):
             end(Ending.FEE, address, asset, value, None)
+        for row, hop_id, given, asset in converted:  # what was given is followed on in what it became
+            end(Ending.CONVERTED, row["_route"].venue, asset, given, hops[hop_id]["depth"], row["txid"], hop_id)
         for (address, asset), value in sorted(overlap.items()):
             end(Ending.SEED, address, asset, value, 0, hop_id=last_hop.get((address, asset)))
         arrived = self._arrived(moved) if self.forward else {}
@@ -473,5 +510,5 @@ class AccountTrace:
         return TraceResult(
             spec=self.spec, seeds=result_frame(seeds, SEED_COLUMNS), hops=result_frame(hops, HOP_COLUMNS),
             endings=result_frame(endings, ENDING_COLUMNS), totals={}, queries=self.queries, notes=notes,
-            shortfalls=shortfalls,
+            shortfalls=shortfalls, conversions=result_frame(steps, CONVERSION_COLUMNS),
         )

@@ -43,6 +43,7 @@ __all__ = [
     "ENDING_COLUMNS",
     "SEED_COLUMNS",
     "SHORTFALL_COLUMNS",
+    "CONVERSION_COLUMNS",
     "DEFAULT_STOP_CATEGORIES",
     "in_window",
     "window_text",
@@ -74,6 +75,7 @@ class Ending(StrEnum):
     MINED = "mined"  # backward: newly minted by a coinbase transaction
     ROUNDING = "rounding"  # backward haircut: units lost to rounding down
     UNKNOWN_ORIGIN = "unknown_origin"  # backward account pool: older than the history in the store
+    CONVERTED = "converted"  # swapped or (un)wrapped into another asset, followed on in that asset
 
 
 #: Endings where the trail is lost (as opposed to reached, paid as fee, held or filtered out).
@@ -282,6 +284,18 @@ SHORTFALL_COLUMNS: dict[str, pl.DataType] = {
 }
 
 
+#: Account model: the steps of every conversion route a trace followed (tracer.conversion_routes),
+#: one row per step, tied to the hop (``hop_id``) that carried the route; ``taint_in``/``taint_out``
+#: are the traced units on each side of the step (for a backward trace: the demand).
+CONVERSION_COLUMNS: dict[str, pl.DataType] = {
+    "hop_id": pl.Int64(), "step": pl.Int64(), "chain": pl.String(), "txid": pl.String(),
+    "block_height": pl.Int64(), "timestamp": pl.Int64(), "kind": pl.String(), "venue": pl.String(),
+    "position": pl.String(), "from_address": pl.String(), "to_address": pl.String(),
+    "asset_in": pl.String(), "value_in": pl.String(), "taint_in": pl.String(),
+    "asset_out": pl.String(), "value_out": pl.String(), "taint_out": pl.String(), "source": pl.String(),
+}
+
+
 @dataclass
 class TraceResult:
     """A trace's findings: seeds, every tainted movement (hops) and every ending, with amounts exact.
@@ -300,9 +314,21 @@ class TraceResult:
     conserving: bool = True
     notes: list[str] = field(default_factory=list)
     shortfalls: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=dict(SHORTFALL_COLUMNS)))
+    conversions: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=dict(CONVERSION_COLUMNS)))
 
     def seed_value(self, asset: str) -> int:
         return sum(int(v) for v in self.seeds.filter(pl.col("asset") == asset)["value"].to_list())
+
+    def converted_in(self, asset: str) -> int:
+        """Traced units that entered ``asset`` through conversions: what each route delivered (forward:
+        its last step's received side; backward: the demand its first step put on the given side)."""
+        if self.conversions.height == 0:
+            return 0
+        forward = self.spec.direction is Direction.FORWARD
+        ends = self.conversions.sort("hop_id", "step").group_by("hop_id", maintain_order=True).agg(
+            pl.all().last() if forward else pl.all().first())
+        side, taint = ("asset_out", "taint_out") if forward else ("asset_in", "taint_in")
+        return sum(int(v) for v in ends.filter(pl.col(side) == asset)[taint].to_list())
 
 
 def result_frame(rows: list[dict[str, Any]], columns: Mapping[str, pl.DataType]) -> pl.DataFrame:

@@ -75,6 +75,24 @@ class UtxoChain:
                          "source": "test"})
         return txid
 
+    def convert(self, txid: str, log_index: int, protocol: str, venue: str, trader: str, recipient: str,
+                given: tuple[str, int], received: tuple[str, int],
+                in_leg: tuple[str, int | None, str | None] | None,
+                out_leg: tuple[str, int | None, str | None] | None) -> None:
+        """A conversion stated by the event at ``log_index`` of ``txid``: ``given``/``received`` are
+        (asset, amount); a leg is the (kind, log_index, trace_path) of the transfers row it names."""
+        tx = next(t for t in self.txs if t["txid"] == txid)
+        self.conversions.append({
+            "chain": self.chain, "txid": txid, "block_height": tx["block_height"], "block_hash": tx["block_hash"],
+            "tx_index": 0, "timestamp": tx["timestamp"], "log_index": log_index, "protocol": protocol,
+            "venue": venue, "trader": trader, "recipient": recipient, "asset_in": given[0],
+            "value_in": Decimal(given[1]), "asset_out": received[0], "value_out": Decimal(received[1]),
+            "in_kind": in_leg[0] if in_leg else None, "in_log_index": in_leg[1] if in_leg else None,
+            "in_trace_path": in_leg[2] if in_leg else None, "out_kind": out_leg[0] if out_leg else None,
+            "out_log_index": out_leg[1] if out_leg else None, "out_trace_path": out_leg[2] if out_leg else None,
+            "source": "test",
+        })
+
     def coverage(self) -> tuple[tuple[int, int], ...]:
         """Every block built so far, as complete block ranges (``TraceSpec.coverage``)."""
         return ((0, self.height),)
@@ -99,6 +117,7 @@ class AccountChain:
         self.rows: list[dict[str, Any]] = []
         self.txs: list[dict[str, Any]] = []
         self.tags: list[dict[str, Any]] = []
+        self.conversions: list[dict[str, Any]] = []
 
     def send(self, sender: str, recipient: str | None, value: int, *, asset: str = "native", kind: str | None = None,
              fee: int = 0, same_tx: bool = False, trace_path: str | None = None) -> str:
@@ -127,6 +146,24 @@ class AccountChain:
             "to_address": recipient, "value": amount, "value_overflow": overflow, "source": "test",
         })
 
+    def convert(self, txid: str, log_index: int, protocol: str, venue: str, trader: str, recipient: str,
+                given: tuple[str, int], received: tuple[str, int],
+                in_leg: tuple[str, int | None, str | None] | None,
+                out_leg: tuple[str, int | None, str | None] | None) -> None:
+        """A conversion stated by the event at ``log_index`` of ``txid``: ``given``/``received`` are
+        (asset, amount); a leg is the (kind, log_index, trace_path) of the transfers row it names."""
+        tx = next(t for t in self.txs if t["txid"] == txid)
+        self.conversions.append({
+            "chain": self.chain, "txid": txid, "block_height": tx["block_height"], "block_hash": tx["block_hash"],
+            "tx_index": 0, "timestamp": tx["timestamp"], "log_index": log_index, "protocol": protocol,
+            "venue": venue, "trader": trader, "recipient": recipient, "asset_in": given[0],
+            "value_in": Decimal(given[1]), "asset_out": received[0], "value_out": Decimal(received[1]),
+            "in_kind": in_leg[0] if in_leg else None, "in_log_index": in_leg[1] if in_leg else None,
+            "in_trace_path": in_leg[2] if in_leg else None, "out_kind": out_leg[0] if out_leg else None,
+            "out_log_index": out_leg[1] if out_leg else None, "out_trace_path": out_leg[2] if out_leg else None,
+            "source": "test",
+        })
+
     def coverage(self) -> tuple[tuple[int, int], ...]:
         """Every block built so far, as complete block ranges (``TraceSpec.coverage``)."""
         return ((0, self.height),)
@@ -137,7 +174,7 @@ class AccountChain:
 
     def frames(self) -> FrameSet:
         return FrameSet(transactions=_frame("transactions", self.txs), transfers=_frame("transfers", self.rows),
-                        tags=_frame("tags", self.tags))
+                        tags=_frame("tags", self.tags), conversions=_frame("conversions", self.conversions))
 
 
 def run_trace(chain: UtxoChain | AccountChain, seeds: list[Seed | str], frames: FrameSet | None = None,
