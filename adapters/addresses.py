@@ -8,6 +8,8 @@
 * Ethereum family: 20-byte hex with ``0x``; EIP-55 mixed-case checksum via ``eth_utils``. An
   all-lower-case or all-upper-case address carries no checksum and is accepted; a mixed-case one
   must match its checksum exactly. Normal form: the EIP-55 checksummed spelling.
+* Tron: Base58Check with version byte ``0x41`` (``T…``) or the hex form ``41`` + 40 hex digits
+  (:mod:`adapters.tron.addresses`). Normal form: the Base58Check spelling.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from dataclasses import dataclass
 from types import ModuleType
 
 from adapters.bitcoin.bitcoinlib_setup import bitcoinlib_modules
-from tracer.chains import Chain, ChainRegistry, default_registry
+from adapters.tron.addresses import TronAddressError, parse_tron
+from tracer.chains import AddressFormat, Chain, ChainRegistry, default_registry
 from tracer.errors import InvalidAddressError
 
 __all__ = ["AddressInfo", "parse_address", "normalize_address"]
@@ -54,6 +57,11 @@ def parse_address(chain: Chain, address: str, *, registry: ChainRegistry | None 
     text = address.strip()
     if not text:
         raise InvalidAddressError(address, chain.key, "empty address")
+    if chain.address_format is AddressFormat.TRON:
+        try:
+            return AddressInfo(chain.key, parse_tron(text), "account")
+        except TronAddressError as exc:
+            raise InvalidAddressError(text, chain.key, exc.reason) from None
     if chain.is_account:
         return _parse_evm(chain, text)
     return _parse_utxo(chain, text, registry or default_registry())

@@ -16,6 +16,7 @@ from jobs import ingest_runs
 from jobs.evm_ingest import EvmIngestSummary
 from jobs.ingest_runs import RangeRequest, SeedRequest
 from jobs.sources import ETHERSCAN_URL
+from jobs.tron_ingest import TronRequest, ingest_tron
 from jobs.utxo_ingest import IngestSummary
 
 app = typer.Typer(help="Pull transactions from your own nodes into the graph store.", no_args_is_help=True)
@@ -115,7 +116,8 @@ def csv_(
         typer.Option("--map", help="Columns: from=…,to=…,value=…,txid=…[,asset=…,decimals=…,time=…,block=…]."),
     ] = None,
     preset: Annotated[
-        str | None, typer.Option("--preset", help="A known export format: etherscan (transactions or tokens).")
+        str | None, typer.Option("--preset", help="A known export format: etherscan (transactions or tokens), "
+                                                  "tronscan (an address's transfers, --chain trx).")
     ] = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -129,6 +131,50 @@ def csv_(
         stdout.print(table("CSV import", ["", ""], [
             ("file", summary.file), ("sha256", summary.sha256), ("chain", summary.chain),
             ("transactions", summary.transactions),
+            ("transfers", ", ".join(f"{k} {v}" for k, v in summary.transfers.items()) or "0"),
+        ]))
+
+    emit(summary.as_dict(), as_json=json_, human=human)
+
+
+@app.command("tron")
+def tron(
+    case: Annotated[str, typer.Option("--case", help="Load into this case's store (recorded in its audit log).")],
+    from_height: Annotated[
+        int | None, typer.Option("--from", help="Block range: first block height (from your node).", min=0)
+    ] = None,
+    to_height: Annotated[int | None, typer.Option("--to", help="Block range: last block (default: the tip).")] = None,
+    node: Annotated[
+        str | None, typer.Option("--node", help="Your java-tron full node's HTTP API (default: [nodes] trx).")
+    ] = None,
+    trongrid: Annotated[
+        str | None,
+        typer.Option("--trongrid", help="Addresses: a TronGrid-compatible API URL (a third party unless you run "
+                                        "it: needs --allow-third-party)."),
+    ] = None,
+    address: Annotated[
+        list[str] | None, typer.Option("--address", help="With --trongrid: an address to load (repeatable; "
+                                                         "default: the case's trx seeds).")
+    ] = None,
+    allow_third_party: Annotated[
+        bool, typer.Option("--allow-third-party", help="Allow a public API (it will see every address looked up).")
+    ] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Load Tron (TRX, TRC-10, TRC-20 such as USDT, fees): a block range from your full node, or
+    the histories of addresses from a TronGrid-compatible API.
+
+    Example: tracer ingest tron --case op-harbor --node http://127.0.0.1:8090 --from 69316500 --to 69316700
+    """
+    summary = ingest_tron(app_context().session, TronRequest(
+        case=case, node=node, from_height=from_height, to_height=to_height, trongrid=trongrid,
+        addresses=tuple(address or ()), allow_third_party=allow_third_party))
+
+    def human() -> None:
+        stdout.print(table("Tron ingest", ["", ""], [
+            ("chain", summary.chain), ("source", summary.source),
+            ("blocks", "" if summary.blocks is None else f"{summary.blocks[0]}..{summary.blocks[1]}"),
+            ("addresses", ", ".join(summary.addresses)), ("transactions", summary.transactions),
             ("transfers", ", ".join(f"{k} {v}" for k, v in summary.transfers.items()) or "0"),
         ]))
 

@@ -2,7 +2,8 @@
 """``tracer ingest csv``: transfers from a CSV file (exchange answers, explorer exports) into a case's store.
 
 Orchestration only: read the file, map it with :func:`adapters.evm.csv_import.parse_transfers_csv`
-(all rows or none), load the frames. The ``source`` of every row names the file and its SHA-256, so
+(or, ``--preset tronscan``, :func:`adapters.tron.tronscan_csv.read_tronscan`; all rows or none),
+load the frames. The ``source`` of every row names the file and its SHA-256, so
 the evidence can be traced back to the exact file received.
 
 The file is read once, as a stream of lines (hashed as they are read), and a line longer than
@@ -20,7 +21,7 @@ from typing import Any, BinaryIO
 
 import polars as pl
 
-from adapters.evm.csv_import import parse_column_map, parse_transfers_csv
+from adapters.evm.csv_import import CsvTransfers, parse_column_map, parse_transfers_csv
 from graph.base import GraphStore
 from tracer.chains import Chain
 from tracer.errors import InputError
@@ -54,7 +55,7 @@ def read_csv_file(path: Path, chain: Chain, column_map: str | None,
     digest = hashlib.sha256()
     try:
         with path.open("rb") as handle:
-            parsed = parse_transfers_csv(_lines(handle, path, digest), chain, mapping, preset=preset, source="")
+            parsed = _parse(_lines(handle, path, digest), chain, mapping, preset)
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror}") from None
     sha256 = digest.hexdigest()
@@ -63,6 +64,25 @@ def read_csv_file(path: Path, chain: Chain, column_map: str | None,
     frames = FrameSet(transactions=parsed.frames.transactions.with_columns(named),
                       transfers=parsed.frames.transfers.with_columns(named))
     return frames, sha256, source, parsed.tokens
+
+
+def _parse(lines: Iterator[str], chain: Chain, mapping: dict[str, str], preset: str | None) -> CsvTransfers:
+    """The CSV's frames: the TronScan preset (:mod:`adapters.tron.tronscan_csv`) or the account-chain reader."""
+    if preset != "tronscan":
+        return parse_transfers_csv(lines, chain, mapping, preset=preset, source="")
+    import csv
+
+    from adapters.evm.csv_import import CsvRowError
+    from adapters.tron.tronscan_csv import read_tronscan
+
+    reader = csv.reader(line.removeprefix("\ufeff") if n == 0 else line for n, line in enumerate(lines))
+    try:
+        header = [h.strip() for h in next(reader, [])]
+    except csv.Error as exc:
+        raise CsvRowError(f"line {reader.line_num}: {exc}") from None
+    if not header:
+        raise CsvRowError("line 1: the file is empty; a CSV of transfers starts with a header line")
+    return read_tronscan(reader, header, mapping, chain, "")
 
 
 def _lines(handle: BinaryIO, path: Path, digest: Any) -> Iterator[str]:

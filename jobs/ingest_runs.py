@@ -110,6 +110,8 @@ def _range_chain(session: Session, request: RangeRequest, family: Family, other:
     chain = session.settings.chains.get(request.chain)
     if chain.family is not family:
         raise InputError(f"{chain.key} is {other}")
+    if family is Family.ACCOUNT and not chain.is_evm:
+        raise InputError(f"{chain.key} is not an EVM chain: use `tracer ingest tron`")
     return chain, session.workspace.open(request.case) if request.case else None
 
 
@@ -215,6 +217,9 @@ def ingest_seeds(session: Session, request: SeedRequest, progress: Progress = NO
         try:
             for chain_key, addresses in sorted(by_chain.items()):
                 chain = settings.chains.get(chain_key)
+                if chain.family is Family.ACCOUNT and not chain.is_evm:
+                    raise InputError(f"seeds on {chain.key} are not fetched by `ingest seeds` (EVM sources only): "
+                                     f"load them with `tracer ingest tron --address ...`")
                 source: AddressTxSource
                 if chain.family is Family.ACCOUNT:
                     source, closer = evm_address_source(settings, chain, request.node, request.from_block,

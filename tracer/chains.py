@@ -12,6 +12,9 @@ The address parameters are those of the reference clients:
 * Litecoin Core ``src/chainparams.cpp`` (``L``/``M`` prefixes, legacy ``3`` P2SH still valid,
   ``ltc``/``tltc``/``rltc`` HRPs).
 * EIP-155 chain ids for the Ethereum family.
+* Tron (account model, TRX in sun = 10**-6): Base58Check addresses with version byte ``0x41``
+  (https://developers.tron.network/docs/account), so its addresses follow their own rules
+  (:class:`AddressFormat`), not the Ethereum family's.
 
 New EVM chains (BSC, Polygon...) are added by configuration through :meth:`ChainRegistry.extended`;
 no code change is needed because the account-model adapter reads the chain id from the node.
@@ -28,14 +31,22 @@ from tracer.errors import UnknownChainError
 
 _KEY_RULE = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 
-__all__ = ["Family", "Chain", "ChainRegistry", "DEFAULT_CHAINS", "default_registry"]
+__all__ = ["Family", "AddressFormat", "Chain", "ChainRegistry", "DEFAULT_CHAINS", "default_registry"]
 
 
 class Family(StrEnum):
     """Data model of a chain: which canonical frames and taint semantics apply."""
 
     UTXO = "utxo"  # Bitcoin family: transactions spend outputs
-    ACCOUNT = "account"  # Ethereum family: balances move between accounts
+    ACCOUNT = "account"  # Ethereum family and Tron: balances move between accounts
+
+
+class AddressFormat(StrEnum):
+    """How a chain writes its addresses (which validator applies)."""
+
+    BITCOIN = "bitcoin"  # Base58Check with the chain's version bytes, Bech32/Bech32m
+    EVM = "evm"  # 0x + 40 hex digits, EIP-55 checksum
+    TRON = "tron"  # Base58Check, version byte 0x41 ("T..."); hex form 41 + 40 hex digits
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +67,8 @@ class Chain:
     # Ethereum family (EIP-155)
     evm_chain_id: int | None = None
     aliases: tuple[str, ...] = field(default=())
+    #: how addresses are written; None: by family (UTXO: Bitcoin rules, account: EVM rules)
+    address_rules: AddressFormat | None = None
 
     @property
     def is_utxo(self) -> bool:
@@ -64,6 +77,18 @@ class Chain:
     @property
     def is_account(self) -> bool:
         return self.family is Family.ACCOUNT
+
+    @property
+    def address_format(self) -> AddressFormat:
+        """Which address rules apply (see :class:`AddressFormat`)."""
+        if self.address_rules is not None:
+            return self.address_rules
+        return AddressFormat.BITCOIN if self.is_utxo else AddressFormat.EVM
+
+    @property
+    def is_evm(self) -> bool:
+        """An account chain of the Ethereum family (0x addresses, JSON-RPC nodes)."""
+        return self.is_account and self.address_format is AddressFormat.EVM
 
 
 DEFAULT_CHAINS: tuple[Chain, ...] = (
@@ -87,6 +112,9 @@ DEFAULT_CHAINS: tuple[Chain, ...] = (
     # Local development chains (Foundry anvil, Hardhat) use chain id 31337.
     Chain("eth-devnet", "Ethereum local devnet (anvil/hardhat)", Family.ACCOUNT, "ETH", 18, "devnet",
           evm_chain_id=31337, aliases=("eth-regtest", "anvil")),
+    # Tron mainnet: TRX has 6 decimals (1 TRX = 1,000,000 sun), developers.tron.network/docs/trx
+    Chain("trx", "Tron", Family.ACCOUNT, "TRX", 6, "mainnet", aliases=("tron",),
+          address_rules=AddressFormat.TRON),
 )
 
 
