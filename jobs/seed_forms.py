@@ -26,7 +26,8 @@ TXID = re.compile(r"(?:0x)?[0-9a-fA-F]{64}")
 def parse_seed(registry: ChainRegistry, chain: Chain, text: str) -> Seed:
     """A seed as typed: an address (what it received), ``TXID:VOUT`` (one output, UTXO chains), or
     ``TXID`` / ``TXID:INDEX`` (one transfer, account chains: the transaction's own value transfer, or
-    the row with that log index / trace path, see :class:`tracer.trace.Seed`)."""
+    the row with that log index / trace path, see :class:`tracer.trace.Seed`), ``TXID:INDEX@UNITS``
+    (only UNITS base units of it: a bridge continuation)."""
     value = text.strip()
     txid, sep, rest = value.partition(":")
     if TXID.fullmatch(txid) and (sep or chain.is_account):
@@ -36,7 +37,10 @@ def parse_seed(registry: ChainRegistry, chain: Chain, text: str) -> Seed:
             return Seed(txid=txid.lower().removeprefix("0x"), vout=int(rest))
         if not txid.lower().startswith("0x"):
             raise InputError(f"{text}: a transaction on {chain.key} is 0x followed by 64 hex digits")
-        return Seed(txid=txid.lower(), index=rest or None)
+        rest, at, units = rest.partition("@")
+        if at and not (units.isascii() and units.isdigit() and int(units) > 0):
+            raise InputError(f"{text}: TXID:INDEX@UNITS traces UNITS base units of the transfer (a whole number > 0)")
+        return Seed(txid=txid.lower(), index=rest or None, taint=int(units) if at else None)
     return Seed(address=normal_address(registry, chain.key, value))
 
 

@@ -41,7 +41,7 @@ from tracer.chain_order import transfer_order
 from tracer.conversion_routes import RowKey
 from tracer.errors import InputError
 from tracer.frontier import ConversionLookup, Direction, Frontier, TransferFilter, TransferLookup
-from tracer.taint import Pool, Taint, amount, full, none
+from tracer.taint import Model, Pool, Ranges, Taint, amount, full, none
 from tracer.trace_account_routes import RouteSteps
 from tracer.trace_seeds import account_movements
 from tracer.trace_types import (
@@ -100,6 +100,7 @@ class AccountTrace(RouteSteps):
         self.received_outside: set[str] = set()  # recipients of rows dropped by the window
         self.limited: dict[tuple[str, str], Ending] = {}
         self.movement_seeds: list[dict[str, Any]] = []  # seed rows of sent / transfer seeds
+        self.shares = {s.text: s.taint for s in spec.seeds if s.taint is not None}  # seeds tracing part of a transfer
         self.followed: dict[tuple[str, str], set[str]] = defaultdict(set)  # (payer, asset) -> recipients followed
         self.short_first: dict[tuple[str, str], dict[str, Any]] = {}  # first payment beyond the known balance
         # conversions (tracer.conversion_routes): legs and relayed rows replaced by routes, the
@@ -170,6 +171,18 @@ class AccountTrace(RouteSteps):
                 self.outside.add((row["to_address"], row["asset"]))
 
     # -- seeds -------------------------------------------------------------------------------
+    def _seed_taint(self, seed: str, value: int) -> Taint:
+        """A seed movement's taint: all of it, or the share its seed states (a bridge continuation:
+        the traced part of what crossed), as the model represents a part (FIFO/LIFO: the first units)."""
+        share = self.shares.get(seed)
+        if share is None:
+            return full(self.spec.model, value)
+        if self.spec.model is Model.POISON:
+            return full(self.spec.model, value) if share else 0
+        if self.spec.model in (Model.FIFO, Model.LIFO):
+            return Ranges(value, ((0, share),) if share else ())
+        return share
+
     def _load_seeds(self) -> None:
         movements, queries, failures = account_movements(self.spec, self.frontier)
         self.queries += queries
@@ -180,10 +193,15 @@ class AccountTrace(RouteSteps):
                 if row["to_address"] in self.seeds:  # a receipt of a received seed: seed value already
                     row["_seed"] = None
                     continue
+                share = self.shares.get(row["_seed"])
+                if share is not None and share > row["amount"]:
+                    raise InputError(f"seed {row['_seed']}: the transfer moved {row['amount']} base units, fewer than "
+                                     f"the {share} the seed traces")
                 self.movement_seeds.append({
                     "chain": self.spec.chain, "seed": row["_seed"], "asset": row["asset"],
                     "address": row["to_address"], "txid": row["txid"], "position": _position(row),
-                    "block_height": row["block_height"], "timestamp": row["timestamp"], "value": str(row["amount"]),
+                    "block_height": row["block_height"], "timestamp": row["timestamp"],
+                    "value": str(share if share is not None else row["amount"]),
                 })
             self._merge(added)
             self._resolve_conversions({row["txid"] for row in added})
@@ -251,7 +269,7 @@ class AccountTrace(RouteSteps):
                 short_first[(address, asset)] = row
             return carried
 
-        consumed, route_taint = self.consumed, self.route_taint
+        consumed, route_taint, seed_taint = self.consumed, self.route_taint, self._seed_taint
         route_taint.clear()
         for row in self._events():
             if row["_key"] in consumed:  # a conversion leg or a relayed transfer: its route carries it
@@ -263,10 +281,10 @@ class AccountTrace(RouteSteps):
             if forward:  # value leaves the sender for the recipient
                 source, target = row["from_address"], row["to_address"]
                 carried: Taint = pay(source, asset, value, row) if source in collected else 0
-                if seeded is not None:  # a seed movement: fully tainted whatever its payer's pool held
+                if seeded is not None:  # a seed movement: tainted (fully, or its stated share) whatever its payer held
                     if amount(carried):
                         overlap[(target, asset)] += amount(carried)
-                    carried = full(model, value)
+                    carried = seed_taint(seeded, value)
                 elif kind == "fee" or target is None:  # a sink: paid to the validator or burned
                     if amount(carried):
                         record((row, amount(carried)))
@@ -284,12 +302,12 @@ class AccountTrace(RouteSteps):
                     if target in collected and target not in seeds:
                         pool(target, asset).receive(value, none(model, value))
                     continue
-                if seeded is not None:  # a seed movement: all of it is target value
+                if seeded is not None:  # a seed movement: all of it (or its stated share) is target value
                     if source in collected:
                         earlier = pool(source, asset).pay(value)
                         if amount(earlier):
                             overlap[(source, asset)] += amount(earlier)
-                    carried = full(model, value)
+                    carried = seed_taint(seeded, value)
                 elif source in seeds:  # everything a seed received is target value
                     carried = full(model, value)
                     injected[(source, asset)] += value

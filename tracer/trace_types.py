@@ -100,7 +100,9 @@ class Seed:
     * ``Seed(txid=T, index=I)`` — one transfer row (account chains): ``I`` is its log index
       (``"3"``, token transfers), its trace path (``"0.1"`` internal calls, ``"csv:2"`` rows of a
       CSV import), ``log:N`` / ``path:P`` when a number could be either, or ``None`` for the
-      transaction's own value transfer; text ``T:I`` (``T`` when ``I`` is ``None``).
+      transaction's own value transfer; text ``T:I`` (``T`` when ``I`` is ``None``);
+    * ``Seed(txid=T, index=I, taint=N)`` — only ``N`` base units of that transfer (how a trace
+      continues after a bridge: the traced share of what crossed); text ``T:I@N``.
 
     A movement seed (sent, output, transfer) is hop 0: what it paid is followed from its recipient
     on, and a recipient tagged with a stop category ends it there as an ``entity``. A received
@@ -112,6 +114,7 @@ class Seed:
     vout: int | None = None
     sent: bool = False
     index: str | None = None
+    taint: int | None = None  # a transfer seed tracing only this many of its base units (text ``T:I@N``)
 
     def __post_init__(self) -> None:
         if (self.address is None) == (self.txid is None):
@@ -122,6 +125,9 @@ class Seed:
             raise InputError(f"seed {self.txid}: 'sent' applies to address seeds")
         if self.vout is not None and (self.index is not None or self.vout < 0):
             raise InputError(f"seed {self.txid}: give either an output number (>= 0) or a transfer index")
+        if self.taint is not None and (self.kind != "transfer" or self.taint < 1):
+            raise InputError(f"seed {self.txid or self.address}: only a transfer seed traces part of its value "
+                             "(TXID:INDEX@UNITS, at least 1 base unit)")
 
     @property
     def kind(self) -> str:
@@ -136,7 +142,8 @@ class Seed:
             return f"sent:{self.address}" if self.sent else self.address
         if self.vout is not None:
             return f"{self.txid}:{self.vout}"
-        return f"{self.txid}:{self.index}" if self.index is not None else str(self.txid)
+        text = f"{self.txid}:{self.index}" if self.index is not None else str(self.txid)
+        return f"{text}@{self.taint}" if self.taint is not None else text
 
 
 def in_window(stamp: int | None, since: int | None, until: int | None) -> bool:

@@ -174,3 +174,30 @@ def test_a_transfer_seed_traced_backward_finds_where_that_payment_came_from() ->
     assert result.hops.select("from_address", "to_address", "taint", "depth").rows() == [
         ("A", "E", "600", 1), ("V", "A", "600", 2), ("F", "V", "600", 3)]
     assert result.seeds.select("seed", "address", "value").rows() == [(deposit, "E", "600")]
+
+
+@pytest.mark.parametrize(("model", "b", "c"), [
+    (Model.HAIRCUT, 100, 150),  # 250 of 1000 traced: a quarter of each payment
+    (Model.FIFO, 250, 0),  # the traced units are the first ones: they leave with the first payment
+    (Model.TIHO, 250, 0),
+])
+def test_a_transfer_seed_can_trace_only_part_of_what_it_moved(model: Model, b: int, c: int) -> None:
+    """How a trace continues after a bridge: only the traced share of what crossed is seed value."""
+    chain = AccountChain()
+    txid = chain.send("S", "A", 1000)
+    chain.send("A", "B", 400)
+    chain.send("A", "C", 600)
+    result = run_trace(chain, [Seed(txid=txid, index=None, taint=250)], model=model, coverage=chain.coverage())
+    assert result.spec.parameters()["seeds"] == [f"{txid}@250"]
+    assert result.totals["native"]["seed"] == 250 and reconcile(result) == {"native": 0}
+    found = endings_of(result)
+    assert (found.get(("held", "B"), 0), found.get(("held", "C"), 0)) == (b, c)
+
+
+def test_a_partial_seed_cannot_trace_more_than_the_transfer_moved() -> None:
+    chain = AccountChain()
+    txid = chain.send("S", "A", 1000)
+    with pytest.raises(InputError, match="moved 1000 base units, fewer than the 1001"):
+        run_trace(chain, [Seed(txid=txid, taint=1001)])
+    with pytest.raises(InputError, match="only a transfer seed traces part"):
+        Seed(address="A", taint=5)
