@@ -46,5 +46,16 @@ if [ ! -f ".nodes/node_modules/canonical-weth/package.json" ] && command -v npm 
     (cd .nodes && npm install --silent --no-audit --no-fund --ignore-scripts "${DEFI_PACKAGES[@]}" >/dev/null)
 fi
 
+# Across Protocol contracts (issue 19, bridges): the published build artifacts (ABI + bytecode, nothing is
+# compiled) of the SpokePool, its ERC1967 proxy and WETH9 for the two-anvil deposit/fill test, and
+# dist/broadcast/deployed-addresses.json, the source of the mainnet SpokePool addresses in tracer/bridges.py.
+ACROSS_VERSION="${ACROSS_VERSION:-5.0.27}"
+if [ ! -f ".nodes/node_modules/@across-protocol/contracts/package.json" ] && command -v npm >/dev/null 2>&1; then
+    echo "installing Across contract artifacts (npm): @across-protocol/contracts@${ACROSS_VERSION}" >&2
+    mkdir -p .nodes
+    (cd .nodes && npm install --silent --no-audit --no-fund --ignore-scripts \
+        "@across-protocol/contracts@${ACROSS_VERSION}" >/dev/null)
+fi
+
 echo "litecoind: $(command -v litecoind)" >&2
 if [ -x "$ANVIL_BIN" ]; then echo "anvil: $ANVIL_BIN" >&2; else echo "anvil: $(command -v anvil)" >&2; fi
