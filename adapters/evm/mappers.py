@@ -47,8 +47,12 @@ Rules
   **ERC-721** when there are 4 topics and no data (``token_id`` = topic3 in decimal, ``value`` = 1
   item, not an amount). Any other shape (CryptoKitties' unindexed event, topics whose upper 12
   bytes are not zero, extra data) is skipped and counted in :class:`MapStats`.
-  ``log_index`` is the block-wide ``logIndex``. ERC-1155 and WETH ``Deposit``/``Withdrawal`` are not
-  decoded yet.
+  ``log_index`` is the block-wide ``logIndex``.
+* **ERC-1155** ``TransferSingle`` / ``TransferBatch`` logs (:mod:`adapters.evm.erc1155`) are token rows
+  too: ``token_id`` = the id in decimal, ``value`` = how many of it moved; a batch's items have
+  ``trace_path = "item.<i>"`` (a single transfer: null). Odd shapes are skipped and counted as above.
+* **Conversions** (Uniswap V2/V3 ``Swap``, WETH9 ``Deposit``/``Withdrawal``) are decoded from the same logs
+  and these rows by :mod:`adapters.evm.conversions` (warnings in :attr:`MapStats.conversion_warnings`).
 * **internal** rows (:func:`map_traces`) are value-carrying trace entries below the top level:
 
   - ``call`` with ``callType == "call"`` and value > 0. ``delegatecall`` reports the parent's
@@ -78,14 +82,18 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from adapters.errors import MalformedResponseError, SchemaDriftError
+from adapters.evm.erc1155 import ERC1155_TOPICS, decode_erc1155
 from tracer.chains import Chain
 from tracer.schema import NATIVE_ASSET, TRANSACTIONS, TRANSFERS, FrameSet, conform, empty
 from tracer.units import split_for_frame
+
+if TYPE_CHECKING:
+    from adapters.evm.conversions import ConversionWarning
 
 __all__ = [
     "TRANSFER_TOPIC",
@@ -160,6 +168,9 @@ class MapStats:
     non_transfer_calls: int = 0
     #: ``(txid, log_index)`` of the skipped ``Transfer`` logs, for review
     skipped_logs: list[tuple[str, int]] = field(default_factory=list)
+    #: conversion rows decoded (:mod:`adapters.evm.conversions`), and the events that gave none (why, where)
+    conversions: int = 0
+    conversion_warnings: list[ConversionWarning] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -448,37 +459,27 @@ def parse_address(value: Any, what: str) -> str:
 
 
 class _Rows:
-    """Column lists of ``transfers`` rows (block-level columns are added in :meth:`frame`)."""
+    """``transfers`` rows as tuples (block-level columns are added in :meth:`frame`)."""
+
+    COLUMNS = ("txid", "tx_index", "kind", "log_index", "trace_path", "asset", "token_id", "from_address",
+               "to_address", "value", "value_overflow")
 
     def __init__(self) -> None:
-        self.cols: dict[str, list[Any]] = {
-            c: [] for c in ("txid", "tx_index", "kind", "log_index", "trace_path", "asset", "token_id",
-                            "from_address", "to_address", "value", "value_overflow")
-        }
+        self.rows: list[tuple[Any, ...]] = []
 
     def add(self, where: tuple[str, int], kind: str, log_index: int | None, trace_path: str | None, asset: str,
             token_id: str | None, sender: str, recipient: str | None, value: int) -> None:
         amount, overflow = split_for_frame(value)
-        c = self.cols
-        c["txid"].append(where[0])
-        c["tx_index"].append(where[1])
-        c["kind"].append(kind)
-        c["log_index"].append(log_index)
-        c["trace_path"].append(trace_path)
-        c["asset"].append(asset)
-        c["token_id"].append(token_id)
-        c["from_address"].append(sender)
-        c["to_address"].append(recipient)
-        c["value"].append(amount)
-        c["value_overflow"].append(overflow)
+        self.rows.append((where[0], where[1], kind, log_index, trace_path, asset, token_id, sender, recipient,
+                          amount, overflow))
 
     def frame(self, chain: str, height: int, block_hash: str, timestamp: int, source: str) -> pl.DataFrame:
-        n = len(self.cols["txid"])
-        if n == 0:
+        if not (n := len(self.rows)):
             return empty(TRANSFERS)
         data: dict[str, list[Any]] = {
             "chain": [chain] * n, "block_height": [height] * n, "block_hash": [block_hash] * n,
-            "timestamp": [timestamp] * n, "source": [source] * n, **self.cols,
+            "timestamp": [timestamp] * n, "source": [source] * n,
+            **{c: list(v) for c, v in zip(self.COLUMNS, zip(*self.rows, strict=True), strict=True)},
         }
         return pl.DataFrame(data, schema=TRANSFERS.polars_schema).select(list(TRANSFERS.columns))
 
@@ -488,27 +489,32 @@ def _token_row(log: Any, txid: str, where: tuple[str, int], rows: _Rows, stats: 
     if log.get("removed"):
         raise MalformedResponseError(f"receipt {txid} holds a removed (reorged) log")
     topics = log.get("topics")
-    if not isinstance(topics, list) or not topics:
-        if isinstance(topics, list):
-            return
+    if not isinstance(topics, list):
         raise MalformedResponseError(f"topics of a log of {txid} is not a list")
-    if not isinstance(topics[0], str) or topics[0].lower() != TRANSFER_TOPIC:
+    topic0 = topics[0].lower() if topics and isinstance(topics[0], str) else None
+    if topic0 != TRANSFER_TOPIC and topic0 not in ERC1155_TOPICS:
         return
     log_index = parse_quantity(log.get("logIndex"), f"logIndex of a log of {txid}")
     data = log.get("data")
     if not isinstance(data, str) or not _DATA.fullmatch(data):
         raise MalformedResponseError(f"data of log {log_index} of {txid} is not hex bytes: {data!r}")
     contract = parse_address(log.get("address"), f"address of log {log_index} of {txid}")
-    sender = _topic_address(topics[1]) if len(topics) > 1 else None
-    recipient = _topic_address(topics[2]) if len(topics) > 2 else None
-    if sender is not None and recipient is not None:
-        if len(topics) == 3 and len(data) == 2 + 64:
-            rows.add(where, "token", log_index, None, contract, None, sender, recipient, int(data, 16))
+    if topic0 != TRANSFER_TOPIC:
+        if (multi := decode_erc1155(topics, data)) is not None:
+            for path, item, holder, receiver, amount in multi.rows(_checksum):
+                rows.add(where, "token", log_index, path, contract, item, holder, receiver, amount)
             return
-        if len(topics) == 4 and data == "0x":
-            token_id = parse_quantity(topics[3], f"token id of log {log_index} of {txid}")
-            rows.add(where, "token", log_index, None, contract, str(token_id), sender, recipient, 1)
-            return
+    else:
+        sender = _topic_address(topics[1]) if len(topics) > 1 else None
+        recipient = _topic_address(topics[2]) if len(topics) > 2 else None
+        if sender is not None and recipient is not None:
+            if len(topics) == 3 and len(data) == 2 + 64:
+                rows.add(where, "token", log_index, None, contract, None, sender, recipient, int(data, 16))
+                return
+            if len(topics) == 4 and data == "0x":
+                token_id = parse_quantity(topics[3], f"token id of log {log_index} of {txid}")
+                rows.add(where, "token", log_index, None, contract, str(token_id), sender, recipient, 1)
+                return
     stats.skipped_transfer_logs += 1
     stats.skipped_logs.append((txid, log_index))
 

@@ -23,6 +23,13 @@ summary:
   (:func:`call_frames_to_traces`) so one mapper serves both. A node with neither cannot show
   internal transfers: :class:`TracesUnavailableError` unless the caller accepts the gap.
 
+Conversions (:mod:`adapters.evm.conversions`: Uniswap V2/V3 swaps, WETH9 wrapping) are decoded for
+every batch from the receipts and the mapped rows. A swap's pool tokens come from ``token0()`` /
+``token1()`` ``eth_call`` at the block of the swap (one batch for all pools not seen before, cached per
+node; a node that cannot serve that old state is asked at ``latest``: both are immutable in Uniswap
+pools). The WETH contracts are a parameter (default: mainnet WETH9). Events that give no conversion
+are counted in :class:`FetchedBlocks` ``stats`` (``conversion_warnings``) and logged.
+
 Specifications: Ethereum execution APIs (https://ethereum.github.io/execution-apis/), the trace
 module (https://openethereum.github.io/JSONRPC-trace-module), Geth's built-in ``callTracer``
 (https://geth.ethereum.org/docs/developers/evm-tracing/built-in-tracers), EIP-155 (chain id),
@@ -32,7 +39,7 @@ EIP-1898 (block by hash parameter).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,11 +52,19 @@ from adapters.errors import (  # the node errors are defined once there and re-e
     RpcError,
     WrongNetworkError,
 )
-from adapters.evm.mappers import MapStats, failed_transactions, map_block, map_traces, parse_quantity
+from adapters.evm.conversions import DEFAULT_WETH, decode_conversions, swap_pools
+from adapters.evm.mappers import (
+    MapStats,
+    failed_transactions,
+    map_block,
+    map_traces,
+    parse_address,
+    parse_quantity,
+)
 from adapters.jsonrpc import Call, JsonRpcClient
 from tracer.chains import Chain
 from tracer.errors import InputError
-from tracer.schema import TRANSACTIONS, TRANSFERS, FrameSet, conform, empty
+from tracer.schema import CONVERSIONS, TRANSACTIONS, TRANSFERS, FrameSet, conform, empty
 
 __all__ = [
     "EvmNode",
@@ -70,6 +85,8 @@ log = logging.getLogger(__name__)
 TRACE_BLOCK = "trace_block"
 DEBUG_TRACE = "debug_traceBlockByHash"
 _CALL_TRACER = {"tracer": "callTracer"}
+#: selectors of the Uniswap V2 pair / V3 pool getters ``token0()`` and ``token1()``
+_TOKEN0, _TOKEN1 = "0x0dfe1681", "0xd21220a7"
 
 
 class TracesUnavailableError(InputError):
@@ -141,10 +158,12 @@ class EvmNode:
     traces
         ``"auto"`` (detect), :data:`TRACE_BLOCK`, :data:`DEBUG_TRACE`, or ``"none"`` (do not read
         traces: no internal transfers).
+    weth
+        The WETH9 contracts whose ``Deposit``/``Withdrawal`` are conversions (default: mainnet WETH9).
     """
 
     def __init__(self, url: str, chain: Chain, *, timeout: float = 60.0, retries: int = 3,
-                 traces: str = "auto") -> None:
+                 traces: str = "auto", weth: Collection[str] = DEFAULT_WETH) -> None:
         if not chain.is_account or chain.evm_chain_id is None:
             raise InputError(f"{chain.key} is not an EVM chain: use `tracer ingest utxo`")
         if traces not in ("auto", TRACE_BLOCK, DEBUG_TRACE, "none"):
@@ -154,6 +173,9 @@ class EvmNode:
         self.source = f"rpc:{self.client.url}"
         self._trace_choice = traces
         self._capabilities: Capabilities | None = None
+        self.weth = frozenset(parse_address(w, "WETH contract") for w in weth)
+        #: pool -> (token0, token1), or None when the pool did not answer (shared with twins)
+        self._pools: dict[str, tuple[str, str] | None] = {}
 
     def close(self) -> None:
         self.client.close()
@@ -261,6 +283,33 @@ class EvmNode:
         return {a: parse_quantity(r, f"{self.client.url}: eth_getBalance {a} at {height}")
                 for a, r in zip(wanted, results, strict=True)}
 
+    def pool_tokens(self, pools: Mapping[str, int]) -> dict[str, tuple[str, str] | None]:
+        """``(token0, token1)`` of each pool (pool -> block height to ask at), ``None`` for a contract
+        that does not answer both getters with an address. Pools not cached are read in one batch of
+        ``eth_call``; the ones refused at their block (state pruned) are asked again at ``latest``."""
+        missing = {p: h for p, h in pools.items() if p not in self._pools}
+        if missing:
+            found: dict[str, tuple[str, str] | None] = {p: None for p in missing}
+            retry: dict[str, str] = {p: hex(h) for p, h in missing.items()}
+            for attempt in range(2):
+                if not retry:
+                    break
+                names = sorted(retry)
+                calls = [Call("eth_call", ({"to": p, "data": sel}, retry[p]))
+                         for p in names for sel in (_TOKEN0, _TOKEN1)]
+                outcomes = self.client.batch_outcomes(calls)
+                refused: dict[str, str] = {}
+                for i, pool in enumerate(names):
+                    first, second = outcomes[2 * i], outcomes[2 * i + 1]
+                    if isinstance(first, RpcError) or isinstance(second, RpcError):
+                        if attempt == 0:
+                            refused[pool] = "latest"
+                        continue
+                    found[pool] = _pair(first, second)
+                retry = refused
+            self._pools.update(found)
+        return {p: self._pools[p] for p in pools}
+
     # -- blocks -----------------------------------------------------------------------------------------
     def fetch_raw(self, heights: Sequence[int]) -> list[RawBlock]:
         """Blocks, receipts and traces at ``heights`` (consecutive, ascending), checked to belong together.
@@ -307,6 +356,7 @@ class EvmNode:
         raw = [RawBlock(b, _clean_receipts(r, b, self.client.url), t)
                for b, r, t in zip(blocks, receipts, traces, strict=True)]
         self._check_linked(raw)
+        self.pool_tokens(swap_pools(r for item in raw for r in item.receipts))  # warms the cache off the map
         return raw
 
     def _receipts_per_transaction(self, blocks: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
@@ -342,10 +392,13 @@ class EvmNode:
                     )
 
     def frames_of(self, raw: Sequence[RawBlock]) -> FetchedBlocks:
-        """Map fetched blocks to canonical ``transactions`` and ``transfers`` (validated once per batch)."""
+        """Map fetched blocks to canonical ``transactions``, ``transfers`` and ``conversions`` (validated
+        once per batch)."""
         stats = MapStats()
         txs: list[pl.DataFrame] = []
         transfers: list[pl.DataFrame] = []
+        conversions: list[pl.DataFrame] = []
+        pools = self.pool_tokens(swap_pools(r for item in raw for r in item.receipts))
         for item in raw:
             failed = None
             if item.traces is not None and any(r.get("status") is None for r in item.receipts):
@@ -353,15 +406,24 @@ class EvmNode:
             mapped = map_block(item.block, item.receipts, self.chain, source=self.source, failed=failed,
                                stats=stats, check=False)
             txs.append(mapped.transactions)
-            transfers.append(mapped.transfers)
+            block_rows = [mapped.transfers]
             if item.traces is not None:
-                transfers.append(map_traces(item.traces, item.block, self.chain, source=self.source, stats=stats,
-                                            check=False))
+                block_rows.append(map_traces(item.traces, item.block, self.chain, source=self.source, stats=stats,
+                                             check=False))
+            transfers.extend(block_rows)
+            found = decode_conversions(item.receipts, pl.concat(block_rows, how="vertical"), pools=pools,
+                                       weth=self.weth, stats=stats, check=False)
+            if found.height:
+                conversions.append(found)
         tx_frame = conform(pl.concat(txs, how="vertical"), TRANSACTIONS) if txs else empty(TRANSACTIONS)
         tr_frame = conform(pl.concat(transfers, how="vertical"), TRANSFERS) if transfers else empty(TRANSFERS)
+        cv_frame = conform(pl.concat(conversions, how="vertical"), CONVERSIONS) if conversions else empty(CONVERSIONS)
+        if stats.conversion_warnings:
+            log.warning("%s: %d event(s) stated a conversion that does not balance (kept as plain transfers), "
+                        "first: %s", self.client.url, len(stats.conversion_warnings), stats.conversion_warnings[0])
         tokens = tuple(sorted(tr_frame.filter(pl.col("kind") == "token")["asset"].unique().to_list()))
         return FetchedBlocks(
-            frames=FrameSet(transactions=tx_frame, transfers=tr_frame),
+            frames=FrameSet(transactions=tx_frame, transfers=tr_frame, conversions=cv_frame),
             heights=tuple(item.height for item in raw),
             hashes=tuple(item.hash for item in raw),
             parent_hash=str(raw[0].block.get("parentHash")).lower() if raw else None,
@@ -443,6 +505,19 @@ def _frame_entry(frame: Mapping[str, Any], path: list[int], txid: str, position:
     if frame.get("error"):
         entry["error"] = str(frame["error"])
     return entry
+
+
+def _pair(first: Any, second: Any) -> tuple[str, str] | None:
+    """``token0()`` and ``token1()`` answers as two addresses, or None (not one ABI address word each)."""
+    words = []
+    for raw in (first, second):
+        if not isinstance(raw, str) or len(raw) != 66 or raw[:26] != "0x" + "0" * 24:
+            return None
+        try:
+            words.append(parse_address("0x" + raw[26:], "pool token"))
+        except MalformedResponseError:
+            return None
+    return words[0], words[1]
 
 
 def _clean_receipts(receipts: Any, block: Mapping[str, Any], url: str) -> list[Mapping[str, Any]]:
