@@ -161,7 +161,7 @@ class GraphStore(Protocol):
 
     def remove_blocks(self, chain: str, from_height: int) -> int:
         """Delete the transactions of blocks at or above ``from_height`` (a reorg), with their outputs,
-        spends and transfers; returns the number of transactions removed."""
+        spends, transfers, conversions and bridge events; returns the number of transactions removed."""
         ...
 
     def block_hashes(self, chain: str, from_height: int, to_height: int) -> pl.DataFrame:
@@ -173,7 +173,8 @@ class GraphStore(Protocol):
         ...
 
     def stats(self) -> dict[str, int]:
-        """Number of nodes per label and relationships per type."""
+        """Number of nodes per label and relationships per type (the events' too:
+        :data:`graph.events.EVENT_COUNTS`)."""
         ...
 
     def query(self, cypher: str, params: dict[str, Any] | None = None) -> pl.DataFrame:
@@ -194,6 +195,22 @@ class GraphStore(Protocol):
     def transfers_of(self, chain: str, txids: Collection[str]) -> pl.DataFrame:
         """Every stored ``transfers`` row of these transactions (all kinds, whichever addresses they
         touch), sorted by key; txids not in the store are skipped."""
+        ...
+
+    def conversions(self, chain: str, addresses: Collection[str], direction: Direction) -> pl.DataFrame:
+        """Every stored ``conversions`` row of every transaction in which one of ``addresses`` is the
+        trader (forward) or the recipient (backward) of a conversion, sorted by key: one batched query
+        (:meth:`tracer.frontier.FrameFrontier.conversions` is the reference)."""
+        ...
+
+    def conversions_of(self, chain: str, txids: Collection[str]) -> pl.DataFrame:
+        """Every stored ``conversions`` row of these transactions, sorted by key."""
+        ...
+
+    def bridge_events(self, chain: str | None = None, deposit_ids: Collection[str] | None = None) -> pl.DataFrame:
+        """Stored ``bridge_events`` rows of ``chain`` (None: every chain), only those whose ``deposit_id``
+        is one of ``deposit_ids`` when given (a deposit and its release share it), sorted by key
+        (:func:`graph.events.select_bridge_events` is the reference)."""
         ...
 
     def address_outputs(self, chain: str, addresses: Collection[str]) -> pl.DataFrame: ...

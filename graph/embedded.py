@@ -28,7 +28,8 @@ This module holds :class:`EmbeddedStore`: the connection, the schema, the uid ->
 counts and analyst queries, and one thin method per store operation. The work is split by job:
 :mod:`graph.embedded_schema` (table layout), :mod:`graph.embedded_load` (bulk load, reorg
 delete, clusters and traces written back), :mod:`graph.embedded_reads` (read-back and the
-frontier) and :mod:`graph.query_guard` (the read-only check both backends apply to analyst Cypher).
+frontier), :mod:`graph.embedded_events` (conversions and bridge events)
+and :mod:`graph.query_guard` (the read-only check both backends apply to analyst Cypher).
 """
 
 from __future__ import annotations
@@ -36,12 +37,13 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from graph import embedded_load, embedded_reads
+from graph import embedded_events, embedded_load, embedded_reads
 from graph.base import (
     DEFAULT_BATCH_ROWS,
     LoadReport,
@@ -51,6 +53,8 @@ from graph.base import (
     TraceRecord,
 )
 from graph.embedded_schema import (
+    _EVENT_NODE_DDL,
+    _EVENT_REL_DDL,
     _ID_CHUNK,
     _INTERNAL_DDL,
     _NODE_DDL,
@@ -58,12 +62,14 @@ from graph.embedded_schema import (
     _TRACE_NODE_DDL,
     _TRACE_REL_DDL,
     _UID_PARTS,
+    _UPGRADES,
     SCHEMA_VERSION,
     STORE_FILE_SUFFIX,
     _dict_extra,
     _q,
     _uid_expr,
 )
+from graph.events import EVENT_COUNTS, EVENT_REL_ENDPOINTS
 from graph.model import REL_ENDPOINTS
 from graph.query_guard import QUERY_TIMEOUT_MS, check_parameters, check_read_only
 from tracer.errors import InputError
@@ -76,6 +82,8 @@ __all__ = ["EmbeddedStore", "STORE_FILE_SUFFIX", "SCHEMA_VERSION", "QUERY_TIMEOU
 _OPEN_FOR_WRITING: set[str] = set()
 _APPEND_BY_COPY_MIN_ROWS = 100_000
 _KNOWN_ADDRESSES_MAX = 2_000_000
+#: every relationship table with its endpoints: the graph model's and the events'
+_ALL_RELS = {**REL_ENDPOINTS, **EVENT_REL_ENDPOINTS}
 
 
 class EmbeddedStore:
@@ -122,12 +130,15 @@ class EmbeddedStore:
         self._ids: dict[str, pl.DataFrame] | None = None
         self._known_addresses: dict[str, int] = {}  # uid -> id of addresses reads have met (see _address_ids)
         self._rows: dict[str, int] = {}  # rows per table, as far as this process knows (see _copy)
+        #: the layout of the file: SCHEMA_VERSION, or an older one of _UPGRADES opened read-only
+        self.schema_version = SCHEMA_VERSION
         try:
             if not read_only:
                 self.ensure_schema()
             else:
                 found = self._run("MATCH (i:StoreInfo) RETURN i.schema_version AS v")
-                self._check_version(int(found["v"][0]) if found.height else -1)
+                self.schema_version = int(found["v"][0]) if found.height else -1
+                self._check_version(self.schema_version)
         except StoreError:
             self.close()
             raise StoreLocationError(f"{self.path} is not a tracer graph store (no schema version)") from None
@@ -136,11 +147,17 @@ class EmbeddedStore:
             raise
 
     def _check_version(self, version: int) -> None:
-        if version != SCHEMA_VERSION:
+        if version != SCHEMA_VERSION and version not in _UPGRADES:
             raise StoreLocationError(
                 f"{self.path} was laid out by store schema version {version}; this tracer uses version "
                 f"{SCHEMA_VERSION}: ingest into a new store (the old one stays readable by the tracer that wrote it)"
             )
+
+    @property
+    def events_stored(self) -> bool:
+        """Whether the file has the conversion and bridge-event tables (not a version-1 store opened
+        read-only: reads of events then answer nothing, as a store without events would)."""
+        return self.schema_version >= 2
 
     @classmethod
     def open(cls, path: Path, *, read_only: bool = False, create: bool = True) -> EmbeddedStore:
@@ -199,8 +216,8 @@ class EmbeddedStore:
         load_frame = frame  # noqa: F841 - LadybugDB resolves the frame by its Python variable name
         if existing == 0 or frame.height >= max(existing, _APPEND_BY_COPY_MIN_ROWS):
             statement = f"COPY {_q(table)} FROM load_frame"
-        elif table in REL_ENDPOINTS:
-            start, end = REL_ENDPOINTS[table]
+        elif table in _ALL_RELS:
+            start, end = _ALL_RELS[table]
             props = ", ".join(f"{_q(c)}: {_q(c)}" for c in frame.columns[2:])
             statement = (
                 f"LOAD FROM load_frame MATCH (a:{_q(start)} {{id: {_q(frame.columns[0])}}}) "
@@ -219,8 +236,8 @@ class EmbeddedStore:
 
     def _table_rows(self, table: str) -> int:
         if table not in self._rows:
-            if table in REL_ENDPOINTS:
-                start, end = REL_ENDPOINTS[table]
+            if table in _ALL_RELS:
+                start, end = _ALL_RELS[table]
                 query = f"MATCH (:{_q(start)})-[r:{_q(table)}]->(:{_q(end)}) RETURN count(r) AS n"
             else:
                 query = f"MATCH (n:{_q(table)}) RETURN count(n) AS n"
@@ -257,21 +274,30 @@ class EmbeddedStore:
     # -- schema ---------------------------------------------------------------------------------
     def ensure_schema(self) -> None:
         """Create every node and relationship table if missing (idempotent); refuse a store laid out
-        by another schema version (its tables would not take this version's rows)."""
+        by another schema version (its tables would not take this version's rows).
+
+        A store of an older version this one can upgrade (:data:`graph.embedded_schema._UPGRADES`:
+        it only lacks tables) gains the missing tables, then its version is raised. The store is open
+        for writing, so LadybugDB's file lock keeps every other process out meanwhile; cut short, the
+        next writer finishes it (every ``CREATE`` is ``IF NOT EXISTS``, the version is raised last).
+        A tracer of the older version then refuses the store instead of writing transactions
+        without the events that belong to them (or removing a reorg's blocks but not their events)."""
         self._exec("CREATE NODE TABLE IF NOT EXISTS StoreInfo(id INT64 PRIMARY KEY, schema_version INT64)")
         found = self._run("MATCH (i:StoreInfo) RETURN i.schema_version AS v")
+        upgrade_from = None
         if found.height == 0:
             self._exec("CREATE (:StoreInfo {id: 0, schema_version: $v})", {"v": SCHEMA_VERSION})
         else:
             self._check_version(int(found["v"][0]))
+            upgrade_from = int(found["v"][0]) if int(found["v"][0]) != SCHEMA_VERSION else None
         for label, columns in _NODE_DDL.items():
             cols = ", ".join(f"{_q(c)} {t}" for c, t in columns.items())
             self._exec(f"CREATE NODE TABLE IF NOT EXISTS {_q(label)}(id INT64 PRIMARY KEY, {cols})")
-        for table, columns in _INTERNAL_DDL.items():
+        for table, columns in {**_INTERNAL_DDL, **_EVENT_NODE_DDL}.items():
             cols = ", ".join(f"{_q(c)} {t}" for c, t in columns.items())
             self._exec(f"CREATE NODE TABLE IF NOT EXISTS {_q(table)}(id INT64 PRIMARY KEY, {cols})")
-        for rel, columns in _REL_DDL.items():
-            start, end = REL_ENDPOINTS[rel]
+        for rel, columns in {**_REL_DDL, **_EVENT_REL_DDL}.items():
+            start, end = _ALL_RELS[rel]
             cols = ", ".join(f"{_q(c)} {t}" for c, t in columns.items())
             self._exec(f"CREATE REL TABLE IF NOT EXISTS {_q(rel)}(FROM {_q(start)} TO {_q(end)}, {cols})")
         cols = ", ".join(f"{_q(c)} {t}" for c, t in _TRACE_NODE_DDL.items())
@@ -279,6 +305,9 @@ class EmbeddedStore:
         for rel, (start, end, rel_columns) in _TRACE_REL_DDL.items():
             cols = "".join(f", {_q(c)} {t}" for c, t in rel_columns.items())
             self._exec(f"CREATE REL TABLE IF NOT EXISTS {_q(rel)}(FROM {_q(start)} TO {_q(end)}{cols})")
+        if upgrade_from is not None:
+            self._exec("MATCH (i:StoreInfo) SET i.schema_version = $v", {"v": SCHEMA_VERSION})
+        self.schema_version = SCHEMA_VERSION
 
     # -- uid <-> id dictionaries ------------------------------------------------------------------
     def _dictionaries(self) -> dict[str, pl.DataFrame]:
@@ -355,6 +384,7 @@ class EmbeddedStore:
             counts[rel] = int(
                 self._run(f"MATCH (:{_q(start)})-[r:{_q(rel)}]->(:{_q(end)}) RETURN count(r) AS n")["n"][0]
             )
+        counts.update(embedded_events.counts(self) if self.events_stored else dict.fromkeys(EVENT_COUNTS, 0))
         return counts
 
     def query(self, cypher: str, params: dict[str, Any] | None = None) -> pl.DataFrame:
@@ -382,8 +412,14 @@ class EmbeddedStore:
 
     # -- writes (graph.embedded_load) -----------------------------------------------------------
     def load(self, frames: FrameSet, batch_rows: int = DEFAULT_BATCH_ROWS) -> LoadReport:
-        """Bulk upsert, one atomic ``COPY`` per table (see :func:`graph.embedded_load.load`)."""
-        return embedded_load.load(self, frames, batch_rows)
+        """Bulk upsert, one atomic ``COPY`` per table (see :func:`graph.embedded_load.load`); then the
+        conversions and bridge events (:mod:`graph.embedded_events`), whose rows are checked against
+        the store with everything else, before anything is written."""
+        self._writable()
+        events = embedded_events.prepare(self, frames)
+        report = embedded_load.load(self, frames, batch_rows)
+        embedded_events.write(self, events, report)
+        return report
 
     def remove_blocks(self, chain: str, from_height: int) -> int:
         return embedded_load.remove_blocks(self, chain, from_height)
@@ -401,7 +437,9 @@ class EmbeddedStore:
         return embedded_reads.block_hashes(self, chain, from_height, to_height)
 
     def read_frames(self, chain: str | None = None) -> FrameSet:
-        return embedded_reads.read_frames(self, chain)
+        frames = embedded_reads.read_frames(self, chain)
+        return replace(frames, conversions=embedded_events.read_conversions(self, chain),
+                       bridge_events=embedded_events.bridge_events(self, chain))
 
     def transfers(
         self, chain: str, addresses: Collection[str], direction: Direction, where: TransferFilter = TransferFilter()
@@ -416,6 +454,16 @@ class EmbeddedStore:
 
     def transfers_of(self, chain: str, txids: Collection[str]) -> pl.DataFrame:
         return embedded_reads.transfers_of(self, chain, txids)
+
+    def conversions(self, chain: str, addresses: Collection[str], direction: Direction) -> pl.DataFrame:
+        """See :meth:`graph.base.GraphStore.conversions` (one query, :mod:`graph.embedded_events`)."""
+        return embedded_events.conversions(self, chain, addresses, direction)
+
+    def conversions_of(self, chain: str, txids: Collection[str]) -> pl.DataFrame:
+        return embedded_events.conversions_of(self, chain, txids)
+
+    def bridge_events(self, chain: str | None = None, deposit_ids: Collection[str] | None = None) -> pl.DataFrame:
+        return embedded_events.bridge_events(self, chain, deposit_ids)
 
     def address_outputs(self, chain: str, addresses: Collection[str]) -> pl.DataFrame:
         return embedded_reads.address_outputs(self, chain, addresses)

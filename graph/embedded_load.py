@@ -373,6 +373,8 @@ def _without_stored(
 
 
 def remove_blocks(store: EmbeddedStore, chain: str, from_height: int) -> int:
+    """Delete the transactions at or above ``from_height`` with their outputs, spends, transfers,
+    conversions and bridge events, in one transaction; returns how many transactions went."""
     store._writable()
     params = {"chain": chain, "height": from_height}
     doomed = store._run(
@@ -389,6 +391,9 @@ def remove_blocks(store: EmbeddedStore, chain: str, from_height: int) -> int:
                 "MATCH (t:`Transaction`)-[:HAS_OUTPUT]->(o:Output) WHERE t.id IN $ids DETACH DELETE o", chunk
             )
             store._exec("MATCH (:Address)-[r:TRANSFER]->(:Address) WHERE r.tx IN $ids DELETE r", chunk)
+            # conversions and bridge events (graph.embedded_events) of the removed transactions go with them
+            store._exec("MATCH (:Address)-[r:CONVERTED]->(:Address) WHERE r.tx IN $ids DELETE r", chunk)
+            store._exec("MATCH (e:BridgeEvent) WHERE e.tx IN $ids DETACH DELETE e", chunk)
             # their TransferDetail rows stay behind, unreferenced: harmless and never read
             store._exec("MATCH (t:`Transaction`) WHERE t.id IN $ids DETACH DELETE t", chunk)
         # outputs known only because a removed transaction spent them: nothing refers to them now

@@ -16,8 +16,13 @@ import polars as pl
 
 __all__ = ["SCHEMA_VERSION", "STORE_FILE_SUFFIX"]
 
-#: layout of the tables below; bump it when a table changes (a store of another version is refused)
-SCHEMA_VERSION = 1
+#: layout of the tables below; bump it when a table changes (a store of another version is refused,
+#: but for the older versions of :data:`_UPGRADES`)
+SCHEMA_VERSION = 2
+#: older layouts this version opens, and what each lacks: read-only as they are (reads of what they
+#: lack answer nothing), for writing once the missing tables are created (then the version is raised).
+#: Version 1 is version 2 without the conversion and bridge-event tables (issue 19).
+_UPGRADES: dict[int, str] = {1: "the conversion and bridge-event tables (CONVERTED, BridgeEvent, DEPOSITED, RELEASED)"}
 
 STORE_FILE_SUFFIX = ".lbug"
 
@@ -57,6 +62,31 @@ _REL_DDL: dict[str, dict[str, str]] = {
 _INTERNAL_DDL: dict[str, dict[str, str]] = {
     "Source": {"name": "STRING"},
     "TransferDetail": {"trace_path": "STRING", "token_id": "STRING", "value_overflow": "STRING"},
+}
+# Conversions and bridge events (graph.events), stores of version >= 2. Rare rows: clarity over COPY
+# speed, so kinds, protocol, call paths and the bridge event's text stay STRING; addresses (trader,
+# recipient, venue, token assets) are Address ids, the transaction an INT64 reference (``tx``) to its
+# :Transaction node (txid, block and time are read from there), amounts DECIMAL(38,0), the source an
+# id of the Source table. A bridge event's other-chain addresses are text only (they are not
+# addresses of the event's chain).
+_EVENT_NODE_DDL: dict[str, dict[str, str]] = {
+    "BridgeEvent": {
+        "chain": "STRING", "txid": "STRING", "tx": "INT64", "log_index": "INT64", "bridge": "STRING",
+        "role": "STRING", "contract": "STRING", "deposit_id": "STRING", "origin_chain_id": "INT64",
+        "destination_chain_id": "INT64", "depositor": "STRING", "recipient": "STRING", "asset_in": "STRING",
+        "value_in": "DECIMAL(38,0)", "asset_out": "STRING", "value_out": "DECIMAL(38,0)", "leg_kind": "STRING",
+        "leg_log_index": "INT64", "leg_trace_path": "STRING", "source": "INT64",
+    },
+}
+_EVENT_REL_DDL: dict[str, dict[str, str]] = {
+    "CONVERTED": {
+        "tx": "INT64", "log_index": "INT64", "protocol": "STRING", "venue": "INT64", "asset_in": "INT64",
+        "value_in": "DECIMAL(38,0)", "asset_out": "INT64", "value_out": "DECIMAL(38,0)", "in_kind": "STRING",
+        "in_log_index": "INT64", "in_trace_path": "STRING", "out_kind": "STRING", "out_log_index": "INT64",
+        "out_trace_path": "STRING", "source": "INT64",
+    },
+    "DEPOSITED": {"chain": "STRING"},
+    "RELEASED": {"chain": "STRING"},
 }
 # Trace results written back (graph.base.TraceRecord): outside the frames model, created if missing
 # so stores written before they existed gain them without a schema-version change.

@@ -3,8 +3,9 @@
 
 Before anything is written, the rows of the batch the server already holds are compared with it,
 as the embedded store does (:mod:`graph.embedded_load`): outputs (address, value), transactions
-(block, position, time, fee, coinbase flag) and transfers (endpoints, asset, amount) --
-:func:`graph.model.check_output_conflicts` and its siblings. A batch that contradicts stored
+(block, position, time, fee, coinbase flag), transfers (endpoints, asset, amount), conversions and
+bridge events (every fact, :mod:`graph.neo4j_events`) -- :func:`graph.model.check_output_conflicts`
+and its siblings. A batch that contradicts stored
 evidence is refused whole (``SchemaError``), nothing is overwritten.
 
 Properties an analyst reads (shared design notes §4) are written beside the exact ones: every
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from graph import neo4j_events
 from graph.base import LoadReport
 from graph.captions import caption, coins_text, readable_amount, utc_text
 from graph.model import (
@@ -62,6 +64,7 @@ def load(store: Neo4jStore, frames: FrameSet, batch_rows: int, on_batch: OnBatch
     _check_outputs(store, tables.nodes["Output"], batch_rows)
     stored_txs = _check_transactions(store, tables.nodes["Transaction"], batch_rows)
     _check_transfers(store, tables.rels["TRANSFER"], stored_txs, batch_rows)
+    events = neo4j_events.prepare(store, frames, batch_rows)  # conversions, bridge events (graph.events)
     report = LoadReport()
     for label in NODE_LABELS:
         for some, some_query in _node_batches(store, label, tables, frames):
@@ -93,6 +96,7 @@ def load(store: Neo4jStore, frames: FrameSet, batch_rows: int, on_batch: OnBatch
                         "WITH a, min(g.label) AS label SET a.caption = label",
                         uids=sorted({r["start"] for r in batch}),
                     )
+    neo4j_events.write(store, events, batch_rows, report)
     return report
 
 

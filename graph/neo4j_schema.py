@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from graph.events import EVENT_LABELS
 from graph.model import NODE_LABELS, TRACE_LABELS
 
 __all__ = ["schema_statements"]
@@ -19,7 +20,7 @@ def schema_statements() -> list[str]:
     """
     statements = [
         f"CREATE CONSTRAINT {label.lower()}_uid IF NOT EXISTS FOR (n:{label}) REQUIRE n.uid IS UNIQUE"
-        for label in (*NODE_LABELS, *TRACE_LABELS)
+        for label in (*NODE_LABELS, *TRACE_LABELS, *EVENT_LABELS)
     ]
     statements += [
         "CREATE INDEX transaction_height IF NOT EXISTS FOR (n:Transaction) ON (n.chain, n.block_height)",
@@ -27,5 +28,8 @@ def schema_statements() -> list[str]:
         "CREATE INDEX transfer_txid IF NOT EXISTS FOR ()-[r:TRANSFER]-() ON (r.chain, r.txid)",
         "CREATE INDEX trace_case IF NOT EXISTS FOR (n:Trace) ON (n.case_name)",
         "CREATE INDEX flow_trace IF NOT EXISTS FOR ()-[r:FLOW]-() ON (r.trace)",
+        "CREATE INDEX converted_uid IF NOT EXISTS FOR ()-[r:CONVERTED]-() ON (r.uid)",
+        "CREATE INDEX converted_txid IF NOT EXISTS FOR ()-[r:CONVERTED]-() ON (r.chain, r.txid)",
+        "CREATE INDEX bridge_event_deposit IF NOT EXISTS FOR (n:BridgeEvent) ON (n.deposit_id)",
     ]
     return statements

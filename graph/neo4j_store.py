@@ -34,7 +34,7 @@ import neo4j
 import polars as pl
 from neo4j import exceptions as neo4j_errors
 
-from graph import neo4j_load, neo4j_sync
+from graph import neo4j_events, neo4j_load, neo4j_sync
 from graph.base import (
     DEFAULT_BATCH_ROWS,
     LoadReport,
@@ -46,6 +46,7 @@ from graph.base import (
     check_cluster_rows,
 )
 from graph.captions import amount_caption, caption, short_text
+from graph.events import EVENT_LABELS, EVENT_REL_ENDPOINTS
 from graph.model import NO_ADDRESS, NODE_LABELS, REL_TYPES, GraphTables
 from graph.neo4j_schema import schema_statements
 from graph.neo4j_sync import SyncReport
@@ -310,6 +311,7 @@ class Neo4jStore:
                 uids=uids,
             ).consume()
             tx.run("UNWIND $uids AS u MATCH (t:Transaction {uid: u}) DETACH DELETE t", uids=uids).consume()
+            neo4j_events.remove(tx, chain, txids)  # their conversions and bridge events
             # one scan with a map look-up: a per-txid match scans every TRANSFER once per txid on ArcadeDB
             tx.run(
                 "MATCH (:Address)-[x:TRANSFER]->(:Address) WHERE x.chain = $chain AND $removed[x.txid] IS NOT NULL "
@@ -390,12 +392,15 @@ class Neo4jStore:
             tags=_frame(tags, TAGS.columns),
             clusters=_frame(clusters, CLUSTERS.columns),
             seeds=_frame(seeds, SEEDS.columns),
+            conversions=neo4j_events.read_conversions(self, chain),
+            bridge_events=neo4j_events.bridge_events(self, chain),
         ).sorted()
 
     def stats(self) -> dict[str, int]:
-        parts = [f"MATCH (n:{label}) RETURN '{label}' AS name, count(n) AS n" for label in NODE_LABELS]
-        parts += [f"MATCH ()-[r:{rel_type}]->() RETURN '{rel_type}' AS name, count(r) AS n" for rel_type in REL_TYPES]
-        counts = {name: 0 for name in (*NODE_LABELS, *REL_TYPES)}
+        labels, rel_types = (*NODE_LABELS, *EVENT_LABELS), (*REL_TYPES, *EVENT_REL_ENDPOINTS)
+        parts = [f"MATCH (n:{label}) RETURN '{label}' AS name, count(n) AS n" for label in labels]
+        parts += [f"MATCH ()-[r:{rel_type}]->() RETURN '{rel_type}' AS name, count(r) AS n" for rel_type in rel_types]
+        counts = {name: 0 for name in (*labels, *rel_types)}
         for record in self._read(" UNION ALL ".join(parts)):
             counts[record["name"]] = int(record["n"])
         return counts
@@ -467,6 +472,15 @@ class Neo4jStore:
         ) if wanted else []
         frame = _frame([_transfer_record(r) for r in records], TRANSFERS.columns)
         return frame.sort(list(TRANSFERS.key), nulls_last=True)
+
+    def conversions(self, chain: str, addresses: Collection[str], direction: Direction) -> pl.DataFrame:
+        return neo4j_events.conversions(self, chain, addresses, direction)
+
+    def conversions_of(self, chain: str, txids: Collection[str]) -> pl.DataFrame:
+        return neo4j_events.conversions_of(self, chain, txids)
+
+    def bridge_events(self, chain: str | None = None, deposit_ids: Collection[str] | None = None) -> pl.DataFrame:
+        return neo4j_events.bridge_events(self, chain, deposit_ids)
 
     def address_outputs(self, chain: str, addresses: Collection[str]) -> pl.DataFrame:
         uids = self._address_uids(chain, addresses)

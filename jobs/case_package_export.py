@@ -10,9 +10,9 @@ The package (:mod:`jobs.case_package_archive` for its bytes) holds, under these 
 * ``traces/<run>/…`` — every trace run the log records, each file checked against the log;
 * ``frames/<chain>/*.parquet`` with ``coverage.json`` (the blocks the store holds completely,
   from the ingest checkpoint), ``tokens.json`` (the token cache) and ``frames/SHA256SUMS`` — the
-  case store's canonical frames (``read_frames``: transactions, inputs, outputs, transfers, and
-  the store's tags and clusters) of every chain the traces and seeds are on, in the layout
-  ``tracer ingest frames`` reads;
+  case store's canonical frames (``read_frames``: transactions, inputs, outputs, transfers,
+  conversions and bridge events where there are any, and the store's tags and clusters) of every
+  chain the traces and seeds are on, in the layout ``tracer ingest frames`` reads;
 * ``tags/<sha256>.parquet`` and ``tags/index.json`` — the tag-library versions the traces' manifests
   cite (their content hash is their name);
 * ``clusters/…`` — the cluster evidence files the log records.
@@ -57,8 +57,9 @@ EXPORT_ACTION = "case.export"
 #: the fields of a tag-library index entry a package carries (no import time, no actor)
 TAG_ENTRY_FIELDS = ("name", "file", "sha256", "source_file", "source_sha256", "format", "rows", "chains", "read",
                     "skipped", "duplicates", "meta", "sanctions")
-#: the frames of a chain a package carries (a case's seeds travel in case/seeds.json)
-_FRAMES = ("transactions", "inputs", "outputs", "transfers", "tags", "clusters")
+#: the frames of a chain a package carries (a case's seeds travel in case/seeds.json); each only when
+#: the store holds rows of it, so a case without conversions or bridge events packs as it always did
+_FRAMES = ("transactions", "inputs", "outputs", "transfers", "tags", "clusters", "conversions", "bridge_events")
 
 
 @dataclass(frozen=True)

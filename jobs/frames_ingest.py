@@ -1,18 +1,19 @@
 # SPDX-License-Identifier: Apache-2.0
 """``tracer ingest frames``: load canonical frames from Parquet files into a case's store.
 
-For chain data that arrives as files rather than from a node: the project's own fixture chains,
-a partner agency's export, a colleague's case. The directory holds ``<frame>.parquet`` files
-(``transactions``, ``inputs``, ``outputs``, ``transfers``, ``tags``, ``clusters``), directly or in one
-sub-directory per chain, and a ``SHA256SUMS`` file (``sha256sum`` format, relative paths) that
-is checked before anything is read: a file that does not match its sum is refused and nothing is
-loaded; a listed path must stay inside the directory (no ``../x``, no absolute path, no link out of
-it). Every frame is checked against its canonical schema (``tracer/schema.py``) the same way, and
-its values against what chain data can be (:func:`check_frame_values`): whole numbers of ASCII
-digits, nothing negative, block times up to 9999, amounts below 2**256. :func:`check_frame_chains`
-then checks what needs the chain registry: every chain is known, every address column holds valid
-addresses of its row's chain in their normal form (``Robert'); DROP TABLE--`` is not an
-``ltc-regtest`` address), every transaction hash has its chain family's form.
+For chain data that arrives as files rather than from a node: the project's own fixture chains, a
+partner agency's export, a colleague's case. The directory holds ``<frame>.parquet`` files
+(``transactions``, ``inputs``, ``outputs``, ``transfers``, ``tags``, ``clusters``, and where a chain
+has them ``conversions`` and ``bridge_events``), directly or in one sub-directory per chain, and a
+``SHA256SUMS`` file (``sha256sum`` format, relative paths) that is checked before anything is read:
+a file that does not match its sum is refused and nothing is loaded; a listed path must stay inside
+the directory (no ``../x``, no absolute path, no link out of it). Every frame is checked against its
+canonical schema (``tracer/schema.py``) the same way, and its values against what chain data can be
+(:func:`check_frame_values`): whole numbers of ASCII digits, nothing negative, block times up to
+9999, amounts below 2**256. :func:`check_frame_chains` then checks what needs the chain registry:
+every chain is known, every address column holds valid addresses of its row's chain in their normal
+form (``Robert'); DROP TABLE--`` is not an ``ltc-regtest`` address), every transaction hash has its
+chain family's form.
 """
 
 from __future__ import annotations
@@ -26,15 +27,16 @@ from typing import Any
 import polars as pl
 
 from adapters.addresses import parse_address
-from tracer.chains import ChainRegistry
+from tracer.chains import Chain, ChainRegistry
 from tracer.errors import InputError, InvalidAddressError, NotFoundError, SchemaError, UnknownChainError
 from tracer.schema import FRAMES, NATIVE_ASSET, FrameSchema, FrameSet, conform
 from tracer.units import MAX_UINT256
 
 __all__ = ["read_frame_dir", "read_token_files", "FRAME_FILES", "check_frame_values", "check_frame_chains"]
 
-#: the frames a directory may hold (seeds belong to cases, not to chain data)
-FRAME_FILES = ("transactions", "inputs", "outputs", "transfers", "tags", "clusters")
+#: the frames a directory may hold (seeds belong to cases, not to chain data); conversions and bridge
+#: events are optional like every frame
+FRAME_FILES = ("transactions", "inputs", "outputs", "transfers", "tags", "clusters", "conversions", "bridge_events")
 #: a SHA256SUMS file lists a few files; one larger than this is not one
 _MAX_SUMS_BYTES = 1_048_576
 
@@ -191,9 +193,14 @@ def check_frame_values(frames: FrameSet) -> FrameSet:
 
 #: every column of a frame that holds an address, and the frames' transaction hash columns
 _ADDRESS_COLUMNS = {"inputs": ("address",), "outputs": ("address",), "transfers": ("from_address", "to_address"),
-                    "tags": ("address",), "clusters": ("address",), "seeds": ("address",)}
+                    "tags": ("address",), "clusters": ("address",), "seeds": ("address",),
+                    "conversions": ("trader", "recipient", "venue"), "bridge_events": ("contract",)}
 _TXID_COLUMNS = {"transactions": ("txid",), "inputs": ("txid", "prev_txid"), "outputs": ("txid",),
-                 "transfers": ("txid",)}
+                 "transfers": ("txid",), "conversions": ("txid",), "bridge_events": ("txid",)}
+#: frames whose address errors also name the row (``chain:txid:log_index``): events are few and their
+#: columns many, so "which event" is what a partner needs to find the bad value
+_NAMED_ROWS = ("conversions", "bridge_events")
+_EVM_FORM = r"^0x[0-9a-fA-F]{40}$"
 _TXID_FORM = {"utxo": (r"^[0-9a-f]{64}$", "64 lower-case hex digits"),
               "account": (r"^0x[0-9a-f]{64}$", "0x and 64 lower-case hex digits")}
 
@@ -214,12 +221,16 @@ def check_frame_chains(frames: FrameSet, registry: ChainRegistry) -> None:
             if chain not in registry.keys():
                 raise UnknownChainError(chain, registry.keys())
         for column in _ADDRESS_COLUMNS.get(name, ()):
-            located.append(frame.select("chain", pl.col(column).alias("address"))
-                           .with_columns(pl.lit(f"{name}.{column}").alias("where")))
+            located.append(_located(frame, name, column))
         if name == "transfers":
             located.append(frame.filter(pl.col("asset") != NATIVE_ASSET)
                            .select("chain", pl.col("asset").alias("address"))
                            .with_columns(pl.lit("transfers.asset").alias("where")))
+        if name == "conversions":
+            located += [_located(frame.filter(pl.col(c) != NATIVE_ASSET), name, c) for c in ("asset_in", "asset_out")]
+        if name == "bridge_events":
+            located += _local_bridge_addresses(frame)
+            _check_foreign_addresses(frame, registry)
         for column in _TXID_COLUMNS.get(name, ()):
             for chain, group in frame.filter(pl.col(column).is_not_null()).group_by("chain"):
                 pattern, form = _TXID_FORM["account" if registry.get(str(chain[0])).is_account else "utxo"]
@@ -241,6 +252,66 @@ def check_frame_chains(frames: FrameSet, registry: ChainRegistry) -> None:
                 raise InvalidAddressError(address, chain.key, f"{exc.reason} (in {where})") from None
             if normal != address:
                 raise InvalidAddressError(address, chain.key, f"not in its normal form {normal!r} (in {where})")
+
+
+def _located(frame: pl.DataFrame, name: str, column: str) -> pl.DataFrame:
+    """``chain``, ``address`` (the values of ``column``) and ``where`` (the column, and for events the row)."""
+    where = pl.lit(f"{name}.{column}")
+    if name in _NAMED_ROWS:
+        where = pl.concat_str([where, pl.lit(", row "), pl.col("chain"), pl.lit(":"), pl.col("txid"), pl.lit(":"),
+                               pl.col("log_index").cast(pl.String)])
+    return frame.select("chain", pl.col(column).alias("address"), where.alias("where"))
+
+
+def _local_bridge_addresses(frame: pl.DataFrame) -> list[pl.DataFrame]:
+    """The address columns of bridge events that hold addresses of the row's own chain: a deposit's
+    depositor and the token it hands over, a release's recipient and the token it pays out."""
+    deposits, releases = frame.filter(pl.col("role") == "deposit"), frame.filter(pl.col("role") == "release")
+    return [_located(deposits, "bridge_events", "depositor"),
+            _located(deposits.filter(pl.col("asset_in") != NATIVE_ASSET), "bridge_events", "asset_in"),
+            _located(releases, "bridge_events", "recipient"),
+            _located(releases.filter(pl.col("asset_out").is_not_null() & (pl.col("asset_out") != NATIVE_ASSET)),
+                     "bridge_events", "asset_out")]
+
+
+def _check_foreign_addresses(frame: pl.DataFrame, registry: ChainRegistry) -> None:
+    """The other side of a bridge event: a deposit's recipient and the token it is paid in live on the
+    destination chain, a release's depositor and the token deposited on the origin chain.
+
+    They are not addresses of the row's chain, so they cannot be refused for failing its rules: the
+    other chain may not be an EVM chain at all (bridges state a non-EVM recipient as 32 bytes), and
+    may be unknown to this tracer. So such a value is checked only when it has the form of an EVM
+    address (0x and 40 hex digits; the chain ids are EIP-155 ids) -- against the other chain when the
+    registry knows its id, else against the row's own chain if that is an EVM chain (the form is the
+    same) -- and must then be valid and in its normal form (EIP-55), because a deposit is matched
+    with its release by comparing these addresses as text. Any other value is kept as the text the
+    event states; nothing is made an Address node of it.
+
+    Raises
+    ------
+    InvalidAddressError
+        An EVM-shaped value with a bad checksum or not in its normal form, naming column and row.
+    """
+    deposit = pl.col("role") == "deposit"
+    sides = [(frame.filter(deposit), "destination_chain_id", ("recipient", "asset_out")),
+             (frame.filter(~deposit), "origin_chain_id", ("depositor", "asset_in"))]
+    for rows, chain_id, columns in sides:
+        for column in columns:
+            shaped = rows.filter(pl.col(column).str.contains(_EVM_FORM).fill_null(False))
+            for row in shaped.unique(["chain", chain_id, column], keep="first").iter_rows(named=True):
+                other: Chain | None = registry.by_evm_chain_id(int(row[chain_id]))
+                own = registry.get(str(row["chain"]))
+                chain = other if other is not None else own if own.evm_chain_id is not None else None
+                if chain is None:
+                    continue
+                where = f"bridge_events.{column}, row {row['chain']}:{row['txid']}:{row['log_index']}"
+                address = str(row[column])
+                try:
+                    normal = parse_address(chain, address, registry=registry).address
+                except InvalidAddressError as exc:
+                    raise InvalidAddressError(address, chain.key, f"{exc.reason} (in {where})") from None
+                if normal != address:
+                    raise InvalidAddressError(address, chain.key, f"not in its normal form {normal!r} (in {where})")
 
 
 def read_token_files(directory: Path) -> dict[str, dict[str, Any]]:

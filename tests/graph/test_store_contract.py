@@ -48,6 +48,7 @@ def test_schema_creation_is_idempotent_and_starts_empty(store: GraphStore) -> No
     assert set(counts) == {
         "Address", "Transaction", "Output", "Tag", "Cluster", "Case",
         "HAS_OUTPUT", "LOCKED_TO", "SPENT_IN", "TRANSFER", "HAS_TAG", "IN_CLUSTER", "SEED",
+        "BridgeEvent", "CONVERTED", "DEPOSITED", "RELEASED",  # conversions and bridge events (graph.events)
     }
     assert set(counts.values()) == {0}
 
@@ -67,6 +68,7 @@ def test_graph_counts_follow_the_model(store: GraphStore) -> None:
         # A B C X Y Z, the token contract and the burned-fee placeholder on eth-devnet
         "Address": 8, "Transaction": 5, "Output": 5, "Tag": 2, "Cluster": 1, "Case": 1,
         "HAS_OUTPUT": 5, "LOCKED_TO": 4, "SPENT_IN": 3, "TRANSFER": 6, "HAS_TAG": 2, "IN_CLUSTER": 2, "SEED": 2,
+        "BridgeEvent": 0, "CONVERTED": 0, "DEPOSITED": 0, "RELEASED": 0,
     }
 
 
