@@ -10,7 +10,7 @@ import typer
 
 from cli.context import app_context
 from cli.options import CaseArg, ChainOpt, JsonOpt
-from cli.output import emit, stdout, table
+from cli.output import emit, notice, stdout, table
 from cli.progress import ProgressBar
 from jobs import ingest_runs
 from jobs.evm_ingest import EvmIngestSummary
@@ -97,6 +97,10 @@ def _print_evm_summary(summary: EvmIngestSummary) -> None:
                              for t in summary.tokens) or "none"),
         ("rate", f"{summary.blocks_per_s:,.1f} blocks/s, {summary.tx_per_s:,.0f} tx/s"),
     ]
+    if summary.conversions:
+        rows.insert(-1, ("conversions", ", ".join(f"{k} {v}" for k, v in summary.conversions.items())))
+    if summary.bridge_events:
+        rows.insert(-1, ("bridge events", ", ".join(f"{k} {v}" for k, v in summary.bridge_events.items())))
     for reorg in summary.reorgs:
         rows.append(("reorg repaired", f"from height {reorg['fork_height']}: "
                                        f"{reorg['removed_transactions']} orphaned transactions removed"))
@@ -104,6 +108,10 @@ def _print_evm_summary(summary: EvmIngestSummary) -> None:
         check = summary.balance_check
         rows.append(("balance check", f"{check['addresses']} addresses, {len(check['mismatches'])} mismatches"))
     stdout.print(table("Ingest", ["", ""], rows))
+    for warning in summary.warnings[:20]:  # swaps or bridge hops that stay plain transfers, and why
+        notice(f"warning: {warning}")
+    if len(summary.warnings) > 20:
+        notice(f"… {len(summary.warnings) - 20} more warnings in --json")
 
 
 @app.command("csv")

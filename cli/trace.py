@@ -25,7 +25,7 @@ from jobs.trace_run import DEFAULT_HOPS, TraceRequest, trace_case
 from tracer.chains import Chain
 from tracer.frontier import Direction
 from tracer.money import Money
-from tracer.report import compare_models, evidence_path, share_text
+from tracer.report import compare_models, evidence_path, share_text, traced_value
 from tracer.taint import MODELS
 from tracer.trace import TraceResult
 
@@ -83,6 +83,9 @@ class ByChoice(StrEnum):
 ByOpt = Annotated[ByChoice, typer.Option(
     "--by", help="address, or cluster: start from every member of the seeds' clusters (`tracer cluster run` first).")]
 TopOpt = Annotated[int, typer.Option("--top", metavar="N", help="Endings to show.", min=1)]
+FollowBridgesOpt = Annotated[bool, typer.Option(
+    "--follow-bridges/--no-follow-bridges",
+    help="Continue on the other chain across bridge deposits matched to their release (account chains).")]
 
 
 def trace_command(
@@ -91,7 +94,7 @@ def trace_command(
     since: SinceOpt = None, until: UntilOpt = None, min_value: MinValueOpt = None, max_fanout: MaxFanoutOpt = None,
     stop_at: StopAtOpt = None, fetch: FetchOpt = False, esplora: EsploraOpt = None, from_store: FromStoreOpt = None,
     allow_third_party: ThirdPartyOpt = False, by: ByOpt = ByChoice.ADDRESS, top: TopOpt = 15,
-    json_: JsonOpt = False,
+    follow_bridges: FollowBridgesOpt = True, json_: JsonOpt = False,
 ) -> None:
     """Follow value from the seeds, hop by hop, and report who received how much, with every hop's evidence.
 
@@ -105,7 +108,7 @@ def trace_command(
         case=case, seeds=tuple(seed or ()), seeds_sent=tuple(seed_sent or ()), chain=chain, direction=direction,
         model=str(model), hops=hops, since=since,
         until=until, min_value=min_value, max_fanout=max_fanout, stop_at=stop_at, fetch=fetch, esplora=esplora,
-        from_store=from_store, allow_third_party=allow_third_party, by=str(by)))
+        from_store=from_store, allow_third_party=allow_third_party, by=str(by), follow_bridges=follow_bridges))
     runs, data, chain_info = outcome.runs, outcome.data, outcome.chain
     for other in data["other_cases"]:
         notice(notice_text(other, case))
@@ -122,6 +125,7 @@ def trace_command(
             notice(f"files: {runs[0]['directory']} (manifest sha256 {runs[0]['manifest_sha256'][:16]}…)")
         else:
             _print_comparison(runs, data["model_totals"], money)
+        _print_crossings(outcome.crossings, top)
 
     emit(data, as_json=json_, human=human)
 
@@ -134,7 +138,7 @@ def _print_result(result: TraceResult, chain: Chain, top: int, money: Money, coi
     for index, row in enumerate(result.endings.iter_rows(named=True)):
         if index >= top:
             break
-        seed_value = result.totals[row["asset"]]["seed"]
+        seed_value = traced_value(result.totals[row["asset"]])
         mix = coinjoins.get(row["txid"]) if row["txid"] is not None else None
         who = row["label"] or (f"CoinJoin output ({mix})" if mix else "")
         through = row.get("through_block")
@@ -148,12 +152,16 @@ def _print_result(result: TraceResult, chain: Chain, top: int, money: Money, coi
         notice(f"… {result.endings.height - top} more endings in endings.parquet / --json")
     total_rows = []
     for asset, totals in result.totals.items():
+        traced = traced_value(totals)
         for key, value in totals.items():
-            if value and key not in ("seed", "ended"):
-                total_rows.append((asset, key, money(value, asset), share_text(value, totals["seed"])))
+            if value and key not in ("seed", "ended", "converted_in"):
+                total_rows.append((asset, key, money(value, asset), share_text(value, traced)))
         total_rows.append((asset, "= sum of endings", money(totals["ended"], asset),
-                           share_text(totals["ended"], totals["seed"])))
-        total_rows.append((asset, "seed value", money(totals["seed"], asset), "100.00%"))
+                           share_text(totals["ended"], traced)))
+        if totals.get("converted_in"):
+            total_rows.append((asset, "converted in (swaps, wrapping)", money(totals["converted_in"], asset),
+                               share_text(totals["converted_in"], traced)))
+        total_rows.append((asset, "seed value", money(totals["seed"], asset), share_text(totals["seed"], traced)))
     stdout.print(table("Reconciliation" + ("" if result.conserving else
                                            " (poison does not conserve value: endings exceed the seeds)"),
                        ["asset", "ending", "amount", "share"], total_rows))
@@ -168,6 +176,27 @@ def _print_result(result: TraceResult, chain: Chain, top: int, money: Money, coi
             branch.add(_hop_block(hop, money))
     # never cropped: every line folds at the terminal's width, whatever the width (or a log file's)
     stdout.print(tree, soft_wrap=False)
+
+
+def _print_crossings(crossings: list[dict[str, Any]], top: int) -> None:
+    """Bridge crossings the trace reached: matched and continued on the other chain, or why not."""
+    if not crossings:
+        return
+    rows = []
+    for c in crossings[:top]:
+        deposit, release = c["deposit"], c["release"]
+        if c["continued"]:
+            run = c["run"]
+            outcome = f"continued on {release['chain']} with {c['continued_with']} units: {run['directory'].name}"
+        else:
+            outcome = f"not continued: {c['why']}"
+        rows.append((f"{c['bridge']} #{c['deposit_id']}", c["confidence"] or c["status"],
+                     f"{deposit['chain']} {deposit['txid'] or ''}", f"{release['chain'] or ''} {release['txid'] or ''}",
+                     c["traced"], outcome))
+    stdout.print(table("Bridge crossings", ["bridge deposit", "match", "deposit", "release", "traced", "outcome"],
+                       rows))
+    if len(crossings) > top:
+        notice(f"… {len(crossings) - top} more crossings in --json")
 
 
 def _folded(text: str) -> Text:

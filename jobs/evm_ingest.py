@@ -48,6 +48,11 @@ class EvmIngestSummary(IngestRates):
     tokens: list[dict[str, Any]] = field(default_factory=list)
     skipped_transfer_logs: int = 0
     reverted_traces: int = 0
+    #: swaps and wrapping decoded (conversions) and bridge deposits / releases, per kind
+    conversions: dict[str, int] = field(default_factory=dict)
+    bridge_events: dict[str, int] = field(default_factory=dict)
+    #: events that stated a conversion or a bridge hop but gave no complete row (txid and why); this run's
+    warnings: list[str] = field(default_factory=list)
     reorgs: list[dict[str, int]] = field(default_factory=list)
     created: dict[str, int] = field(default_factory=dict)
     balance_check: dict[str, Any] | None = None
@@ -69,6 +74,7 @@ class EvmIngest:
         self.allow_missing_traces = allow_missing_traces
         #: token contracts seen in ``Transfer`` logs (their metadata is read once, after the load)
         self.contracts: set[str] = set()
+        self.warnings: list[str] = []
 
     def prepare(self, to_height: int) -> int:
         self.node.check_network()
@@ -90,6 +96,9 @@ class EvmIngest:
     def map(self, raw: list[Any], store_idle: Callable[[], None]) -> FetchedBlocks:
         fetched = self.node.frames_of(raw)
         self.contracts.update(fetched.token_contracts)
+        self.warnings += [f"conversion: {w}" for w in fetched.stats.conversion_warnings]
+        self.warnings += [f"bridge: {w.txid} log {w.log_index} ({w.bridge} {w.event}): {w.reason}"
+                          for w in fetched.bridge_stats.warnings]
         return fetched
 
     def tally(self, fetched: FetchedBlocks, heights: list[int]) -> dict[int, Counter[str]]:
@@ -98,6 +107,11 @@ class EvmIngest:
         tallies = {h: Counter({"transactions": txs.get(h, 0)}) for h in heights}
         for height, kind, count in frames.transfers.group_by("block_height", "kind").agg(pl.len()).iter_rows():
             tallies[height][f"transfers:{kind}"] = count
+        for height, protocol, count in frames.conversions.group_by("block_height", "protocol").agg(
+                pl.len()).iter_rows():
+            tallies[height][f"conversions:{protocol}"] = count
+        for height, role, count in frames.bridge_events.group_by("block_height", "role").agg(pl.len()).iter_rows():
+            tallies[height][f"bridge_events:{role}"] = count
         tallies[heights[0]]["skipped_logs"] = fetched.stats.skipped_transfer_logs
         tallies[heights[0]]["reverted_traces"] = fetched.stats.reverted_traces
         return tallies
@@ -145,6 +159,12 @@ def ingest_evm_range(
     for tally in run.loaded.values():
         transfers.update({k.removeprefix("transfers:"): v for k, v in tally.items() if k.startswith("transfers:")})
     summary.transfers = dict(sorted(transfers.items()))
+    for name in ("conversions", "bridge_events"):
+        found: Counter[str] = Counter()
+        for tally in run.loaded.values():
+            found.update({k.split(":", 1)[1]: v for k, v in tally.items() if k.startswith(f"{name}:")})
+        setattr(summary, name, dict(sorted(found.items())))
+    summary.warnings = kind.warnings
     summary.skipped_transfer_logs = run.total("skipped_logs")
     summary.reverted_traces = run.total("reverted_traces")
     summary.reorgs = run.reorgs

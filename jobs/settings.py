@@ -34,6 +34,12 @@ Example ``config.toml``::
     [chains.bsc]          # an extra EVM chain, no code change needed
     chain_id = 56
     symbol = "BNB"
+
+    [bridges.across.contracts]   # bridge contracts beyond the built-in mainnet ones (tracer/bridges.py)
+    "56" = ["0x4e8E101924eDE233C13e2D8622DC8aED2872d505"]
+
+    [conversions.weth]    # wrapped-native contracts (WETH9 Deposit/Withdrawal) per chain, beyond mainnet WETH9
+    bsc = ["0xbb4CdB9CBd36B01bD1cBaEBF2De08d9173bc095c"]
 """
 
 from __future__ import annotations
@@ -48,14 +54,18 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import platformdirs
 
+from adapters.evm.conversions import DEFAULT_WETH
 from adapters.jsonrpc import redact_url
-from tracer.chains import ChainRegistry, default_registry
-from tracer.errors import ConfigError
+from jobs.addresses import normal_address
+from tracer.bridges import BridgeRegistry, default_bridge_registry, parse_bridges_config
+from tracer.chains import Chain, ChainRegistry, default_registry
+from tracer.errors import ConfigError, InputError
 
 __all__ = ["Settings", "load_settings", "STORE_BACKENDS"]
 
 STORE_BACKENDS = ("embedded", "neo4j")
-_KNOWN_SECTIONS = {"home", "store", "neo4j", "nodes", "esplora", "chains", "privacy", "etherscan"}
+_KNOWN_SECTIONS = {"home", "store", "neo4j", "nodes", "esplora", "chains", "privacy", "etherscan", "bridges",
+                   "conversions"}
 
 
 @dataclass(frozen=True)
@@ -76,6 +86,10 @@ class Settings:
     #: Etherscan-compatible API key (secret: never printed)
     etherscan_key: str | None = field(default=None, repr=False)
     chains: ChainRegistry = field(default_factory=default_registry, repr=False)
+    #: bridge contracts per EIP-155 chain id (built-in mainnet ones plus the config's ``[bridges]``)
+    bridges: BridgeRegistry = field(default_factory=default_bridge_registry, repr=False)
+    #: chain key -> wrapped-native (WETH9-like) contracts configured under ``[conversions.weth]``
+    weth: Mapping[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
 
     @property
     def cases_dir(self) -> Path:
@@ -88,6 +102,12 @@ class Settings:
         if self.store_path:
             return self.store_path
         return (case_dir or self.home) / "graph.lbug"
+
+    def weth_for(self, chain: Chain) -> tuple[str, ...]:
+        """The WETH9-like contracts whose Deposit/Withdrawal are conversions on ``chain``: the configured
+        ones, and on Ethereum mainnet the canonical WETH9."""
+        configured = tuple(self.weth.get(chain.key, ()))
+        return configured + tuple(DEFAULT_WETH) if chain.evm_chain_id == 1 else configured
 
     def node_url(self, chain: str) -> str | None:
         """Configured RPC URL for ``chain`` (may contain credentials: do not print it)."""
@@ -236,6 +256,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     except ValueError as exc:
         raise ConfigError(f"{where}: {exc}") from None
 
+    bridges = parse_bridges_config(data.get("bridges"), where=where)  # BridgeConfigError is a ConfigError
+    weth = _weth(data, registry, where)
+
     nodes = _urls_by_chain(data, "nodes", "TRACER_NODE_", env, registry, path, where)
     esplora = _urls_by_chain(data, "esplora", "TRACER_ESPLORA_", env, registry, path, where)
 
@@ -253,7 +276,39 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         allow_third_party=allow,
         etherscan_key=etherscan_key,
         chains=registry,
+        bridges=bridges,
+        weth=weth,
     )
+
+
+def _weth(data: Mapping[str, Any], registry: ChainRegistry, where: str) -> dict[str, tuple[str, ...]]:
+    """``[conversions.weth]``: chain key -> list of EVM contract addresses (checksummed when mixed case)."""
+    section = data.get("conversions") or {}
+    if not isinstance(section, dict) or not isinstance(section.get("weth", {}), dict):
+        raise ConfigError(f"{where}: [conversions.weth] must be a table of chain = [contract addresses]")
+    unknown = set(section) - {"weth"}
+    if unknown:
+        raise ConfigError(f"{where}: [conversions] has unknown option(s) {', '.join(sorted(unknown))}; expected weth")
+    out: dict[str, tuple[str, ...]] = {}
+    for key, addresses in section.get("weth", {}).items():
+        try:
+            chain = registry.get(str(key))
+        except InputError as exc:
+            raise ConfigError(f"{where}: conversions.weth: {exc}") from None
+        if not chain.is_evm:
+            raise ConfigError(f"{where}: conversions.weth.{key}: {chain.key} is not an EVM chain")
+        if isinstance(addresses, str):
+            addresses = [addresses]
+        if not isinstance(addresses, list) or not all(isinstance(a, str) for a in addresses):
+            raise ConfigError(f"{where}: conversions.weth.{key} must be a list of contract addresses")
+        normal = []
+        for address in addresses:
+            try:
+                normal.append(normal_address(registry, chain.key, address.strip()))
+            except InputError as exc:
+                raise ConfigError(f"{where}: conversions.weth.{key}: {exc}") from None
+        out[chain.key] = tuple(normal)
+    return out
 
 
 def _urls_by_chain(

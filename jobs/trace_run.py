@@ -19,7 +19,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ import polars as pl
 from graph.base import TRACE_REACHED_COLUMNS, TRACE_TRACED_COLUMNS, GraphStore, TraceRecord
 from jobs import workspace
 from jobs.addresses import normal_address
+from jobs.bridge_follow import bridge_tags, follow_bridges
 from jobs.case_index import other_case_notices, touched_addresses
 from jobs.checkpoints import Checkpoint
 from jobs.custody import store_write
@@ -170,8 +171,9 @@ def _chains_in_store(settings: Settings, case: Case, chains: list[str]) -> list[
 class _TagRecorder:
     """Tags the trace consults: the workspace tag library plus the case store's own tags, digested."""
 
-    def __init__(self, library: TagLibrary, store_tags: Frontier, chain: str) -> None:
-        self.library = library.current([chain]).select(list(TAGS.columns))
+    def __init__(self, library: TagLibrary, store_tags: Frontier, chain: str, registry: pl.DataFrame) -> None:
+        # the bridge registry's contracts are tags too (category bridge): a trail ends at a bridge
+        self.library = pl.concat([library.current([chain]).select(list(TAGS.columns)), registry], how="vertical")
         self.store = store_tags
         self.consulted: list[pl.DataFrame] = []
 
@@ -197,11 +199,15 @@ def _parquet(frame: pl.DataFrame) -> bytes:
 
 
 def run_trace(settings: Settings, case: Case, spec: TraceSpec, store: GraphStore, *, argv: list[str],
-              fetch: FetchingFrontier | None = None, library: TagLibrary | None = None) -> dict[str, Any]:
+              fetch: FetchingFrontier | None = None, library: TagLibrary | None = None,
+              bridged_from: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Run one trace, write its files into a new result folder of the case (:mod:`jobs.trace_results`),
-    record the run in the audit log and return what to print (and the result)."""
+    record the run in the audit log and return what to print (and the result). ``bridged_from``: the
+    bridge crossings a continuation run goes on from (:mod:`jobs.bridge_follow`), kept in its
+    manifest's evidence and its result."""
     digest = ReadDigest(fetch if fetch is not None else store)
-    tags = _TagRecorder(library or TagLibrary.for_home(settings.home), store, spec.chain)
+    tags = _TagRecorder(library or TagLibrary.for_home(settings.home), store, spec.chain,
+                        bridge_tags(settings.bridges, settings.chains.get(spec.chain)))
     result = trace(spec, digest, tags)
     peels, coinjoins = _shapes(result, digest)
     consulted = tags.rows()
@@ -209,6 +215,8 @@ def run_trace(settings: Settings, case: Case, spec: TraceSpec, store: GraphStore
     findings = summary(result, coinjoins=coinjoins if spec.direction == Direction.FORWARD else None)
     findings["peel_chains"] = peels.to_dicts()
     findings["passes_through"] = passes_through(result, _marks(case, consulted))
+    if bridged_from:
+        findings["bridged_from"] = bridged_from
     contents = {
         "seeds.parquet": _parquet(result.seeds),
         "hops.parquet": _parquet(result.hops),
@@ -226,7 +234,7 @@ def run_trace(settings: Settings, case: Case, spec: TraceSpec, store: GraphStore
         case=case.name, parameters=spec.parameters(), store_backend=settings.store_backend,
         read_digest=digest.hexdigest, store_queries=digest.calls, tags_digest=frame_digest(consulted),
         tag_sources=library_sources, files=files, fetched=fetch.report() if fetch is not None else None,
-        evidence=spec.evidence(),
+        evidence={**spec.evidence(), **({"bridged_from": bridged_from} if bridged_from else {})},
         error_rates=manifest_reference(trace_methods(spec.parameters(), spec.account_model),
                                        account_model=spec.account_model),
     )
@@ -343,16 +351,30 @@ class TraceRequest:
     allow_third_party: bool = False
     #: ``address``, or ``cluster``: start from every member of the seeds' clusters
     by: str = "address"
+    #: continue across matched bridge crossings on the other chain (account chains)
+    follow_bridges: bool = True
 
 
 @dataclass
 class TraceOutcome:
-    """The runs of one request (one per model), what to print as data, and the chain."""
+    """The runs of one request (one per model), what to print as data, and the chain; ``crossings``:
+    the bridge crossings reached and the continuation runs (:mod:`jobs.bridge_follow`)."""
 
     chain: Chain
     runs: list[dict[str, Any]]
     data: dict[str, Any]
     tokens: dict[str, Any]
+    crossings: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _crossing_data(crossing: dict[str, Any]) -> dict[str, Any]:
+    """A crossing as JSON data: the link, and the continuation run's folder, hash and totals."""
+    out = {k: v for k, v in crossing.items() if k != "run"}
+    if "run" in crossing:
+        run = crossing["run"]
+        out["continuation"] = {"chain": run["result"].spec.chain, "directory": str(run["directory"]),
+                               "manifest_sha256": run["manifest_sha256"], "totals": run["summary"]["totals"]}
+    return out
 
 
 def trace_case(session: Session, request: TraceRequest) -> TraceOutcome:
@@ -401,11 +423,16 @@ def trace_case(session: Session, request: TraceRequest) -> TraceOutcome:
             if request.by == "cluster":
                 specs = [_cluster_spec(s, store) for s in specs]
             runs = [run_trace(settings, case, s, store, argv=session.argv, fetch=fetcher) for s in specs]
+            crossings = follow_bridges(
+                settings, case, store, runs, lambda spec, links: run_trace(settings, case, spec, store,
+                                                                           argv=session.argv, bridged_from=links),
+            ) if request.follow_bridges and chain.is_account else []
         finally:
             if closer is not None:
                 closer()
             store.close()
-        bracket.details = {"chain": chain.key, "runs": [r["directory"].name for r in runs]}
+        continued = list({id(c["run"]): c["run"] for c in crossings if "run" in c}.values())
+        bracket.details = {"chain": chain.key, "runs": [r["directory"].name for r in runs + continued]}
     data: dict[str, Any]
     if len(runs) == 1:
         data = {**runs[0]["summary"], "directory": str(runs[0]["directory"]),
@@ -416,9 +443,11 @@ def trace_case(session: Session, request: TraceRequest) -> TraceOutcome:
                 "model_totals": model_totals({str(r["result"].spec.model): r["result"] for r in runs}),
                 "runs": [{"model": str(r["result"].spec.model), "directory": str(r["directory"]),
                           "manifest_sha256": r["manifest_sha256"], "totals": r["summary"]["totals"]} for r in runs]}
+    if crossings:
+        data["bridges"] = [_crossing_data(c) for c in crossings]
     # deconfliction: does this trace touch addresses of other cases? (jobs/case_index.py)
     data["other_cases"] = other_case_notices(session.workspace, settings.home / "index", request.case, chain.key,
                                              touched_addresses(r["result"] for r in runs), session.notify)
-    return TraceOutcome(chain, runs, data, read_tokens(settings, case, chain.key))
+    return TraceOutcome(chain, runs, data, read_tokens(settings, case, chain.key), crossings)
 
 

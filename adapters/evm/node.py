@@ -52,6 +52,7 @@ from adapters.errors import (  # the node errors are defined once there and re-e
     RpcError,
     WrongNetworkError,
 )
+from adapters.evm.bridges import BridgeStats, map_bridge_events
 from adapters.evm.conversions import DEFAULT_WETH, decode_conversions, swap_pools
 from adapters.evm.mappers import (
     MapStats,
@@ -62,9 +63,10 @@ from adapters.evm.mappers import (
     parse_quantity,
 )
 from adapters.jsonrpc import Call, JsonRpcClient
+from tracer.bridges import BridgeRegistry
 from tracer.chains import Chain
 from tracer.errors import InputError
-from tracer.schema import CONVERSIONS, TRANSACTIONS, TRANSFERS, FrameSet, conform, empty
+from tracer.schema import BRIDGE_EVENTS, CONVERSIONS, TRANSACTIONS, TRANSFERS, FrameSet, conform, empty
 
 __all__ = [
     "EvmNode",
@@ -142,6 +144,8 @@ class FetchedBlocks:
     #: token contracts seen in ``Transfer`` logs (for metadata look-up)
     token_contracts: tuple[str, ...]
     stats: MapStats = field(default_factory=MapStats)
+    #: bridge deposits / releases decoded, and the events that gave no complete row
+    bridge_stats: BridgeStats = field(default_factory=BridgeStats)
 
 
 class EvmNode:
@@ -160,10 +164,14 @@ class EvmNode:
         traces: no internal transfers).
     weth
         The WETH9 contracts whose ``Deposit``/``Withdrawal`` are conversions (default: mainnet WETH9).
+    bridges
+        The bridge registry (:mod:`tracer.bridges`): deposits and releases of its contracts on this
+        chain become ``bridge_events`` rows (:mod:`adapters.evm.bridges`); None: not decoded.
     """
 
     def __init__(self, url: str, chain: Chain, *, timeout: float = 60.0, retries: int = 3,
-                 traces: str = "auto", weth: Collection[str] = DEFAULT_WETH) -> None:
+                 traces: str = "auto", weth: Collection[str] = DEFAULT_WETH,
+                 bridges: BridgeRegistry | None = None) -> None:
         if not chain.is_account or chain.evm_chain_id is None:
             raise InputError(f"{chain.key} is not an EVM chain: use `tracer ingest utxo`")
         if traces not in ("auto", TRACE_BLOCK, DEBUG_TRACE, "none"):
@@ -174,6 +182,8 @@ class EvmNode:
         self._trace_choice = traces
         self._capabilities: Capabilities | None = None
         self.weth = frozenset(parse_address(w, "WETH contract") for w in weth)
+        # bridge events are decoded only from contracts the registry names on this chain
+        self.bridges = bridges if bridges is not None and bridges.contracts_on(chain.evm_chain_id) else None
         #: pool -> (token0, token1), or None when the pool did not answer (shared with twins)
         self._pools: dict[str, tuple[str, str] | None] = {}
 
@@ -398,6 +408,8 @@ class EvmNode:
         txs: list[pl.DataFrame] = []
         transfers: list[pl.DataFrame] = []
         conversions: list[pl.DataFrame] = []
+        bridge_events: list[pl.DataFrame] = []
+        bridge_stats = BridgeStats()
         pools = self.pool_tokens(swap_pools(r for item in raw for r in item.receipts))
         for item in raw:
             failed = None
@@ -415,20 +427,31 @@ class EvmNode:
                                        weth=self.weth, stats=stats, check=False)
             if found.height:
                 conversions.append(found)
+            if self.bridges is not None:
+                decoded = map_bridge_events(item.block, item.receipts, pl.concat(block_rows, how="vertical"),
+                                            self.bridges, self.chain, source=self.source, stats=bridge_stats)
+                if decoded.events.height:
+                    bridge_events.append(decoded.events)
         tx_frame = conform(pl.concat(txs, how="vertical"), TRANSACTIONS) if txs else empty(TRANSACTIONS)
         tr_frame = conform(pl.concat(transfers, how="vertical"), TRANSFERS) if transfers else empty(TRANSFERS)
         cv_frame = conform(pl.concat(conversions, how="vertical"), CONVERSIONS) if conversions else empty(CONVERSIONS)
+        be_frame = (conform(pl.concat(bridge_events, how="vertical"), BRIDGE_EVENTS) if bridge_events
+                    else empty(BRIDGE_EVENTS))
+        if bridge_stats.warnings:
+            log.warning("%s: %d bridge event(s) without a complete record, first: %s", self.client.url,
+                        len(bridge_stats.warnings), bridge_stats.warnings[0])
         if stats.conversion_warnings:
             log.warning("%s: %d event(s) stated a conversion that does not balance (kept as plain transfers), "
                         "first: %s", self.client.url, len(stats.conversion_warnings), stats.conversion_warnings[0])
         tokens = tuple(sorted(tr_frame.filter(pl.col("kind") == "token")["asset"].unique().to_list()))
         return FetchedBlocks(
-            frames=FrameSet(transactions=tx_frame, transfers=tr_frame, conversions=cv_frame),
+            frames=FrameSet(transactions=tx_frame, transfers=tr_frame, conversions=cv_frame, bridge_events=be_frame),
             heights=tuple(item.height for item in raw),
             hashes=tuple(item.hash for item in raw),
             parent_hash=str(raw[0].block.get("parentHash")).lower() if raw else None,
             token_contracts=tokens,
             stats=stats,
+            bridge_stats=bridge_stats,
         )
 
     def fetch(self, heights: Sequence[int]) -> FetchedBlocks:

@@ -40,7 +40,8 @@ ENDING_WORDS = {"entity": "attributed entity", "held": "held (unspent, proven)",
                 "not_in_store": "not in store (unknown)", "hop_limit": "hop limit reached",
                 "fanout_limit": "fan-out limit", "below_min_value": "below minimum value",
                 "unverified": "unspent as far as the store knows (unverified)", "returned_to_seed": "back to a seed",
-                "mined": "mined", "rounding": "rounding remainder", "time_limit": "time window end"}
+                "mined": "mined", "rounding": "rounding remainder", "time_limit": "time window end",
+                "converted": "converted (swapped / wrapped, followed on in the asset received)"}
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,41 @@ def _seed_totals(seeds: pl.DataFrame) -> dict[str, int]:
     return totals
 
 
+def _traced_totals(context: RunContext) -> dict[str, int]:
+    """Per asset, what the run followed: seed value plus what entered the asset through conversions."""
+    totals = _seed_totals(context.run.frames["seeds"])
+    for asset, row in context.run.result.get("totals", {}).items():
+        totals[asset] = totals.get(asset, 0) + int(row.get("converted_in", 0))
+    return totals
+
+
+def conversion_lines(context: RunContext) -> list[dict[str, Any]]:
+    """Every step of every conversion route the run followed, as an evidence line: who gave what, who
+    received what, at which venue, in which transaction (``conversions.parquet``)."""
+    steps = context.run.frames.get("conversions")
+    if steps is None or steps.height == 0:
+        return []
+    money, rows = context.money, []
+    for step in steps.sort("hop_id", "step").iter_rows(named=True):
+        given, received = int(step["value_in"]), int(step["value_out"])
+        if step["kind"] == "transfer":
+            what = f"passed on {money(received, step['asset_out'])} (relay inside the transaction)"
+        elif step["kind"] == "weth":
+            verb = "wrapped" if step["asset_in"] == "native" else "unwrapped"
+            what = f"{verb} {money(given, step['asset_in'])} into {money(received, step['asset_out'])}"
+        else:
+            what = (f"swapped {money(given, step['asset_in'])} for {money(received, step['asset_out'])} at pool "
+                    f"{step['venue']} ({step['kind']})")
+        rows.append({
+            "hop": step["hop_id"], "step": step["step"], "from": step["from_address"], "to": step["to_address"],
+            "what": what, "traced": f"{money(int(step['taint_in']), step['asset_in'])} → "
+                                    f"{money(int(step['taint_out']), step['asset_out'])}",
+            "txid": step["txid"], "anchor": f"tx-{context.chain.key}-{step['txid']}", "block": step["block_height"],
+            "time": utc_text(step["timestamp"]) if step["timestamp"] is not None else "",
+        })
+    return rows
+
+
 def _fiat(options: ReportOptions, context: RunContext, asset: str, amount: int, at: int | None) -> str:
     if options.rates is None:
         return ""
@@ -134,7 +170,7 @@ def _fiat(options: ReportOptions, context: RunContext, asset: str, amount: int, 
 def _endings(context: RunContext, options: ReportOptions) -> list[dict[str, Any]]:
     endings = context.run.frames["endings"]
     hops = context.run.frames["hops"].select("hop_id", "timestamp", "block_height", pl.col("txid").alias("hop_txid"))
-    seed_totals = _seed_totals(context.run.frames["seeds"])
+    seed_totals = _traced_totals(context)
     ranked = (endings.join(hops, on="hop_id", how="left")
               .with_columns(pl.col("amount").cast(pl.Decimal(38, 0)).alias("_n"))
               .sort(["_n", "ending", "address", "txid"], descending=[True, False, False, False], nulls_last=True)
@@ -172,6 +208,10 @@ def _sankeys(context: RunContext) -> list[str]:
         nodes = [SankeyNode(f"seed:{a}", f"seed {short_address(a)}", 0, "seed") for a in seeds["address"]]
         nodes.append(SankeyNode("pool", pool, 1, "pool"))
         links = [SankeyLink(f"seed:{a}", "pool", int(v)) for a, v in seeds.iter_rows()]
+        converted_in = int(totals[asset].get("converted_in", 0))
+        if converted_in:  # value that entered this asset through swaps or wrapping
+            nodes.append(SankeyNode("converted_in", "converted from other assets", 0, "seed"))
+            links.append(SankeyLink("converted_in", "pool", converted_in))
         by_ending = {k: int(v) for k, v in totals[asset].get("by_ending", {}).items() if int(v) > 0}
         for ending, amount in sorted(by_ending.items(), key=lambda kv: (-kv[1], kv[0])):
             nodes.append(SankeyNode(f"ending:{ending}", ENDING_WORDS.get(ending, ending), 2, ending))
@@ -190,11 +230,16 @@ def _sankeys(context: RunContext) -> list[str]:
 def _totals(context: RunContext) -> list[dict[str, Any]]:
     rows = []
     for asset, row in sorted(context.run.result.get("totals", {}).items()):
-        seed = int(row["seed_value"])
+        seed = int(row["seed_value"]) + int(row.get("converted_in", 0))
         for key, amount in sorted(row.get("by_ending", {}).items(), key=lambda kv: (-int(kv[1]), kv[0])):
             rows.append({"asset": context.money.symbol(asset), "what": ENDING_WORDS.get(key, key),
                          "amount": context.money(int(amount), asset), "share": share_text(int(amount), seed)})
-        rows.append({"asset": context.money.symbol(asset), "what": "seed value (traced)",
+        if row.get("converted_in"):
+            rows.append({"asset": context.money.symbol(asset), "what": "converted in from other assets (traced)",
+                         "amount": context.money(int(row["converted_in"]), asset),
+                         "share": share_text(int(row["converted_in"]), seed)})
+        rows.append({"asset": context.money.symbol(asset), "what": "seed value (traced)"
+                     if not row.get("converted_in") else "seed value + converted in (traced)",
                      "amount": context.money(seed, asset), "share": "100.00%",
                      "reconciled": bool(row.get("reconciled"))})
     return rows
@@ -231,7 +276,7 @@ def run_section(context: RunContext, options: ReportOptions) -> dict[str, Any]:
         "conserving": bool(run.result.get("model_conserves_value")),
         "notes": run.result.get("notes") if isinstance(run.result.get("notes"), list) else [],
         "totals": _totals(context), "flow_svg": render_svg(dot), "cut": _cut_text(context, options),
-        "sankeys": _sankeys(context), "endings": _endings(context, options),
+        "sankeys": _sankeys(context), "endings": _endings(context, options), "conversions": conversion_lines(context),
         "endings_total": run.frames["endings"].height, "hops_total": run.frames["hops"].height,
         "hop_sources": sources, "files": sorted((run.manifest.get("files") or {}).items()),
         "tag_sources": (run.manifest.get("tags") or {}).get("sources", []),
