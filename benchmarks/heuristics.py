@@ -14,8 +14,15 @@ errors against it. The counts of all seeds are pooled with their intervals
     python benchmarks/heuristics.py --render-only    # docs/error-rates.md from docs/error-rates.json
     python benchmarks/heuristics.py --keep DIR       # also save every economy (frames + truth)
     python benchmarks/heuristics.py --from DIR       # measure saved economies again, no node
+    python benchmarks/heuristics.py --side account   # only the account side (anvil, seconds), merged into
+                                                     # the existing JSON: the UTXO numbers are kept as they are
 
-Not in CI (minutes); the test suite runs one small economy (``tests/heuristics``).
+The account side (:mod:`testing.economy_evm` on a private ``anvil`` per seed; deposit-address reuse,
+exchange attribution and the account trace, :func:`tracer.error_rates_account.measure_account`) is
+stored under the JSON file's ``account`` key; ``--side utxo`` regenerates only the UTXO side and keeps
+the ``account`` block. ``--keep``/``--from`` use ``DIR/seed-N`` (UTXO) and ``DIR/account-seed-N``.
+
+Not in CI (minutes); the test suite runs one small economy of each side (``tests/heuristics``).
 """
 
 from __future__ import annotations
@@ -30,10 +37,19 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from testing.devnodes import LitecoinRegtest  # noqa: E402
+from testing.devnodes import Anvil, LitecoinRegtest  # noqa: E402
 from testing.economy import ECONOMY_VERSION, EconomyConfig, generate  # noqa: E402
+from testing.economy_evm import CHAIN as ACCOUNT_CHAIN  # noqa: E402
+from testing.economy_evm import (  # noqa: E402
+    ECONOMY_EVM_VERSION,
+    AccountEconomy,
+    AccountEconomyConfig,
+    generate_account,
+)
 from testing.economy_truth import CHAIN, Economy  # noqa: E402
+from tracer.deposit_reuse import DepositParams  # noqa: E402
 from tracer.error_rates import METRICS, Count, summarize  # noqa: E402
+from tracer.error_rates_account import ACCOUNT_METRICS, measure_account  # noqa: E402
 from tracer.error_rates_measure import measure  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,13 +99,52 @@ def build(seeds: list[int], quick: bool, keep: Path | None, saved: Path | None =
             "counts_per_seed": per_seed, "rates": rates}
 
 
+def account_economy_of(seed: int, config: AccountEconomyConfig, keep: Path | None,
+                       saved: Path | None) -> AccountEconomy:
+    """One account economy on a fresh anvil (saved under ``keep``), or read back from ``saved``."""
+    if saved is not None:
+        return AccountEconomy.load(saved / f"account-seed-{seed}")
+    node = Anvil.start()
+    try:
+        started = time.monotonic()
+        economy = generate_account(node, config)
+        seconds = time.monotonic() - started
+    finally:
+        node.stop()
+    if keep is not None:
+        economy.save(keep / f"account-seed-{seed}")
+    print(f"account seed {seed}: {economy.frames.transactions.height} transactions, generated in {seconds:.1f} s",
+          file=sys.stderr)
+    return economy
+
+
+def build_account(seeds: list[int], quick: bool, keep: Path | None, saved: Path | None = None) -> dict[str, Any]:
+    """The ``account`` block of the results file: economies, per-seed counts and pooled rates."""
+    summaries, per_seed = [], []
+    for seed in seeds:
+        config = AccountEconomyConfig.small(seed) if quick else AccountEconomyConfig.benchmark(seed)
+        economy = account_economy_of(seed, config, keep, saved)
+        if economy.seed != seed or economy.sizes != config.sizes() or economy.version != ECONOMY_EVM_VERSION:
+            raise SystemExit(f"account seed {seed}: the saved economy is not {ECONOMY_EVM_VERSION} at this size")
+        counts = measure_account(economy.frames, economy.owners, economy.transactions, ACCOUNT_CHAIN,
+                                 economy.heights)
+        summaries.append(economy.summary())
+        per_seed.append({k: {"k": c.k, "n": c.n} for k, c in counts.items()})
+    rates = summarize([{k: Count(v["k"], v["n"]) for k, v in c.items()} for c in per_seed], ACCOUNT_METRICS)
+    sizes = (AccountEconomyConfig.small(0) if quick else AccountEconomyConfig.benchmark(0)).sizes()
+    return {"generator": ECONOMY_EVM_VERSION, "chain": ACCOUNT_CHAIN, "node": summaries[0]["node"],
+            "seeds": seeds, "sizes": sizes, "parameters": DepositParams().__dict__,
+            "economies": [{k: v for k, v in s.items() if k != "node"} for s in summaries],
+            "counts_per_seed": per_seed, "rates": rates}
+
+
 def _fmt(x: float | None) -> str:
     return "—" if x is None else f"{x:.3f}"
 
 
 def render_markdown(results: dict[str, Any], json_name: str) -> str:
     """The Markdown page, every number taken from ``results`` (the JSON file)."""
-    from heuristics_text import LITERATURE, METHOD
+    from heuristics_text import ACCOUNT_METHOD, LITERATURE, METHOD
 
     eco = results["economies"]
     lines = [
@@ -110,14 +165,46 @@ def render_markdown(results: dict[str, Any], json_name: str) -> str:
               "## Measured rates", "", results["intervals"], "",
               "| rate | value | 95 % interval | interval | k / n (pooled) | per seed |",
               "|---|---:|---|---|---:|---|"]
-    for key in METRICS:
-        r = results["rates"].get(key)
+    lines += _rate_rows(results["rates"], METRICS)
+    account = results.get("account")
+    if account is not None:
+        lines += ["", *_account_section(account)]
+    return "\n".join(lines + ["", METHOD, "", *([ACCOUNT_METHOD, ""] if account else []), LITERATURE, ""])
+
+
+def _rate_rows(rates: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
+    lines = []
+    for key in metrics:
+        r = rates.get(key)
         if r is None:
             continue
         interval = "—" if r["lo"] is None else f"{r['lo']:.3f} – {r['hi']:.3f}"
         lines.append(f"| {r['name']} (`{key}`) | {_fmt(r['value'])} | {interval} | {r['interval']} | "
                      f"{r['k']:,} / {r['n']:,} | {', '.join(f'{v:.3f}' for v in r['per_seed'])} |")
-    return "\n".join(lines + ["", METHOD, "", LITERATURE, ""])
+    return lines
+
+
+def _account_section(account: dict[str, Any]) -> list[str]:
+    """The account side's tables, every number from the JSON file's ``account`` block."""
+    params = ", ".join(f"{k} {v}" for k, v in account["parameters"].items())
+    lines = [
+        "## Account side: deposit-address reuse and the account trace",
+        "",
+        f"Generator `{account['generator']}`, node `{account['node']}`, chain `{account['chain']}`, seeds "
+        f"{', '.join(str(s) for s in account['seeds'])}; heuristic parameters: {params}.",
+        "",
+        "| seed | blocks | transactions | transfers | addresses | entities | deposit addresses | sweeps | "
+        "ownership file (sha256) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for e in account["economies"]:
+        lines.append(f"| {e['seed']} | {e['blocks']} | {e['transactions']} | {e['transfers']} | {e['addresses']} | "
+                     f"{e['entities']} | {e['deposit_addresses']} | {e['kinds'].get('sweep', 0)} | "
+                     f"`{e['owners_sha256'][:16]}…` |")
+    lines += ["", "Sizes per seed: " + ", ".join(f"{k} {v}" for k, v in account["sizes"].items()) + ".", "",
+              "| rate | value | 95 % interval | interval | k / n (pooled) | per seed |",
+              "|---|---:|---|---|---:|---|"]
+    return lines + _rate_rows(account["rates"], ACCOUNT_METRICS)
 
 
 def main() -> int:
@@ -130,20 +217,32 @@ def main() -> int:
                         help="measure economies saved earlier with --keep (DIR/seed-N) instead of generating")
     parser.add_argument("--render-only", action="store_true", help="only re-render the .md from the JSON")
     parser.add_argument("--json", action="store_true", help="print the results JSON on stdout")
+    parser.add_argument("--side", choices=("both", "utxo", "account"), default="both",
+                        help="regenerate only one side and keep the other's block of the existing JSON as it is")
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     out = args.out or (Path(tempfile.mkdtemp(prefix="error-rates-")) / "error-rates.json" if args.quick
                        else JSON_OUT)
     if not args.render_only:
         seeds = [int(s) for s in (args.seeds or ("1,2" if args.quick else "1,2,3,4,5")).split(",")]
-        results = build(seeds, args.quick, args.keep, args.saved)
+        previous = json.loads(out.read_text()) if args.side != "both" and out.exists() else None
+        if args.side == "account":
+            if previous is None:
+                raise SystemExit(f"--side account merges into an existing results file; {out} has none")
+            results = previous
+        else:
+            results = build(seeds, args.quick, args.keep, args.saved)
+        if args.side != "utxo":
+            results["account"] = build_account(seeds, args.quick, args.keep, args.saved)
+        elif previous is not None and "account" in previous:
+            results["account"] = previous["account"]
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
     results = json.loads(out.read_text())
     out.with_suffix(".md").write_text(render_markdown(results, out.name))
     print(f"wrote {out} and {out.with_suffix('.md')}", file=sys.stderr)
     if args.json:
-        print(json.dumps(results["rates"], indent=2, sort_keys=True))
+        print(json.dumps(results["rates"] | results.get("account", {}).get("rates", {}), indent=2, sort_keys=True))
     return 0
 
 

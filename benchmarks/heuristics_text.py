@@ -89,3 +89,68 @@ LITERATURE = """## Compared with published evaluations
 
 These rates are measured properties of the heuristics under the conditions above; they describe the
 direction and size of each heuristic's failure modes, not the error of a particular case."""
+
+ACCOUNT_METHOD = """## Method: the account side
+
+**Ground truth.** `testing/economy_evm.py` runs an account economy on a private `anvil` (Foundry,
+chain id 31337) per seed. Every address is derived from the seed and a label, and sent from with
+`anvil_autoImpersonateAccount`, so the owner of every address is known by construction and the
+same seed gives the same addresses, amounts, blocks and transaction ids (the ownership file's
+SHA-256 is in the table above; only block times differ between runs). Each block's transactions go
+out in one JSON-RPC batch with explicit nonces, at a fixed legacy gas price. Entities: a funder;
+exchanges, each with a hot wallet and one deposit address per customer (issued at the first
+deposit, reused for every later one) that sweeps to the hot wallet after a delay (usually one
+block, sometimes 2-5 or 8-15, so that deposits arriving meanwhile are swept together), ETH as the
+balance minus the gas, tokens after the hot wallet has sent the gas (a "top-up"), withdrawals
+sometimes paid straight into the customer's deposit address at another exchange; users with 2-4
+addresses each who deposit from any of them, pay merchants and each other and move funds between
+their own addresses; merchants, half of whom publish their exchange deposit address as their payment
+address; and a launderer who drains victims' addresses (ETH and an ERC-20 token deployed from
+`fixtures/contracts/TestToken.sol`), splits the loot over fresh addresses, forwards the ETH through
+more fresh addresses (each hop forwards its whole balance minus gas), pays the token addresses'
+gas from a separate address of its own, and pays out to its own deposit address at one exchange,
+to a merchant and to an over-the-counter buyer (a user who then spends as usual). The chain is
+read back through the project's own EVM adapter (`trace_block`, receipts, token logs).
+
+**What is measured** is `tracer/deposit_reuse.py` at its default parameters (above) over the
+canonical `transfers` frame: the user clusters its deposit-reuse links make (pairwise precision,
+recall, purity, link precision, over-merged clusters, over every address not an exchange's), the
+deposit addresses it assigns to hot wallets (exchange attribution), and the account trace engine
+(`tracer trace` on an account chain) under haircut and FIFO, seeded with the launderer's theft
+address, with **only the hot wallets tagged** (category exchange): the trail must pass the deposit
+addresses to reach an exchange, and runs on through merchants and users, who are not tagged. The
+truth of the trace is what the launderer's own transfers paid each entity (a deposit address is
+its exchange's). Definitions: the docstring of `tracer/error_rates_account.py`.
+
+**Regenerate** only this side with `python benchmarks/heuristics.py --side account` (seconds; the
+UTXO numbers are kept as they are in the JSON file). `tests/heuristics/test_economy_account.py` runs
+one small account economy in the test suite and checks its rates against this file.
+
+### Compared with Victor (FC 2020)
+
+- **F. Victor, "Address Clustering Heuristics for Ethereum", Financial Cryptography 2020 (LNCS
+  12059, pp. 617-633)** — proposes the deposit-address heuristic (with airdrop multi-participation
+  and token-authorization heuristics), starting from exchange addresses known from labels and
+  matching each forward to an exchange with a receipt of the forwarding address at most 3,200
+  blocks earlier and at most 0.01 ether larger (token amounts equal). Over the first four years of
+  Ethereum the heuristics together cluster 17.9 % of all active externally owned accounts into more
+  than 340,000 entities that likely control several addresses, the deposit-address heuristic being
+  the most effective. That is a measure of **applicability** (how many addresses get linked), not
+  of error: the paper has no ground truth of owners, so it reports no precision or recall, and the
+  rates above cannot be compared with a number of its. What can be compared is the mechanism: here
+  the hot wallets are inferred (at least `min_deposits` single-destination forwarders, not itself
+  one), the amount test is a share of what was received so that batched sweeps count, and the
+  measured failures are those the paper's design implies: merchants who give out an exchange
+  deposit address link their paying customers, and deposits swept late or never are missed.
+
+### Where the account economy differs from a real chain
+
+- **Scripted behaviour, few entities**: a few dozen addresses per entity kind, hundreds of
+  transactions over a few dozen blocks; every sweep delay is far below the 3,200-block window, so
+  "swept too late" never happens here and exchange-attribution recall is an upper bound.
+- **Only externally owned accounts and one token**: no contract wallets, no exchange that sweeps
+  through a contract (many do, with internal transactions), no DEX, no bridges.
+- **No cold wallets and no hot-wallet consolidation**; real exchanges run several hot wallets
+  and move funds among them, which the inferred hot-wallet rule can mistake for deposits.
+- **Perfect tags for the trace**: every hot wallet carries its exchange; a real trace inherits the
+  errors of its tags, and any deposit-address attribution it adds."""

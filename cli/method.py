@@ -36,9 +36,11 @@ def method_command(
     """Error rates of the heuristics and taint models, measured on ground-truth economies.
 
     The rates come from the committed results file (docs/error-rates.json; method and seeds in
-    docs/error-rates.md): economies generated on litecoind -regtest whose true owner of every address
-    is known. With CASE, only the rates of what the case used: the taint model of every trace (with
-    CoinJoin and peel-chain detection on UTXO chains) and the heuristics of every cluster run.
+    docs/error-rates.md): economies generated on litecoind -regtest and, for account chains, on
+    anvil, whose true owner of every address is known. With CASE, only the rates of what the case
+    used: the taint model of every trace (measured on the account economy for traces on account
+    chains; with CoinJoin and peel-chain detection on UTXO chains) and the heuristics of every
+    cluster run.
 
     Example: tracer method op-harbor
     """
@@ -49,8 +51,11 @@ def method_command(
         for rate in data["rates"]:
             value = "—" if rate["value"] is None else f"{rate['value']:.3f}"
             rows.append((rate["name"], value, _interval(rate), f"{rate['k']:,} / {rate['n']:,}"))
-        title = f"Error rates ({data['generator']}, seeds {', '.join(str(s) for s in data['seeds'])})"
-        stdout.print(table(title, ["rate", "value", "95% interval", "k / n"], rows))
+        title = f"Error rates ({data['generator']}, seeds {', '.join(str(s) for s in data['seeds'])}"
+        account = data.get("account")
+        if account is not None:
+            title += f"; account side {account['generator']}, seeds {', '.join(str(s) for s in account['seeds'])}"
+        stdout.print(table(title + ")", ["rate", "value", "95% interval", "k / n"], rows))
         used = data["methods_used"]
         if used is not None:
             for method, uses in sorted(used.items()):

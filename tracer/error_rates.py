@@ -6,7 +6,9 @@ Pure functions over canonical frames and two truth frames: ``owners`` (``address
 (``txid``, ``kind``, ``coinjoin``, ``launderer``, ``step``: what each transaction really was). Each
 measurement returns :class:`Count` values (``k`` of ``n``), so rates of several economies can be
 pooled (:func:`summarize`). The generator is ``testing/economy.py``; the results are
-``docs/error-rates.json`` (``benchmarks/heuristics.py``).
+``docs/error-rates.json`` (``benchmarks/heuristics.py``). The account side (deposit-address reuse,
+exchange attribution, the account trace; generator ``testing/economy_evm.py`` on anvil) is defined
+in :mod:`tracer.error_rates_account` and pooled by the same :func:`summarize`.
 
 Definitions
 -----------
@@ -99,6 +101,8 @@ class Metric:
     name: str
     interval: str  # "wilson" or "t"
     higher_is_better: bool = True
+    #: which economy measures it: ``utxo`` (testing/economy.py) or ``account`` (testing/economy_evm.py)
+    side: str = "utxo"
 
 
 def _m(key: str, method: str, name: str, interval: str, higher: bool = True) -> Metric:
@@ -178,11 +182,13 @@ def t_interval(values: Sequence[float]) -> tuple[float, float, float] | None:
     return mean, max(0.0, mean - t * sd / math.sqrt(n)), min(top, mean + t * sd / math.sqrt(n))
 
 
-def summarize(per_seed: Sequence[Mapping[str, Count]]) -> dict[str, dict[str, Any]]:
+def summarize(per_seed: Sequence[Mapping[str, Count]],
+              metrics: Mapping[str, Metric] | None = None) -> dict[str, dict[str, Any]]:
     """Pool each metric's counts over the seeds: pooled value, Wilson interval, per-seed values, t interval,
-    and which interval :data:`METRICS` declares primary (``interval``: ``lo``/``hi``)."""
+    and which interval :data:`METRICS` (or ``metrics``: the account side's) declares primary (``interval``:
+    ``lo``/``hi``). Account-side rates also carry their ``side``."""
     out: dict[str, dict[str, Any]] = {}
-    for key, metric in METRICS.items():
+    for key, metric in (METRICS if metrics is None else metrics).items():
         counts = [s[key] for s in per_seed if key in s]
         k, n = sum(c.k for c in counts), sum(c.n for c in counts)
         values = [c.value for c in counts if c.value is not None]
@@ -199,6 +205,8 @@ def summarize(per_seed: Sequence[Mapping[str, Count]]) -> dict[str, dict[str, An
             "t": [_round(x) for x in t[1:]] if t else None,
             "per_seed": [_round(v) for v in values],
         }
+        if metric.side != "utxo":
+            out[key]["side"] = metric.side
     return out
 
 

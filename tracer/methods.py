@@ -66,6 +66,20 @@ HEURISTICS: dict[str, Method] = {m.key: m for m in (
            "an account-model address is a pool: the taint model runs over the time-ordered stream of its "
            "incoming and outgoing transfers (block, then log/trace position)",
            "shared design notes §5; the models above applied per address"),
+    Method("deposit_reuse", "Deposit-address reuse (account chains)",
+           "an exchange deposit address forwards what it receives to the exchange's hot wallet; every "
+           "address that paid into one deposit address is one user, every deposit address sweeping into "
+           "one hot wallet belongs to that exchange (measured, not yet offered by `tracer cluster run`)",
+           "F. Victor, \"Address Clustering Heuristics for Ethereum\", FC 2020"),
+    Method("conversion", "Conversions (swaps, wrapping)",
+           "a swap or wrap inside a transaction passes taint on what was given into what was received in "
+           "proportion (poison: all); routers passing an exact amount on inside the transaction are relays",
+           "Uniswap V2 core / V3 core contracts (Swap events), WETH9 (Deposit/Withdrawal); proportional rule "
+           "as haircut, Möser et al., FC 2014"),
+    Method("bridge", "Bridge crossings",
+           "a deposit on one chain is matched to its release on another by the bridge's own identifiers, "
+           "every restated field checked; the trace continues there with the traced share",
+           "Across Protocol, \"Tracking events\" (docs.across.to): origin chain id and deposit id"),
 )}
 
 

@@ -17,10 +17,11 @@ import typer
 from typer.testing import CliRunner
 
 from cli.method import method_command
-from jobs.error_rates import RESULTS_FILE
+from jobs.error_rates import RESULTS_FILE, manifest_reference
 from tests.cli.test_fixture_trace import LTC, _open_case
 from tests.conftest import Cli
 from tracer.error_rates import METRICS
+from tracer.error_rates_account import ACCOUNT_METRICS
 from tracer.errors import NotFoundError
 
 app = typer.Typer()
@@ -41,7 +42,10 @@ def _method(*args: str) -> dict[str, Any]:
 def test_without_a_case_every_published_rate_is_printed_with_generator_and_seeds(tracer_home: Path) -> None:
     published = json.loads(RESULTS_FILE.read_text())
     data = _method()
-    assert [r["key"] for r in data["rates"]] == [k for k in METRICS if k in published["rates"]]
+    account = published.get("account", {}).get("rates", {})
+    assert [r["key"] for r in data["rates"]] == [k for k in [*METRICS, *ACCOUNT_METRICS]
+                                                 if k in published["rates"] or k in account]
+    assert {r["side"] for r in data["rates"]} == ({"utxo", "account"} if account else {"utxo"})
     assert data["generator"] == published["generator"] and data["seeds"] == published["seeds"]
     assert data["results_sha256"] == hashlib.sha256(RESULTS_FILE.read_bytes()).hexdigest()
     human = CliRunner().invoke(app, ["method"], catch_exceptions=False)
@@ -74,3 +78,16 @@ def test_without_a_results_file_the_manifest_says_so_and_the_command_refuses(
     assert json.loads((Path(run["directory"]) / "manifest.json").read_text())["error_rates"] == {"available": False}
     with pytest.raises(NotFoundError, match="benchmarks/heuristics.py"):
         CliRunner().invoke(app, ["method"], catch_exceptions=False)
+
+
+def test_an_account_trace_manifest_carries_the_account_sides_rates_of_its_model(tracer_home: Path) -> None:
+    published = json.loads(RESULTS_FILE.read_text())
+    reference = manifest_reference(["haircut"], account_model=True)
+    assert reference["generator"] == published["account"]["generator"]
+    assert reference["seeds"] == published["account"]["seeds"]
+    assert set(reference["rates"]) == {k for k, r in published["account"]["rates"].items()
+                                       if r["method"] == "haircut"} != set()
+    for key, rate in reference["rates"].items():
+        assert rate["value"] == published["account"]["rates"][key]["value"]
+    utxo = manifest_reference(["haircut", "coinjoin", "peel_chain"])
+    assert utxo["generator"] == published["generator"] and not any(k.startswith("account.") for k in utxo["rates"])
