@@ -75,7 +75,7 @@ _EVENT_NODE_DDL: dict[str, dict[str, str]] = {
         "role": "STRING", "contract": "STRING", "deposit_id": "STRING", "origin_chain_id": "INT64",
         "destination_chain_id": "INT64", "depositor": "STRING", "recipient": "STRING", "asset_in": "STRING",
         "value_in": "DECIMAL(38,0)", "asset_out": "STRING", "value_out": "DECIMAL(38,0)", "leg_kind": "STRING",
-        "leg_log_index": "INT64", "leg_trace_path": "STRING", "source": "INT64",
+        "leg_log_index": "INT64", "leg_trace_path": "STRING", "fill_deadline": "INT64", "source": "INT64",
     },
 }
 _EVENT_REL_DDL: dict[str, dict[str, str]] = {

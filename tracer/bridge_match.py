@@ -26,7 +26,7 @@ Checks (each failed one is named in ``mismatches``)
 ``release_leg``      the release has no leg
 ==================== ==========================================================================
 
-The deadline is the deposit's ``fillDeadline`` (else the release's) from the decoder's deadline
+The deadline is the deposit's ``fillDeadline`` (else the release's): the events' ``fill_deadline`` column, or a
 frame; Across' ``INFINITE_FILL_DEADLINE`` (``2**32 - 1``) means no upper bound; an event without a
 deadline gets ``deposit time + window`` (per-bridge ``windows``, else ``default_window_seconds``).
 Block times of two chains are compared, so a small ``clock_skew_seconds`` is tolerated.
@@ -148,8 +148,8 @@ def match_bridge_events(
     events
         ``bridge_events`` rows (validated here; the same event twice counts once).
     deadlines
-        ``chain, txid, log_index, fill_deadline`` per event (``adapters.evm.bridges`` returns it);
-        events without one use the window.
+        ``chain, txid, log_index, fill_deadline`` per event, overriding the events' own
+        ``fill_deadline`` column when given; events without one use the window.
     default_window_seconds, windows
         Window after the deposit time when no deadline is known; ``windows`` per bridge name
         (``BridgeRegistry.windows``) overrides the default.
@@ -169,13 +169,11 @@ def match_bridge_events(
         missing = {"chain", "txid", "log_index", "fill_deadline"} - set(deadlines.columns)
         if missing:
             raise SchemaError(f"bridge deadlines frame is missing column(s): {', '.join(sorted(missing))}")
-        frame = frame.join(
+        frame = frame.drop("fill_deadline").join(
             deadlines.select("chain", "txid", "log_index", pl.col("fill_deadline").cast(pl.Int64))
             .unique(subset=["chain", "txid", "log_index"], keep="first"),
             on=["chain", "txid", "log_index"], how="left",
-        )
-    else:
-        frame = frame.with_columns(pl.lit(None, dtype=pl.Int64).alias("fill_deadline"))
+        )  # else: the deadline each event row states (``fill_deadline``, null when none)
 
     deposits = frame.filter(pl.col("role") == "deposit").select(
         *_KEY, *(pl.col(c).alias(f"d_{c}") for c in _SIDE))

@@ -293,11 +293,12 @@ BRIDGE_EVENTS = FrameSchema(
         "leg_kind": pl.String(),
         "leg_log_index": pl.Int64(),
         "leg_trace_path": pl.String(),
+        "fill_deadline": pl.Int64(),
         "source": pl.String(),
     },
     nullable=frozenset(
         {"block_height", "block_hash", "tx_index", "timestamp", "leg_kind", "leg_log_index", "leg_trace_path",
-         "asset_out", "value_out"}
+         "asset_out", "value_out", "fill_deadline"}
     ),
     key=("chain", "txid", "log_index"),
     non_negative=("value_in", "value_out"),
@@ -314,6 +315,7 @@ BRIDGE_EVENTS = FrameSchema(
         "asset_out": "token paid on the destination chain, as the event states it; value_out its base units",
         "leg_kind": "transfers row that moved the value (deposit: depositor -> bridge; release: -> recipient), "
                     "by its key in the same transaction",
+        "fill_deadline": "UTC seconds by which the release must happen, as the event states it (null: none stated)",
     },
 )
 

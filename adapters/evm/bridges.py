@@ -217,7 +217,7 @@ def map_bridge_events(
             bridge=protocol.name, contract=contract, source=source,
             leg_kind=chosen["kind"] if chosen else None,
             leg_log_index=chosen["log_index"] if chosen else None,
-            leg_trace_path=chosen["trace_path"] if chosen else None,
+            leg_trace_path=chosen["trace_path"] if chosen else None, fill_deadline=deadline,
         )
         rows.append(row)
         deadlines.append({"chain": chain.key, "txid": txid, "log_index": log_index, "fill_deadline": deadline})
