@@ -27,9 +27,10 @@ Checks (each failed one is named in ``mismatches``)
 ==================== ==========================================================================
 
 The deadline is the deposit's ``fillDeadline`` (else the release's): the events' ``fill_deadline``
-column, or a separate deadlines frame; Across' ``INFINITE_FILL_DEADLINE`` (``2**32 - 1``) means no upper bound; an event without a
-deadline gets ``deposit time + window`` (per-bridge ``windows``, else ``default_window_seconds``).
-Block times of two chains are compared, so a small ``clock_skew_seconds`` is tolerated.
+column, or a separate deadlines frame; Across' ``INFINITE_FILL_DEADLINE`` (``2**32 - 1``) means no
+upper bound; an event without a deadline gets ``deposit time + window`` (per-bridge ``windows``,
+else ``default_window_seconds``). Block times of two chains are compared, so a small
+``clock_skew_seconds`` is tolerated.
 
 Confidence of a matched pair (:data:`CONFIDENCE_LEVELS`, best first)
 --------------------------------------------------------------------
