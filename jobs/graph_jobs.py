@@ -11,7 +11,10 @@ from typing import Any
 
 import polars as pl
 
-from graph.model import NODE_LABELS, REL_TYPES, GraphTables, graph_tables, readable_cluster_uids
+from graph.events import EVENT_LABELS, EVENT_REL_ENDPOINTS
+from graph.model import NODE_LABELS as BASE_LABELS
+from graph.model import REL_TYPES as BASE_TYPES
+from graph.model import GraphTables, graph_tables, readable_cluster_uids
 from graph.trace_tables import TraceRunRows, trace_tables
 from jobs.custody import STORE_KEY
 from jobs.progress import NO_PROGRESS, Progress
@@ -26,6 +29,11 @@ from tracer.schema import FrameSet
 __all__ = ["graph_stats", "graph_query", "push_to_neo4j", "export_graph", "EXPORT_FORMATS"]
 
 EXPORT_FORMATS = ("neo4j-admin", "graphml", "parquet")
+
+
+#: what `graph stats` counts: the frames model and the conversions and bridge events beside it
+NODE_LABELS = (*BASE_LABELS, *EVENT_LABELS)
+REL_TYPES = (*BASE_TYPES, *EVENT_REL_ENDPOINTS)
 
 
 def graph_stats(session: Session, case: str) -> dict[str, Any]:
@@ -47,7 +55,8 @@ def graph_stats(session: Session, case: str) -> dict[str, Any]:
         finally:
             store.close()
     return {"case": case, "backend": backend, "store": location,
-            "nodes": {k: counts[k] for k in NODE_LABELS}, "relationships": {k: counts[k] for k in REL_TYPES}}
+            "nodes": {k: counts.get(k, 0) for k in NODE_LABELS},
+            "relationships": {k: counts.get(k, 0) for k in REL_TYPES}}
 
 
 def graph_query(session: Session, case: str, cypher: str, params: dict[str, Any]) -> pl.DataFrame:

@@ -33,7 +33,10 @@ def test_stats_counts_nodes_and_relationships(cli: Cli, case_with_graph: str) ->
     assert stats["backend"] == "embedded"
     assert stats["nodes"]["Transaction"] == 5 and stats["nodes"]["Address"] == 8
     assert stats["relationships"] == {"HAS_OUTPUT": 5, "LOCKED_TO": 4, "SPENT_IN": 3, "TRANSFER": 6,
-                                      "HAS_TAG": 2, "IN_CLUSTER": 2, "SEED": 2}
+                                      "HAS_TAG": 2, "IN_CLUSTER": 2, "SEED": 2,
+                                      # conversions and bridge events (none in this graph)
+                                      "CONVERTED": 0, "DEPOSITED": 0, "RELEASED": 0}
+    assert stats["nodes"]["BridgeEvent"] == 0
     human = cli("graph", "stats", case_with_graph)
     assert human.exit_code == 0 and "TRANSFER" in human.stdout
 

@@ -118,3 +118,27 @@ def test_without_the_destination_chain_the_deposit_ends_at_the_bridge(cli: Cli, 
     assert "no release of this deposit is in the store" in crossing["why"]
     human = cli("trace", "op-half", "--seed", bridged.hop.depositor, "--chain", "anvil-a")
     assert human.exit_code == 0 and "Bridge crossings" in human.stdout and "not continued" in human.stdout
+
+
+def test_backward_from_the_next_holder_crosses_back_to_the_deposit(cli: Cli, case: str, bridged: Bridged) -> None:
+    hop = bridged.hop
+    stats = cli.json("graph", "stats", case)
+    assert (stats["nodes"]["BridgeEvent"], stats["relationships"]["DEPOSITED"], stats["relationships"]["RELEASED"]) \
+        == (2, 1, 1)
+    data = cli.json("trace", case, "--seed", bridged.next_holder, "--chain", "anvil-b", "--direction", "backward",
+                    "--model", "haircut")
+    [crossing] = data["bridges"]
+    # backward, the trail reaches the release's leg on B and goes on from the deposit's leg on A
+    assert (crossing["traced_on"], crossing["confidence"], crossing["continued"]) == ("release", "exact", True)
+    assert crossing["traced"] == str(hop.output_amount)
+    # 999 received of 1,000 deposited: the demand on the deposit is all of the deposit
+    assert crossing["continued_with"] == str(hop.input_amount)
+    continuation = crossing["continuation"]
+    assert continuation["chain"] == "anvil-a"
+    assert all(row["reconciled"] for row in continuation["totals"].values())
+    result = json.loads((Path(continuation["directory"]) / "result.json").read_text())
+    assert result["parameters"]["direction"] == "backward"
+    # on A the deposit was paid by the depositor, who had it from the token's owner, who had it minted
+    [origin] = result["endings"]
+    assert (origin["address"], origin["amount"]) == ("0x" + "00" * 20, str(hop.input_amount))
+    assert origin["path"][0]["txid"] == hop.deposit_txid and origin["path"][0]["from_address"] == hop.depositor
