@@ -34,6 +34,7 @@ and :mod:`graph.query_guard` (the read-only check both backends apply to analyst
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
@@ -80,10 +81,35 @@ __all__ = ["EmbeddedStore", "STORE_FILE_SUFFIX", "SCHEMA_VERSION", "QUERY_TIMEOU
 
 #: store files this process has open for writing (see EmbeddedStore.__init__)
 _OPEN_FOR_WRITING: set[str] = set()
+log = logging.getLogger(__name__)
 _APPEND_BY_COPY_MIN_ROWS = 100_000
 _KNOWN_ADDRESSES_MAX = 2_000_000
 #: every relationship table with its endpoints: the graph model's and the events'
 _ALL_RELS = {**REL_ENDPOINTS, **EVENT_REL_ENDPOINTS}
+
+
+#: LadybugDB's answer to a read-only open of a file whose checkpoint was interrupted (a writer killed
+#: while it checkpointed): the checkpoint must be completed by a read-write open first
+_RECOVERY_PENDING = "checkpoint recovery is pending"
+
+
+def _open_database(path: Path, read_only: bool) -> Any:
+    """``ladybug.Database`` at ``path``; a read-only open of a file whose checkpoint a killed writer left
+    half applied first completes that checkpoint with a brief read-write open (LadybugDB replays it
+    and takes the file's write lock for it, so a live writer is never disturbed: its lock refuses the
+    open, and the caller says the store is in use), then opens read-only as asked. Completing an
+    interrupted checkpoint adds nothing: it applies what the killed writer had already committed."""
+    import ladybug
+
+    try:
+        return ladybug.Database(str(path), read_only=read_only)
+    except RuntimeError as exc:
+        if not read_only or _RECOVERY_PENDING not in str(exc):
+            raise
+    log.warning("%s: completing a checkpoint a killed writer left unfinished, then opening read-only", path)
+    recovering = ladybug.Database(str(path), read_only=False)
+    recovering.close()
+    return ladybug.Database(str(path), read_only=True)
 
 
 class EmbeddedStore:
@@ -112,10 +138,10 @@ class EmbeddedStore:
         if not self.path.exists():
             self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._db = ladybug.Database(str(self.path), read_only=read_only)
+            self._db = _open_database(self.path, read_only)
         except RuntimeError as exc:
             text = str(exc)
-            if "lock" in text.lower():
+            if "lock" in text.lower() or _RECOVERY_PENDING in text:
                 pid = re.search(r"PID (\d+)", text)
                 holder = f" by process {pid.group(1)}" if pid else " by another process"
                 raise StoreUnavailableError(
