@@ -246,12 +246,7 @@ def check_frame_chains(frames: FrameSet, registry: ChainRegistry) -> None:
         if chain.is_account:  # the EIP-55 forms confirmed in bulk; the validator judges the rest
             group = group.filter(~_eip55_normal(group["address"]))
         for address, where in group.select("address", "where").iter_rows():
-            try:
-                normal = parse_address(chain, address, registry=registry).address
-            except InvalidAddressError as exc:
-                raise InvalidAddressError(address, chain.key, f"{exc.reason} (in {where})") from None
-            if normal != address:
-                raise InvalidAddressError(address, chain.key, f"not in its normal form {normal!r} (in {where})")
+            _check_normal(registry, chain, address, where)
 
 
 def _located(frame: pl.DataFrame, name: str, column: str) -> pl.DataFrame:
@@ -305,13 +300,7 @@ def _check_foreign_addresses(frame: pl.DataFrame, registry: ChainRegistry) -> No
                 if chain is None:
                     continue
                 where = f"bridge_events.{column}, row {row['chain']}:{row['txid']}:{row['log_index']}"
-                address = str(row[column])
-                try:
-                    normal = parse_address(chain, address, registry=registry).address
-                except InvalidAddressError as exc:
-                    raise InvalidAddressError(address, chain.key, f"{exc.reason} (in {where})") from None
-                if normal != address:
-                    raise InvalidAddressError(address, chain.key, f"not in its normal form {normal!r} (in {where})")
+                _check_normal(registry, chain, str(row[column]), where)
 
 
 def read_token_files(directory: Path) -> dict[str, dict[str, Any]]:
@@ -382,3 +371,13 @@ def _eip55_normal(addresses: pl.Series) -> pl.Series:
                          .otherwise(pl.col("body").str.slice(i, 1)) for i in range(40))]
     ).alias("expected"))["expected"]
     return shaped & (addresses == expected).fill_null(False)
+
+
+def _check_normal(registry: ChainRegistry, chain: Chain, address: str, where: str) -> None:
+    """``address`` is valid on ``chain`` and spelled in its normal form (else an error naming ``where``)."""
+    try:
+        normal = parse_address(chain, address, registry=registry).address
+    except InvalidAddressError as exc:
+        raise InvalidAddressError(address, chain.key, f"{exc.reason} (in {where})") from None
+    if normal != address:
+        raise InvalidAddressError(address, chain.key, f"not in its normal form {normal!r} (in {where})")

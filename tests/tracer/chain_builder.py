@@ -75,24 +75,6 @@ class UtxoChain:
                          "source": "test"})
         return txid
 
-    def convert(self, txid: str, log_index: int, protocol: str, venue: str, trader: str, recipient: str,
-                given: tuple[str, int], received: tuple[str, int],
-                in_leg: tuple[str, int | None, str | None] | None,
-                out_leg: tuple[str, int | None, str | None] | None) -> None:
-        """A conversion stated by the event at ``log_index`` of ``txid``: ``given``/``received`` are
-        (asset, amount); a leg is the (kind, log_index, trace_path) of the transfers row it names."""
-        tx = next(t for t in self.txs if t["txid"] == txid)
-        self.conversions.append({
-            "chain": self.chain, "txid": txid, "block_height": tx["block_height"], "block_hash": tx["block_hash"],
-            "tx_index": 0, "timestamp": tx["timestamp"], "log_index": log_index, "protocol": protocol,
-            "venue": venue, "trader": trader, "recipient": recipient, "asset_in": given[0],
-            "value_in": Decimal(given[1]), "asset_out": received[0], "value_out": Decimal(received[1]),
-            "in_kind": in_leg[0] if in_leg else None, "in_log_index": in_leg[1] if in_leg else None,
-            "in_trace_path": in_leg[2] if in_leg else None, "out_kind": out_leg[0] if out_leg else None,
-            "out_log_index": out_leg[1] if out_leg else None, "out_trace_path": out_leg[2] if out_leg else None,
-            "source": "test",
-        })
-
     def coverage(self) -> tuple[tuple[int, int], ...]:
         """Every block built so far, as complete block ranges (``TraceSpec.coverage``)."""
         return ((0, self.height),)
