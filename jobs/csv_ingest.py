@@ -21,7 +21,8 @@ from typing import Any, BinaryIO
 
 import polars as pl
 
-from adapters.evm.csv_import import CsvTransfers, parse_column_map, parse_transfers_csv
+from adapters.evm.csv_import import CsvTransfers, parse_column_map, parse_transfers_csv, read_header
+from adapters.tron.tronscan_csv import read_tronscan
 from graph.base import GraphStore
 from tracer.chains import Chain
 from tracer.errors import InputError
@@ -70,18 +71,7 @@ def _parse(lines: Iterator[str], chain: Chain, mapping: dict[str, str], preset: 
     """The CSV's frames: the TronScan preset (:mod:`adapters.tron.tronscan_csv`) or the account-chain reader."""
     if preset != "tronscan":
         return parse_transfers_csv(lines, chain, mapping, preset=preset, source="")
-    import csv
-
-    from adapters.evm.csv_import import CsvRowError
-    from adapters.tron.tronscan_csv import read_tronscan
-
-    reader = csv.reader(line.removeprefix("\ufeff") if n == 0 else line for n, line in enumerate(lines))
-    try:
-        header = [h.strip() for h in next(reader, [])]
-    except csv.Error as exc:
-        raise CsvRowError(f"line {reader.line_num}: {exc}") from None
-    if not header:
-        raise CsvRowError("line 1: the file is empty; a CSV of transfers starts with a header line")
+    reader, header = read_header(lines)
     return read_tronscan(reader, header, mapping, chain, "")
 
 

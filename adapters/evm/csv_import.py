@@ -68,7 +68,7 @@ from tracer.units import FRAME_DECIMAL_LIMIT, MAX_DECIMALS, amount_from_text, sp
 
 __all__ = [
     "CsvTransfers", "CsvRowError", "FIELDS", "PRESETS", "parse_column_map", "parse_transfers_csv",
-    "read_transfers_csv"]
+    "read_transfers_csv", "read_header"]
 
 FIELDS = ("from", "to", "value", "txid", "asset", "decimals", "time", "block", "log_index", "kind")
 _REQUIRED = ("from", "to", "value", "txid")
@@ -153,13 +153,7 @@ def parse_transfers_csv(text: str | Iterable[str], chain: Chain, mapping: Mappin
     if preset is not None and preset not in PRESETS:
         raise InputError(f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")
     lines = io.StringIO(text) if isinstance(text, str) else text
-    reader = csv.reader(_without_bom(lines))
-    try:
-        header = [h.strip() for h in next(reader, [])]
-    except csv.Error as exc:
-        raise CsvRowError(f"line {reader.line_num}: {exc}") from None
-    if not header:
-        raise CsvRowError("line 1: the file is empty; a CSV of transfers starts with a header line")
+    reader, header = read_header(lines)
     twice = sorted(h for h, n in Counter(header).items() if h and n > 1)
     if twice:
         raise CsvRowError(f"line 1: the header names column {twice[0]!r} twice")
@@ -180,6 +174,19 @@ def parse_transfers_csv(text: str | Iterable[str], chain: Chain, mapping: Mappin
             contract, symbol, name, decimals = row.token
             tokens.setdefault(contract, {"symbol": symbol, "name": name, "decimals": decimals})
     return CsvTransfers(frames=_frames(rows, chain, source), tokens=tokens)
+
+
+def read_header(lines: Iterable[str]) -> tuple[Any, list[str]]:
+    """A CSV reader over ``lines`` (a leading byte-order mark dropped) and its header, stripped;
+    :class:`CsvRowError` for an empty file or a header that is not CSV."""
+    reader = csv.reader(_without_bom(lines))
+    try:
+        header = [h.strip() for h in next(reader, [])]
+    except csv.Error as exc:
+        raise CsvRowError(f"line {reader.line_num}: {exc}") from None
+    if not header:
+        raise CsvRowError("line 1: the file is empty; a CSV of transfers starts with a header line")
+    return reader, header
 
 
 def _without_bom(lines: Iterable[str]) -> Iterator[str]:
