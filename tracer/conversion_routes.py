@@ -35,7 +35,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tracer.chain_order import transfer_order
+from tracer.chain_order import KIND_ORDER, transfer_order
 from tracer.taint import Model, Ranges, Taint, amount, full
 
 __all__ = ["Step", "Route", "RowKey", "convert", "leg_keys", "routes"]
@@ -180,6 +180,11 @@ def _transfer_step(row: Mapping[str, Any], value: int) -> Step:
                 (row["txid"], row["kind"], row["log_index"], row["trace_path"]))
 
 
+def _placed_by_log(step: Step) -> bool:
+    """Whether a step's place in its transaction is a log index (token rows, events) or a call path."""
+    return step.order[3] == KIND_ORDER["token"]
+
+
 def _sender(rows: Sequence[Mapping[str, Any]]) -> str | None:
     """Who signed the transaction: the payer of its fee, else of its own value transfer."""
     for kind in ("fee", "native"):
@@ -208,9 +213,12 @@ def routes(rows: Iterable[Mapping[str, Any]], conversions: Iterable[Mapping[str,
     consumed: set[RowKey] = set()
     for txid in sorted(by_tx_conv):
         tx_rows = by_tx_rows.get(txid, [])
-        legs = {key for c in by_tx_conv[txid] for key in leg_keys(c)} - skip
+        # a conversion one of whose legs is a seed's own movement is not followed as a conversion: its
+        # legs stay plain transfers (else the seed's value would be delivered twice, or stranded)
+        kept = [c for c in by_tx_conv[txid] if not set(leg_keys(c)) & skip]
+        legs = {key for c in kept for key in leg_keys(c)}
         consumed |= legs
-        steps = [_conversion_step(c) for c in sorted(by_tx_conv[txid], key=lambda c: c["log_index"])]
+        steps = [_conversion_step(c) for c in sorted(kept, key=lambda c: c["log_index"])]
         for row in tx_rows:
             key = (row["txid"], row["kind"], row["log_index"], row["trace_path"])
             if key in legs or key in skip or row["kind"] == "fee" or row["to_address"] is None or row["amount"] <= 0:
@@ -227,8 +235,14 @@ def routes(rows: Iterable[Mapping[str, Any]], conversions: Iterable[Mapping[str,
 
 
 def _chains(steps: list[Step], sender: str | None) -> list[list[Step]]:
-    """Join each credit of (address, asset, amount) to a debit of the same, for every address but the
-    sender (relays), pairing in chain order; return the maximal chains, in order of their first step."""
+    """Join a credit of (address, asset, amount) to a debit of the same, for every address but the
+    sender (relays); return the maximal chains, in order of their first step.
+
+    Only an unambiguous pair is joined: exactly one credit and one debit of that key in the
+    transaction (two users paid the same amount by one contract are not told apart by guessing), and
+    not a debit that the chain shows happening before the credit. Log positions order logs and call
+    paths order calls, but a log's place among the calls is not known, so the order is only checked
+    between two steps placed the same way."""
     credits: dict[tuple[str, str, int], list[int]] = defaultdict(list)
     debits: dict[tuple[str, str, int], list[int]] = defaultdict(list)
     for i, step in enumerate(steps):
@@ -237,11 +251,13 @@ def _chains(steps: list[Step], sender: str | None) -> list[list[Step]]:
     nxt: dict[int, int] = {}
     prv: dict[int, int] = {}
     for key, into in credits.items():
-        if key[0] == sender or key not in debits:
+        out_of = debits.get(key, [])
+        if key[0] == sender or len(into) != 1 or len(out_of) != 1:
             continue
-        for a, b in zip(into, debits[key], strict=False):
-            if a != b and b not in prv and a not in nxt:
-                nxt[a], prv[b] = b, a
+        a, b = into[0], out_of[0]
+        if a == b or (_placed_by_log(steps[a]) == _placed_by_log(steps[b]) and steps[b].order < steps[a].order):
+            continue
+        nxt[a], prv[b] = b, a
     out: list[list[Step]] = []
     seen: set[int] = set()
     for i in range(len(steps)):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import pytest
 
 from tests.tracer.chain_builder import AccountChain, endings_of
+from tracer.conversion_routes import routes
 from tracer.frontier import Direction, FrameFrontier
 from tracer.schema import FrameSet
 from tracer.taint import Model
@@ -136,3 +137,40 @@ def test_backward_from_the_exchange_finds_the_stolen_usdt(route) -> None:
     usdt = {k: v for k, v in found.items() if k[0] == USDT}
     assert sum(usdt.values()) == result.totals[USDT]["converted_in"] > 0
     assert any(k[2] == "S" for k in usdt)
+
+
+def _row(log: int, sender: str, recipient: str, asset: str, amount: int) -> dict[str, object]:
+    return {"txid": "0xt", "kind": "token", "log_index": log, "trace_path": None, "from_address": sender,
+            "to_address": recipient, "asset": asset, "amount": amount, "block_height": 7, "tx_index": 0}
+
+
+def _swap(log: int, trader: str, recipient: str, given: tuple[str, int], received: tuple[str, int],
+          in_log: int, out_log: int) -> dict[str, object]:
+    return {"txid": "0xt", "block_height": 7, "tx_index": 0, "log_index": log, "protocol": "uniswap_v2",
+            "venue": "P", "trader": trader, "recipient": recipient, "asset_in": given[0], "value_in": given[1],
+            "asset_out": received[0], "value_out": received[1], "in_kind": "token", "in_log_index": in_log,
+            "in_trace_path": None, "out_kind": "token", "out_log_index": out_log, "out_trace_path": None}
+
+
+def test_two_users_paid_the_same_amount_by_one_contract_are_not_told_apart_by_guessing() -> None:
+    """A and B each pay the contract G 100 USDT; G swaps 100 and pays B the WETH: whose USDT it was is
+    not shown by the chain, so the route starts at G, not at A or B."""
+    rows = [_row(0, "A", "G", USDT, 100), _row(1, "B", "G", USDT, 100), _row(2, "G", "P", USDT, 100),
+            _row(3, "P", "G", WETH, 40), _row(5, "G", "B", WETH, 40)]
+    found, consumed = routes(rows, [_swap(4, "G", "G", (USDT, 100), (WETH, 40), 2, 3)])
+    assert [(r.payer, r.recipient, [s.kind for s in r.steps]) for r in found] == [
+        ("G", "B", ["uniswap_v2", "transfer"])]
+    assert ("0xt", "token", 0, None) not in consumed and ("0xt", "token", 1, None) not in consumed
+
+
+def test_a_payment_made_before_the_swap_paid_out_is_not_its_relay() -> None:
+    rows = [_row(0, "C", "B", WETH, 400), _row(1, "L", "P", USDT, 1000), _row(2, "P", "C", WETH, 400)]
+    found, _ = routes(rows, [_swap(3, "L", "C", (USDT, 1000), (WETH, 400), 1, 2)])
+    assert [(r.payer, r.recipient) for r in found] == [("L", "C")]
+
+
+def test_a_swap_whose_leg_is_a_seed_stays_plain_transfers() -> None:
+    rows = [_row(1, "L", "P", USDT, 1000), _row(2, "P", "L", WETH, 400)]
+    found, consumed = routes(rows, [_swap(3, "L", "L", (USDT, 1000), (WETH, 400), 1, 2)],
+                             skip=frozenset({("0xt", "token", 2, None)}))
+    assert found == [] and consumed == set()
