@@ -251,7 +251,7 @@ def _print_comparison(runs: list[dict[str, Any]], totals: dict[str, dict[str, di
         first = next(iter(by_model.values()))
         for group in (k for k in first if k not in ("conserves_value",)):
             values = [by_model[m][group] for m in models]
-            if group in ("seed_value", "ended") or any(v != "0" for v in values):
+            if group in ("seed_value", "ended") or any(v not in ("0", 0) for v in values):
                 group_rows.append((asset, group, *(money(v, asset) for v in values)))
     stdout.print(table("Totals per model (by kind of ending)", ["asset", "kind", *heads], group_rows))
     for run in runs:

@@ -135,14 +135,19 @@ def compare_models(results: Mapping[str, TraceResult]) -> pl.DataFrame:
 
 
 def model_totals(results: Mapping[str, TraceResult]) -> dict[str, dict[str, dict[str, Any]]]:
-    """Per asset and model: the seed value, the total per reconciliation group (:data:`GROUPS`) and
-    whether the model conserves value (poison does not: its endings may exceed the seeds)."""
+    """Per asset and model: the seed value, what entered the asset through conversions, the total per
+    reconciliation group (:data:`GROUPS`, and ``converted``) and whether the model conserves value
+    (poison does not: its endings may exceed the seeds); zeros where a model never reached the asset."""
     out: dict[str, dict[str, dict[str, Any]]] = {}
+    assets = sorted({asset for result in results.values() for asset in result.totals})
     for model, result in results.items():
-        for asset, row in result.totals.items():
-            groups = {name: str(sum(row[str(k)] for k in kinds)) for name, kinds in GROUPS.items()}
-            out.setdefault(asset, {})[model] = {"seed_value": str(row["seed"]), **groups,
-                                                "ended": str(row["ended"]), "conserves_value": result.conserving}
+        for asset in assets:  # an asset a model never reached (e.g. converted into only under another): zeros
+            row = result.totals.get(asset) or {"seed": 0, "ended": 0}
+            groups = {name: str(sum(row.get(str(k), 0) for k in kinds)) for name, kinds in GROUPS.items()}
+            out.setdefault(asset, {})[model] = {
+                "seed_value": str(row["seed"]), "converted_in": str(row.get("converted_in", 0)), **groups,
+                "converted": str(row.get(str(Ending.CONVERTED), 0)), "ended": str(row["ended"]),
+                "conserves_value": result.conserving}
     return out
 
 

@@ -53,7 +53,7 @@ from __future__ import annotations
 import polars as pl
 
 from tracer.errors import IntegrityError
-from tracer.frontier import Frontier
+from tracer.frontier import Direction, Frontier
 from tracer.taint import CONSERVING
 from tracer.trace_account import AccountTrace
 from tracer.trace_types import (
@@ -208,4 +208,24 @@ def _notes(result: TraceResult) -> list[str]:
                 f"{asset}: {spec.model} taints every output of a tainted transaction completely, so the endings exceed "
                 f"the seed value by {row['ended'] - seed} base units; that is the model, not money gained"
             )
+    notes.extend(_conversion_notes(result))
     return notes
+
+
+def _conversion_notes(result: TraceResult) -> list[str]:
+    """A conversion route whose traced part rounded down to nothing on the side received: its given
+    value ends as ``converted`` and is followed no further (say so, rather than imply it was)."""
+    steps = result.conversions
+    if steps.height == 0:
+        return []
+    forward = result.spec.direction is Direction.FORWARD
+    ends = steps.sort("hop_id", "step").group_by("hop_id", maintain_order=True).agg(
+        pl.col("taint_in").first(), pl.col("taint_out").last(), pl.col("txid").first())
+    given, carried = ("taint_in", "taint_out") if forward else ("taint_out", "taint_in")
+    lost = ends.filter((pl.col(carried) == "0") & (pl.col(given) != "0"))
+    if lost.height == 0:
+        return []
+    named = ", ".join(lost["txid"].head(5).to_list()) + (f" and {lost.height - 5} more" if lost.height > 5 else "")
+    return [f"{lost.height} conversion(s) carried no traceable share into the asset on the other side (the traced "
+            f"part rounded down to 0 base units): what was traced into them ends as converted and is followed no "
+            f"further ({named})"]

@@ -16,6 +16,7 @@ import pytest
 from tests.tracer.chain_builder import AccountChain, endings_of
 from tracer.conversion_routes import routes
 from tracer.frontier import Direction, FrameFrontier
+from tracer.report import model_totals
 from tracer.schema import FrameSet
 from tracer.taint import Model
 from tracer.trace import Seed, TraceResult, TraceSpec, reconcile, trace
@@ -174,3 +175,27 @@ def test_a_swap_whose_leg_is_a_seed_stays_plain_transfers() -> None:
     found, consumed = routes(rows, [_swap(3, "L", "L", (USDT, 1000), (WETH, 400), 1, 2)],
                              skip=frozenset({("0xt", "token", 2, None)}))
     assert found == [] and consumed == set()
+
+
+def test_a_conversion_that_carries_nothing_traceable_says_so() -> None:
+    """1 stolen unit among 1,000 swapped for 1 WETH: haircut carries floor(1 x 1 / 1000) = 0."""
+    chain = AccountChain()
+    chain.send("F", "L", 999, asset=USDT)
+    theft = chain.send("S", "L", 1, asset=USDT)
+    swap = chain.send("L", "P", 1000, asset=USDT)
+    chain.send("P", "L", 1, asset=WETH, same_tx=True)
+    chain.convert(swap, 2, "uniswap_v2", "P", "L", "L", (USDT, 1000), (WETH, 1), ("token", 0, None), ("token", 1, None))
+    result = _trace(chain, Seed(txid=theft, index="0"), Model.HAIRCUT)
+    assert _by_asset(result) == {(USDT, "converted", "P"): 1}
+    assert any("1 conversion(s) carried no traceable share" in n and swap in n for n in result.notes)
+
+
+def test_models_side_by_side_show_an_asset_only_some_of_them_reached(route) -> None:
+    chain, theft = route
+    results = {str(m): _trace(chain, Seed(txid=theft, index="0"), m) for m in (Model.HAIRCUT, Model.FIFO)}
+    assert WETH not in results["fifo"].totals  # FIFO spends the clean ETH on the wrap: no WETH traced
+    totals = model_totals(results)[WETH]
+    assert (totals["haircut"]["converted_in"], totals["haircut"]["reached_entities"]) == ("86", "86")
+    assert (totals["fifo"]["converted_in"], totals["fifo"]["reached_entities"], totals["fifo"]["ended"]) == (
+        "0", "0", "0")
+    assert model_totals(results)[USDT]["fifo"]["converted"] == "1000"
