@@ -143,7 +143,8 @@ def _transfer_rows(
         {"ids": raw["tx"].unique().to_list()},
     ).with_columns(pl.col("tx").cast(pl.Int64))
     if remember and tx.height:  # the transactions the next hop may ask about (conversions_of, transfers_of)
-        store._remember_transactions(tx.select(pl.lit(raw["chain"][0]).alias("chain"), "txid", pl.col("tx").alias("id")))
+        chain = pl.lit(raw["chain"][0]).alias("chain")
+        store._remember_transactions(tx.select(chain, "txid", pl.col("tx").alias("id")))
     details = _details(store, raw["detail"].drop_nulls().unique().to_list())
     joined = (
         raw.join(_asset_names(store, raw["asset"]), on="asset", how="left")

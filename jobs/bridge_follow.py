@@ -16,8 +16,15 @@ this job:
   ``taint`` (text ``TXID:INDEX@UNITS``). The continuation is an ordinary trace run of the case
   (own folder, manifest, audit entry), whose manifest and result name the crossing it continues
   (``evidence.bridged_from``), both legs' evidence and the match's confidence;
-* otherwise (no release in the store, two releases for one deposit, only the identifier agrees)
-  lists the crossing as not continued, with the reason; the value stays ended at the bridge.
+* otherwise (no release in the store, two releases for one deposit, only the identifier agrees, a
+  backward trace — on the destination chain the release was paid from the relayer's own funds,
+  which the trace follows, so crossing back would explain the same value twice) lists the
+  crossing as not continued, with the reason; the value stays ended at the bridge.
+
+A deposit of the chain's coin that the bridge wraps (Across wraps ``msg.value`` into WETH) reaches
+the contract as a conversion route (:mod:`tracer.conversion_routes`); it is matched by its
+transaction and the deposit contract. For FIFO and LIFO the traced share is placed on the first
+units of the release (the link says so): where the traced units lie is not carried across.
 
 Crossings of a continuation are followed in turn (at most ``max_rounds`` bridges deep), and a
 crossing is followed once per trace question.
@@ -44,12 +51,13 @@ from tracer.schema import TAGS
 from tracer.taint import Model
 from tracer.trace import Seed, TraceResult, TraceSpec
 
-__all__ = ["bridge_tags", "CONTINUED_CONFIDENCE", "follow_bridges"]
+__all__ = ["bridge_tags", "CONTINUED_CONFIDENCE", "REGISTRY_SOURCE", "REGISTRY_TAGPACK", "follow_bridges"]
 
 #: match confidences a trace continues across (``low``: only the identifier agrees)
 CONTINUED_CONFIDENCE = ("exact", "high", "medium")
-#: where the registry's tags say they come from
+#: where the registry's tags say they come from, and the tag pack name they carry
 REGISTRY_SOURCE = "tracer bridge registry (tracer/bridges.py and the [bridges] configuration)"
+REGISTRY_TAGPACK = "bridge registry"
 
 RunTrace = Callable[[TraceSpec, list[dict[str, Any]]], dict[str, Any]]
 
@@ -58,7 +66,7 @@ def bridge_tags(registry: BridgeRegistry, chain: Chain) -> pl.DataFrame:
     """``tags`` rows for the bridge contracts registered on ``chain`` (category ``bridge``)."""
     contracts = registry.contracts_on(chain.evm_chain_id) if chain.evm_chain_id is not None else {}
     rows = [{"chain": chain.key, "address": address, "label": f"{bridge} bridge contract", "category": "bridge",
-             "confidence": 100, "tagpack": "bridge registry", "source": REGISTRY_SOURCE}
+             "confidence": 100, "tagpack": REGISTRY_TAGPACK, "source": REGISTRY_SOURCE}
             for address, bridge in sorted(contracts.items())]
     return pl.DataFrame(rows, schema=TAGS.polars_schema, orient="row") if rows else pl.DataFrame(
         schema=TAGS.polars_schema)
@@ -93,10 +101,16 @@ def _crossings(result: TraceResult, matches: pl.DataFrame) -> list[tuple[dict[st
         kind = row[f"{side}_leg_kind"]
         by_leg[(row[f"{side}_txid"], kind, _leg_position(kind, row[f"{side}_leg_log_index"],
                                                          row[f"{side}_leg_trace_path"]))].append(row)
-    out = []
+    by_contract: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    if forward:  # a deposit of the native coin that the bridge wraps is a conversion route into the contract
+        for row in near.iter_rows(named=True):
+            by_contract[(row["deposit_txid"], row["deposit_contract"])].append(row)
+    out: list[tuple[dict[str, Any], dict[str, Any]]] = []
     for hop in result.hops.iter_rows(named=True):
-        for row in by_leg.get((hop["txid"], hop["kind"], hop["position"]), []):
-            out.append((hop, row))
+        found = by_leg.get((hop["txid"], hop["kind"], hop["position"]), [])
+        if not found and hop["kind"] == "conversion" and by_contract:
+            found = by_contract.get((hop["txid"], hop["to_address"]), [])
+        out.extend((hop, row) for row in found)
     return out
 
 
@@ -149,14 +163,34 @@ def follow_bridges(settings: Settings, case: Case, store: GraphStore, runs: Sequ
         for run in pending:
             following += _continue(settings, case, run, matches, seen, out, run_trace)
         if not following:
-            break
+            return out
         pending = following
+    for run in pending:  # the last continuations' own crossings: listed, not followed
+        _continue(settings, case, run, matches, seen, out, run_trace,
+                  limit=f"more than {max_rounds} bridges deep: not continued (the bridge depth limit)")
     return out
 
 
+def _why_not(match: dict[str, Any], forward: bool) -> str | None:
+    """Why a crossing is not continued (None: it is)."""
+    if match["status"] != "matched":
+        return ("no release of this deposit is in the store (ingest the destination chain's blocks)" if forward
+                else "the deposit this release fills is not in the store (ingest the origin chain's blocks)")
+    if match["ambiguous"]:
+        return f"{match['release_count']} releases claim this deposit: not continued (which one paid is unproven)"
+    if not forward:
+        return ("a backward trace is not continued across a bridge: on this chain the release was paid from the "
+                "relayer's own funds, which the trace follows, so crossing back would explain the same value twice")
+    if match["confidence"] not in CONTINUED_CONFIDENCE:
+        return (f"only the bridge's identifier ties the release to the deposit (differs: "
+                f"{', '.join(match['mismatches'])}): not continued")
+    return None
+
+
 def _continue(settings: Settings, case: Case, run: dict[str, Any], matches: pl.DataFrame, seen: set[tuple[Any, ...]],
-              out: list[dict[str, Any]], run_trace: RunTrace) -> list[dict[str, Any]]:
-    """One run's crossings: record each, and run one continuation per destination chain."""
+              out: list[dict[str, Any]], run_trace: RunTrace, *, limit: str | None = None) -> list[dict[str, Any]]:
+    """One run's crossings: record each, and run one continuation per destination chain (none, each
+    crossing listed with ``limit`` as the reason, when a limit says so)."""
     result: TraceResult = run["result"]
     spec = result.spec
     forward = spec.direction is Direction.FORWARD
@@ -169,15 +203,7 @@ def _continue(settings: Settings, case: Case, run: dict[str, Any], matches: pl.D
             continue
         seen.add(key)
         link = _link(hop, match, run["directory"].name, forward)
-        why = None
-        if match["status"] != "matched":
-            why = ("no release of this deposit is in the store (ingest the destination chain's blocks)" if forward
-                   else "the deposit this release fills is not in the store (ingest the origin chain's blocks)")
-        elif match["ambiguous"]:
-            why = f"{match['release_count']} releases claim this deposit: not continued (which one paid is unproven)"
-        elif match["confidence"] not in CONTINUED_CONFIDENCE:
-            why = (f"only the bridge's identifier ties the release to the deposit (differs: "
-                   f"{', '.join(match['mismatches'])}): not continued")
+        why = limit or _why_not(match, forward)
         far = "release" if forward else "deposit"
         far_chain = match[f"{far}_chain"]
         if why is None and far_chain not in settings.chains.keys():
@@ -193,6 +219,9 @@ def _continue(settings: Settings, case: Case, run: dict[str, Any], matches: pl.D
                                    match[f"{far}_leg_trace_path"])
                 seeds[far_chain].append(Seed(txid=match[f"{far}_txid"], index=index, taint=units))
                 link["continued_with"] = str(units)
+                if spec.model in (Model.FIFO, Model.LIFO) and units < received:
+                    link["note"] = ("the traced share is placed on the first units of the release: where inside "
+                                    "it the traced units lie is not carried across the bridge")
                 links[far_chain].append(link)
         link["continued"] = why is None
         if why is not None:

@@ -154,7 +154,8 @@ def reproduce_traces(session: Session, case: Case, runs: list[dict[str, Any]], t
                 spec = spec_from_manifest(settings.chains, manifest, _coverage(claimed_coverage(manifest), held))
                 cited = [str(s["sha256"]) for s in manifest.get("tags", {}).get("sources", [])]
                 result = run_trace(settings, case, spec, store, argv=session.argv,
-                                   library=CitedTags(tags_dir, tag_entries, cited))
+                                   library=CitedTags(tags_dir, tag_entries, cited),
+                                   bridged_from=(manifest.get("evidence") or {}).get("bridged_from"))
                 outcomes.append(_judge(run, run["manifest"], result["directory"], renamed, redacted))
         finally:
             store.close()

@@ -29,18 +29,20 @@ def parse_seed(registry: ChainRegistry, chain: Chain, text: str) -> Seed:
     the row with that log index / trace path, see :class:`tracer.trace.Seed`), ``TXID:INDEX@UNITS``
     (only UNITS base units of it: a bridge continuation)."""
     value = text.strip()
-    txid, sep, rest = value.partition(":")
+    base, at, units = value.partition("@")  # TXID[:INDEX]@UNITS: part of a transfer (no address has an @)
+    txid, sep, rest = base.partition(":")
     if TXID.fullmatch(txid) and (sep or chain.is_account):
         if not chain.is_account:
-            if not rest.isdigit() or not rest.isascii():
+            if at or not rest.isdigit() or not rest.isascii():
                 raise InputError(f"{text}: an output seed is TXID:VOUT with VOUT a number")
             return Seed(txid=txid.lower().removeprefix("0x"), vout=int(rest))
         if not txid.lower().startswith("0x"):
             raise InputError(f"{text}: a transaction on {chain.key} is 0x followed by 64 hex digits")
-        rest, at, units = rest.partition("@")
         if at and not (units.isascii() and units.isdigit() and int(units) > 0):
-            raise InputError(f"{text}: TXID:INDEX@UNITS traces UNITS base units of the transfer (a whole number > 0)")
+            raise InputError(f"{text}: TXID[:INDEX]@UNITS traces UNITS base units of the transfer (a whole number > 0)")
         return Seed(txid=txid.lower(), index=rest or None, taint=int(units) if at else None)
+    if at:
+        raise InputError(f"{text}: @UNITS follows a transfer (TXID[:INDEX]@UNITS), not an address")
     return Seed(address=normal_address(registry, chain.key, value))
 
 

@@ -29,7 +29,7 @@ import polars as pl
 from graph.base import TRACE_REACHED_COLUMNS, TRACE_TRACED_COLUMNS, GraphStore, TraceRecord
 from jobs import workspace
 from jobs.addresses import normal_address
-from jobs.bridge_follow import bridge_tags, follow_bridges
+from jobs.bridge_follow import REGISTRY_SOURCE, REGISTRY_TAGPACK, bridge_tags, follow_bridges
 from jobs.case_index import other_case_notices, touched_addresses
 from jobs.checkpoints import Checkpoint
 from jobs.custody import store_write
@@ -230,11 +230,18 @@ def run_trace(settings: Settings, case: Case, spec: TraceSpec, store: GraphStore
     files = {name: sha256_hex(data) for name, data in contents.items()}
     used = set(consulted["tagpack"].drop_nulls().to_list())
     library_sources = [s for s in (library or TagLibrary.for_home(settings.home)).sources() if s["name"] in used]
+    evidence = spec.evidence()
+    registry_rows = consulted.filter(pl.col("tagpack") == REGISTRY_TAGPACK)
+    if registry_rows.height:  # bridge contracts the trace met: the registry (built in + config) told it so
+        evidence["bridge_registry"] = {"source": REGISTRY_SOURCE, "tags_sha256": frame_digest(registry_rows),
+                                       "rows": registry_rows.height}
+    if bridged_from:
+        evidence["bridged_from"] = bridged_from
     manifest = build_manifest(
         case=case.name, parameters=spec.parameters(), store_backend=settings.store_backend,
         read_digest=digest.hexdigest, store_queries=digest.calls, tags_digest=frame_digest(consulted),
         tag_sources=library_sources, files=files, fetched=fetch.report() if fetch is not None else None,
-        evidence={**spec.evidence(), **({"bridged_from": bridged_from} if bridged_from else {})},
+        evidence=evidence,
         error_rates=manifest_reference(trace_methods(spec.parameters(), spec.account_model),
                                        account_model=spec.account_model),
     )
