@@ -384,9 +384,8 @@ class EmbeddedStore:
             return
         for i in range(0, len(addresses), _ID_CHUNK):
             chunk = addresses[i : i + _ID_CHUNK]
-            # both scan the Address table (there is no index on the text); ``IN`` compares every row
-            # with the whole list, a hash join does one pass whatever the list: for more than a few
-            # addresses the join wins (on 9.5M txids: 10 ~1.4 s against ~1.7 s, 100 ~6 s against ~1.6 s)
+            # both scan the Address table (no index on text): for more than a few addresses the hash
+            # join wins (see _look_up_transactions)
             query = (
                 "MATCH (a:Address) WHERE a.chain = $chain AND a.address IN $addresses"
                 if len(chunk) <= _IN_LIST_MAX
@@ -417,32 +416,34 @@ class EmbeddedStore:
         load in this process has read it anyway. Reading that dictionary for the first look-up
         cost ~7 s and ~1.4 GB on a 10M-transfer store (9.5M transactions)."""
         wanted = list(txids)
-        known = self._known_txs
         uids = [f"{chain}:{t}" for t in wanted]
-        missing = sorted({t for t, uid in zip(wanted, uids, strict=True) if uid not in known})
-        if missing:
-            self._look_up_transactions(chain, missing)
-        found = (known.get(uid) for uid in uids)
-        return [i for i in found if i is not None]
+        missing = sorted({t for t, uid in zip(wanted, uids, strict=True) if uid not in self._known_txs})
+        found = self._look_up_transactions(chain, missing) if missing else {}
+        known = self._known_txs
+        ids = (known.get(uid, found.get(uid)) for uid in uids)
+        return [i for i in ids if i is not None]
 
-    def _look_up_transactions(self, chain: str, txids: list[str]) -> None:
-        if self._ids is not None and "Transaction" in self._ids:  # read by a load: no need to ask the store
+    def _look_up_transactions(self, chain: str, txids: list[str]) -> dict[str, int]:
+        """uid -> id of the stored ones among ``txids`` (remembered too). More than one chunk of
+        them (an export, a re-read of a whole case) reads the Transaction dictionary instead: one
+        pass over the table, against one per chunk."""
+        if len(txids) > _ID_CHUNK or (self._ids is not None and "Transaction" in self._ids):
             wanted = pl.DataFrame({"uid": [f"{chain}:{t}" for t in txids]}, schema={"uid": pl.String})
-            rows = wanted.join(self._ids["Transaction"].select("uid", "id"), on="uid", how="inner")
-            self._known_txs.update(zip(rows["uid"].to_list(), rows["id"].to_list(), strict=True))
-            return
-        for i in range(0, len(txids), _ID_CHUNK):
-            chunk = txids[i : i + _ID_CHUNK]
-            # as _look_up_addresses: ``IN`` for a few, else a hash join (one pass over the txid column
-            # whatever the number of txids; ``IN`` with 1,000 txids on 9.5M rows took ~70 s)
-            query = (
-                "MATCH (t:`Transaction`) WHERE t.chain = $chain AND t.txid IN $txids"
-                if len(chunk) <= _IN_LIST_MAX
-                else "UNWIND $txids AS x MATCH (t:`Transaction`) WHERE t.txid = x AND t.chain = $chain"
-            )
-            rows = self._run(f"{query} RETURN t.id AS id, t.txid AS txid", {"chain": chain, "txids": chunk})
-            if rows.height:
-                self._remember_transactions(rows.select(pl.lit(chain).alias("chain"), "txid", "id"))
+            rows = wanted.join(self._dictionaries()["Transaction"].select("uid", "id"), on="uid", how="inner")
+            return dict(zip(rows["uid"].to_list(), rows["id"].to_list(), strict=True))
+        # both forms scan the txid column (no index on text): ``IN`` compares every row with the whole
+        # list, a hash join makes one pass whatever the list (on 9.5M transactions: 10 txids ~1.4 s
+        # against ~1.7 s; 100 ~6 s against ~1.6 s; 1,000 ~70 s against ~1.9 s)
+        query = (
+            "MATCH (t:`Transaction`) WHERE t.chain = $chain AND t.txid IN $txids"
+            if len(txids) <= _IN_LIST_MAX
+            else "UNWIND $txids AS x MATCH (t:`Transaction`) WHERE t.txid = x AND t.chain = $chain"
+        )
+        rows = self._run(f"{query} RETURN t.id AS id, t.txid AS txid", {"chain": chain, "txids": txids})
+        if rows.height == 0:
+            return {}
+        self._remember_transactions(rows.select(pl.lit(chain).alias("chain"), "txid", "id"))
+        return {f"{chain}:{t}": int(i) for t, i in zip(rows["txid"].to_list(), rows["id"].to_list(), strict=True)}
 
     def _remember_transactions(self, rows: pl.DataFrame) -> None:
         """Remember the ids of the transactions in ``rows`` (``chain``, ``txid``, ``id``), bounded

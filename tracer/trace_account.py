@@ -136,6 +136,8 @@ class AccountTrace(RouteSteps):
                 self._note_outside(row)
                 continue
             row["amount"] = row["amount_from"] = value if value is not None else int(overflow)
+            if row.get("token_id") is not None:  # an NFT / ERC-1155 id is its own asset: ids are not fungible
+                row["asset"] = f"{row['asset']}#{row['token_id']}"
             row["asset_from"] = row["asset"]  # the asset on the payer's side (differs for a conversion route)
             row["_order"] = transfer_order(block, position, txid, kind, path, log_index)
             row["_seed"] = seed

@@ -199,3 +199,16 @@ def test_models_side_by_side_show_an_asset_only_some_of_them_reached(route) -> N
     assert (totals["fifo"]["converted_in"], totals["fifo"]["reached_entities"], totals["fifo"]["ended"]) == (
         "0", "0", "0")
     assert model_totals(results)[USDT]["fifo"]["converted"] == "1000"
+
+
+def test_token_ids_of_one_contract_are_not_mixed() -> None:
+    """ERC-1155 (and ERC-721) ids are not fungible: stolen id 2 does not taint a payment of id 1."""
+    chain = AccountChain()
+    chain.send("F", "L", 100, asset="0xMULTI")
+    chain.rows[-1]["token_id"] = "1"
+    theft = chain.send("S", "L", 100, asset="0xMULTI")
+    chain.rows[-1]["token_id"] = "2"
+    chain.send("L", "X", 100, asset="0xMULTI")
+    chain.rows[-1]["token_id"] = "1"
+    result = _trace(chain, Seed(txid=theft, index="0"), Model.HAIRCUT)
+    assert _by_asset(result) == {("0xMULTI#2", "held", "L"): 100}
