@@ -94,7 +94,7 @@ def ingest_evm(session: Session, request: RangeRequest, progress: Progress = NO_
     settings = session.settings
     chain, case = _range_chain(session, request, Family.ACCOUNT, "a UTXO chain: use `tracer ingest utxo`")
     with EvmNode(node_url(settings, chain.key, request.node), chain, weth=settings.weth_for(chain),
-                 bridges=settings.bridges) as source, \
+                 bridges=settings.bridges, factories=settings.factories_for(chain)) as source, \
             _range_run(session, request, case, source, "ingest.evm", progress) as (store, checkpoint, last, run):
         tokens = TokenMetadata(source.client, chain, checkpoint.path.with_name(f"tokens-{chain.key}.json"))
         summary = ingest_evm_range(source, store, checkpoint, request.from_height, last,

@@ -40,6 +40,8 @@ Example ``config.toml``::
 
     [conversions.weth]    # wrapped-native contracts (WETH9 Deposit/Withdrawal) per chain, beyond mainnet WETH9
     bsc = ["0xbb4CdB9CBd36B01bD1cBaEBF2De08d9173bc095c"]
+    [conversions.factories]   # DEX factories whose pools' swaps are followed, beyond mainnet Uniswap/SushiSwap
+    bsc = ["0xcA143Ce32Fe78f1f7019d7d551a6402fC5350c73"]
 """
 
 from __future__ import annotations
@@ -64,6 +66,11 @@ from tracer.errors import ConfigError, InputError
 __all__ = ["Settings", "load_settings", "STORE_BACKENDS"]
 
 STORE_BACKENDS = ("embedded", "neo4j")
+#: the tables of ``[conversions]``
+CONVERSION_TABLES = ("weth", "factories")
+#: Ethereum mainnet DEX factories: Uniswap V2, Uniswap V3, SushiSwap (their deployment addresses)
+MAINNET_FACTORIES = ("0x5C69bEe701ef814a2B6a3EDD4B1652CB9cc5aA6f", "0x1F98431c8aD98523631AE4a59f267346ea31F984",
+                     "0xC0AEe478e3658e2610c5F7A4A2E1777cE9e4f2Ac")
 _KNOWN_SECTIONS = {"home", "store", "neo4j", "nodes", "esplora", "chains", "privacy", "etherscan", "bridges",
                    "conversions"}
 
@@ -90,6 +97,8 @@ class Settings:
     bridges: BridgeRegistry = field(default_factory=default_bridge_registry, repr=False)
     #: chain key -> wrapped-native (WETH9-like) contracts configured under ``[conversions.weth]``
     weth: Mapping[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
+    #: chain key -> DEX factories whose pools are conversion venues, under ``[conversions.factories]``
+    factories: Mapping[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
 
     @property
     def cases_dir(self) -> Path:
@@ -108,6 +117,13 @@ class Settings:
         ones, and on Ethereum mainnet the canonical WETH9."""
         configured = tuple(self.weth.get(chain.key, ()))
         return configured + tuple(DEFAULT_WETH) if chain.evm_chain_id == 1 else configured
+
+    def factories_for(self, chain: Chain) -> tuple[str, ...]:
+        """The DEX factories whose pools' swaps are followed on ``chain``: the configured ones, and on
+        Ethereum mainnet Uniswap V2 and V3 and SushiSwap. A pool made by any other contract is not
+        taken for a conversion venue (its swap stays plain transfers, with a warning)."""
+        configured = tuple(self.factories.get(chain.key, ()))
+        return configured + MAINNET_FACTORIES if chain.evm_chain_id == 1 else configured
 
     def node_url(self, chain: str) -> str | None:
         """Configured RPC URL for ``chain`` (may contain credentials: do not print it)."""
@@ -257,7 +273,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(f"{where}: {exc}") from None
 
     bridges = parse_bridges_config(data.get("bridges"), where=where)  # BridgeConfigError is a ConfigError
-    weth = _weth(data, registry, where)
+    weth = _conversion_contracts(data, registry, where, "weth")
+    factories = _conversion_contracts(data, registry, where, "factories")
 
     nodes = _urls_by_chain(data, "nodes", "TRACER_NODE_", env, registry, path, where)
     esplora = _urls_by_chain(data, "esplora", "TRACER_ESPLORA_", env, registry, path, where)
@@ -278,35 +295,38 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         chains=registry,
         bridges=bridges,
         weth=weth,
+        factories=factories,
     )
 
 
-def _weth(data: Mapping[str, Any], registry: ChainRegistry, where: str) -> dict[str, tuple[str, ...]]:
-    """``[conversions.weth]``: chain key -> list of EVM contract addresses (checksummed when mixed case)."""
+def _conversion_contracts(data: Mapping[str, Any], registry: ChainRegistry, where: str,
+                          kind: str) -> dict[str, tuple[str, ...]]:
+    """``[conversions.<kind>]`` (weth, factories): chain key -> list of EVM contract addresses."""
     section = data.get("conversions") or {}
-    if not isinstance(section, dict) or not isinstance(section.get("weth", {}), dict):
-        raise ConfigError(f"{where}: [conversions.weth] must be a table of chain = [contract addresses]")
-    unknown = set(section) - {"weth"}
+    if not isinstance(section, dict) or not isinstance(section.get(kind, {}), dict):
+        raise ConfigError(f"{where}: [conversions.{kind}] must be a table of chain = [contract addresses]")
+    unknown = set(section) - set(CONVERSION_TABLES)
     if unknown:
-        raise ConfigError(f"{where}: [conversions] has unknown option(s) {', '.join(sorted(unknown))}; expected weth")
+        raise ConfigError(f"{where}: [conversions] has unknown option(s) {', '.join(sorted(unknown))}; expected "
+                          f"{', '.join(CONVERSION_TABLES)}")
     out: dict[str, tuple[str, ...]] = {}
-    for key, addresses in section.get("weth", {}).items():
+    for key, addresses in section.get(kind, {}).items():
         try:
             chain = registry.get(str(key))
         except InputError as exc:
-            raise ConfigError(f"{where}: conversions.weth: {exc}") from None
+            raise ConfigError(f"{where}: conversions.{kind}: {exc}") from None
         if not chain.is_evm:
-            raise ConfigError(f"{where}: conversions.weth.{key}: {chain.key} is not an EVM chain")
+            raise ConfigError(f"{where}: conversions.{kind}.{key}: {chain.key} is not an EVM chain")
         if isinstance(addresses, str):
             addresses = [addresses]
         if not isinstance(addresses, list) or not all(isinstance(a, str) for a in addresses):
-            raise ConfigError(f"{where}: conversions.weth.{key} must be a list of contract addresses")
+            raise ConfigError(f"{where}: conversions.{kind}.{key} must be a list of contract addresses")
         normal = []
         for address in addresses:
             try:
                 normal.append(normal_address(registry, chain.key, address.strip()))
             except InputError as exc:
-                raise ConfigError(f"{where}: conversions.weth.{key}: {exc}") from None
+                raise ConfigError(f"{where}: conversions.{kind}.{key}: {exc}") from None
         out[chain.key] = tuple(normal)
     return out
 

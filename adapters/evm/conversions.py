@@ -184,7 +184,7 @@ def decode_conversions(
     receipts: Iterable[Mapping[str, Any]],
     transfers: pl.DataFrame,
     *,
-    pools: Mapping[str, tuple[str, str] | None],
+    pools: Mapping[str, tuple[str, str] | str | None],
     weth: Collection[str] = DEFAULT_WETH,
     stats: MapStats | None = None,
     check: bool = True,
@@ -197,7 +197,8 @@ def decode_conversions(
     :class:`MapStats` if not given). ``check=False`` skips :func:`tracer.schema.conform`.
     """
     stats = stats if stats is not None else MapStats()
-    pool_tokens = {_norm(p): (None if t is None else (_norm(t[0]), _norm(t[1]))) for p, t in pools.items()}
+    pool_tokens = {_norm(p): (t if t is None or isinstance(t, str) else (_norm(t[0]), _norm(t[1])))
+                   for p, t in pools.items()}
     weth_set = frozenset(_norm(w) for w in weth)
     events: dict[str, list[_Event]] = defaultdict(list)
     for receipt in receipts:
@@ -303,7 +304,8 @@ class _Matcher:
         self.used_in: set[int] = set()
         self.used_out: set[int] = set()
 
-    def convert(self, event: _Event, protocol: str, pools: Mapping[str, tuple[str, str] | None]) -> dict[str, Any]:
+    def convert(self, event: _Event, protocol: str,
+                pools: Mapping[str, tuple[str, str] | str | None]) -> dict[str, Any]:
         venue = event.venue
         if protocol == "weth":
             deposit = event.topic0 == WETH_DEPOSIT_TOPIC
@@ -361,12 +363,14 @@ class _Matcher:
                     in_leg, out_leg)
 
     @staticmethod
-    def _tokens(pools: Mapping[str, tuple[str, str] | None], venue: str) -> tuple[str, str]:
+    def _tokens(pools: Mapping[str, tuple[str, str] | str | None], venue: str) -> tuple[str, str]:
         if venue not in pools:
             raise _Unbalanced("the pool's token0/token1 were not resolved")
         tokens = pools[venue]
         if tokens is None:
             raise _Unbalanced("the pool's token0()/token1() could not be read (not a Uniswap pool?)")
+        if isinstance(tokens, str):  # the caller's reason not to take this contract for a pool
+            raise _Unbalanced(tokens)
         return tokens
 
     def _first(self, wanted: Callable[[_Leg], bool], used: set[int], missing: str) -> _Leg:

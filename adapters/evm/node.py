@@ -89,6 +89,8 @@ DEBUG_TRACE = "debug_traceBlockByHash"
 _CALL_TRACER = {"tracer": "callTracer"}
 #: selectors of the Uniswap V2 pair / V3 pool getters ``token0()`` and ``token1()``
 _TOKEN0, _TOKEN1 = "0x0dfe1681", "0xd21220a7"
+#: selector of ``factory()``, which Uniswap V2 pairs and V3 pools (and their forks) answer
+_FACTORY = "0xc45a0155"
 
 
 class TracesUnavailableError(InputError):
@@ -164,6 +166,9 @@ class EvmNode:
         traces: no internal transfers).
     weth
         The WETH9 contracts whose ``Deposit``/``Withdrawal`` are conversions (default: mainnet WETH9).
+    factories
+        The DEX factories whose pools' ``Swap`` events are conversions (None: any pool that answers
+        ``token0()``/``token1()``; the ingest passes the known and configured ones).
     bridges
         The bridge registry (:mod:`tracer.bridges`): deposits and releases of its contracts on this
         chain become ``bridge_events`` rows (:mod:`adapters.evm.bridges`); None: not decoded.
@@ -171,7 +176,7 @@ class EvmNode:
 
     def __init__(self, url: str, chain: Chain, *, timeout: float = 60.0, retries: int = 3,
                  traces: str = "auto", weth: Collection[str] = DEFAULT_WETH,
-                 bridges: BridgeRegistry | None = None) -> None:
+                 bridges: BridgeRegistry | None = None, factories: Collection[str] | None = None) -> None:
         if not chain.is_account or chain.evm_chain_id is None:
             raise InputError(f"{chain.key} is not an EVM chain: use `tracer ingest utxo`")
         if traces not in ("auto", TRACE_BLOCK, DEBUG_TRACE, "none"):
@@ -185,7 +190,9 @@ class EvmNode:
         # bridge events are decoded only from contracts the registry names on this chain
         self.bridges = bridges if bridges is not None and bridges.contracts_on(chain.evm_chain_id) else None
         #: pool -> (token0, token1), or None when the pool did not answer (shared with twins)
-        self._pools: dict[str, tuple[str, str] | None] = {}
+        self._pools: dict[str, tuple[str, str] | str | None] = {}
+        #: lower-case DEX factories whose pools are conversion venues (None: not checked)
+        self.factories = None if factories is None else frozenset(f.lower() for f in factories)
 
     def close(self) -> None:
         self.client.close()
@@ -293,32 +300,47 @@ class EvmNode:
         return {a: parse_quantity(r, f"{self.client.url}: eth_getBalance {a} at {height}")
                 for a, r in zip(wanted, results, strict=True)}
 
-    def pool_tokens(self, pools: Mapping[str, int]) -> dict[str, tuple[str, str] | None]:
+    def pool_tokens(self, pools: Mapping[str, int]) -> dict[str, tuple[str, str] | str | None]:
         """``(token0, token1)`` of each pool (pool -> block height to ask at), ``None`` for a contract
-        that does not answer both getters with an address. Pools not cached are read in one batch of
+        that does not answer both getters with an address, and the reason (text) for a pool whose
+        ``factory()`` is not one of :attr:`factories` (when those are given): anyone can deploy a
+        contract that emits ``Swap`` and answers the getters, and a launderer's own "pool" would
+        otherwise wash the taint off what it takes in. Pools not cached are read in one batch of
         ``eth_call``; the ones refused at their block (state pruned) are asked again at ``latest``."""
         missing = {p: h for p, h in pools.items() if p not in self._pools}
         if missing:
-            found: dict[str, tuple[str, str] | None] = {p: None for p in missing}
+            found: dict[str, tuple[str, str] | str | None] = {p: None for p in missing}
             retry: dict[str, str] = {p: hex(h) for p, h in missing.items()}
             for attempt in range(2):
                 if not retry:
                     break
                 names = sorted(retry)
                 calls = [Call("eth_call", ({"to": p, "data": sel}, retry[p]))
-                         for p in names for sel in (_TOKEN0, _TOKEN1)]
+                         for p in names for sel in (_TOKEN0, _TOKEN1, _FACTORY)]
                 outcomes = self.client.batch_outcomes(calls)
                 refused: dict[str, str] = {}
                 for i, pool in enumerate(names):
-                    first, second = outcomes[2 * i], outcomes[2 * i + 1]
+                    first, second, factory = outcomes[3 * i], outcomes[3 * i + 1], outcomes[3 * i + 2]
                     if isinstance(first, RpcError) or isinstance(second, RpcError):
                         if attempt == 0:
                             refused[pool] = "latest"
                         continue
-                    found[pool] = _pair(first, second)
+                    found[pool] = self._venue(_pair(first, second), factory)
                 retry = refused
             self._pools.update(found)
         return {p: self._pools[p] for p in pools}
+
+    def _venue(self, tokens: tuple[str, str] | None, factory: Any) -> tuple[str, str] | str | None:
+        """The pool's tokens, or why the pool is not taken for a conversion venue."""
+        if tokens is None or self.factories is None:
+            return tokens
+        made_by = None if isinstance(factory, RpcError) else _word_address(factory)
+        if made_by is None:
+            return "the pool has no factory() (not created by a known DEX factory): its Swap is not followed"
+        if made_by.lower() not in self.factories:
+            return (f"the pool was created by factory {made_by}, not a known DEX factory: its Swap is not followed "
+                    f"(declare the factory under [conversions.factories] if it is a real DEX)")
+        return tokens
 
     # -- blocks -----------------------------------------------------------------------------------------
     def fetch_raw(self, heights: Sequence[int]) -> list[RawBlock]:
@@ -532,15 +554,20 @@ def _frame_entry(frame: Mapping[str, Any], path: list[int], txid: str, position:
 
 def _pair(first: Any, second: Any) -> tuple[str, str] | None:
     """``token0()`` and ``token1()`` answers as two addresses, or None (not one ABI address word each)."""
-    words = []
-    for raw in (first, second):
-        if not isinstance(raw, str) or len(raw) != 66 or raw[:26] != "0x" + "0" * 24:
-            return None
-        try:
-            words.append(parse_address("0x" + raw[26:], "pool token"))
-        except MalformedResponseError:
-            return None
+    words = [_word_address(first), _word_address(second)]
+    if words[0] is None or words[1] is None:
+        return None
     return words[0], words[1]
+
+
+def _word_address(raw: Any) -> str | None:
+    """An ``eth_call`` answer that is one ABI address word, as an EIP-55 address (else None)."""
+    if not isinstance(raw, str) or len(raw) != 66 or raw[:26] != "0x" + "0" * 24:
+        return None
+    try:
+        return parse_address("0x" + raw[26:], "pool token")
+    except MalformedResponseError:
+        return None
 
 
 def _clean_receipts(receipts: Any, block: Mapping[str, Any], url: str) -> list[Mapping[str, Any]]:

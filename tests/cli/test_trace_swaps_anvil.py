@@ -103,8 +103,9 @@ def story() -> Iterator[Story]:
 @pytest.fixture()
 def case(cli: Cli, tracer_home: Path, tmp_path: Path, story: Story) -> str:
     tracer_home.mkdir(parents=True, exist_ok=True)
-    # the anvil WETH9 is declared the way a user declares the wrapped coin of a chain
-    (tracer_home / "config.toml").write_text(f'[conversions.weth]\n"{CHAIN}" = ["{story.uniswap.weth}"]\n')
+    # the anvil WETH9 and Uniswap factory are declared the way a user declares those of a chain
+    (tracer_home / "config.toml").write_text(f'[conversions.weth]\n"{CHAIN}" = ["{story.uniswap.weth}"]\n'
+                                             f'[conversions.factories]\n"{CHAIN}" = ["{story.uniswap.factory}"]\n')
     assert cli("case", "create", "op-swap").exit_code == 0
     exchanges = tmp_path / "exchange.txt"
     exchanges.write_text(story.exchange + "\n")
@@ -200,3 +201,21 @@ def test_a_route_through_two_pools_in_one_transaction_is_followed_to_the_token_r
         (story.uniswap.pair, story.uniswap.usdt, str(usdt_in), story.uniswap.weth, str(weth_between)),
         (story.uniswap.pair2, story.uniswap.weth, str(weth_between), story.uniswap.token2, str(tk2_out)),
     ]
+
+
+def test_a_pool_not_made_by_a_declared_factory_is_not_taken_for_a_dex(cli: Cli, tracer_home: Path, tmp_path: Path,
+                                                                     story: Story) -> None:
+    """Anyone can deploy a contract that emits Swap: without its factory declared, the same pair is
+    not a conversion venue, the swap stays plain transfers (with a warning naming the transaction),
+    and the stolen USDT stays in the pool's balance instead of being washed into ETH."""
+    tracer_home.mkdir(parents=True, exist_ok=True)
+    (tracer_home / "config.toml").write_text(f'[conversions.weth]\n"{CHAIN}" = ["{story.uniswap.weth}"]\n')
+    assert cli("case", "create", "op-nofactory").exit_code == 0
+    summary = cli.json("ingest", "evm", "--chain", CHAIN, "--node", story.node.url, "--case", "op-nofactory",
+                       "--from", "0", "--to", str(story.tip))
+    assert summary["conversions"] == {"weth": 4}
+    swap = [w for w in summary["warnings"] if story.route.txids["swap"] in w]
+    assert len(swap) == 1 and f"created by factory {story.uniswap.factory}, not a known DEX factory" in swap[0]
+    data = cli.json("trace", "op-nofactory", "--seed", f"{story.route.txids['pay']}:0", "--chain", CHAIN)
+    assert [(e["ending"], e["address"], e["amount"]) for e in data["endings"] if e["asset"] == story.uniswap.usdt] \
+        == [("held", story.uniswap.pair, str(story.route.usdt))]
