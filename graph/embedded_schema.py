@@ -115,10 +115,12 @@ _UID_PARTS: dict[str, list[str]] = {
     "Case": ["name"],
 }
 _ID_CHUNK = 20_000
-# Measured (LadybugDB 0.22, 250k transactions): nodes by a list of ids are fastest as
-# ``UNWIND $ids AS i MATCH (n {id: i})`` (primary-key lookups, ~11 ms for 3.5k ids; ``WHERE n.id IN
-# $ids`` scans: ~420 ms); relationships of a set of nodes as ``WHERE a.id IN $ids`` (~230 ms for a
-# 1,000-address frontier; the UNWIND form ~660 ms).
+# Measured (LadybugDB 0.22): nodes by a list of ids are fastest as ``UNWIND $ids AS i MATCH (n {id: i})``
+# (primary-key lookups, ~11 ms for 3.5k ids on 250k transactions; ``WHERE n.id IN $ids`` scans the
+# whole table). Relationships of a set of nodes likewise as ``UNWIND $ids AS i MATCH (a {id: i})
+# OPTIONAL MATCH (a)-[r]->(b)``: ~30 ms for a 1,000-address frontier on 2.7M addresses, the same on
+# 27M, where ``WHERE a.id IN $ids`` costs ~650-880 ms and grows with the table (issue 21;
+# ``tests/graph/test_embedded_frontier.py``). A plain ``MATCH (a {id: i})-[r]->(b)`` is planned as a scan.
 
 
 def _q(name: str) -> str:
