@@ -5,7 +5,7 @@ bounds (issue 23, account side).
 The economy is ``AccountEconomyConfig.small`` (~270 transactions over ~25 blocks, about a second on
 its own anvil). As on the UTXO side (``test_economy_rates.py``), each rate is one draw of a smaller
 economy, so it is checked against the published interval **widened** on its bad side only by the
-interval's own width plus :data:`SLACK`; size-dependent rates (pairwise recall and precision,
+interval's own width plus :data:`tests.heuristics.bounds.SLACK`; size-dependent rates (pairwise recall and precision,
 purity, over-merging: a smaller economy has fewer customers per merchant deposit address) are not
 compared. The bounds are read from ``docs/error-rates.json`` (its ``account`` block), never typed
 here.
@@ -22,11 +22,11 @@ import pytest
 from jobs.error_rates import RESULTS_FILE
 from testing.devnodes import Anvil
 from testing.economy_evm import CHAIN, ECONOMY_EVM_VERSION, AccountEconomy, AccountEconomyConfig, generate_account
+from tests.heuristics.bounds import outside_published
 from tracer.error_rates import Count
 from tracer.error_rates_account import ACCOUNT_METRICS, measure_account
 
 SEED = 23
-SLACK = 0.10
 SIZE_DEPENDENT = ("pairwise_recall", "pairwise_precision", "purity", "overmerged_clusters")
 
 
@@ -77,17 +77,7 @@ def test_the_same_seed_gives_the_same_economy(economy: AccountEconomy) -> None:
 
 def test_the_account_rates_stay_within_the_published_bounds(counts: dict[str, Count]) -> None:
     published = json.loads(RESULTS_FILE.read_text())["account"]["rates"]
-    outside = []
-    for key, count in sorted(counts.items()):
-        rate = published.get(key)
-        if count.value is None or rate is None or rate["lo"] is None or key.endswith(SIZE_DEPENDENT):
-            continue
-        widen = rate["hi"] - rate["lo"] + SLACK
-        if rate["higher_is_better"] and count.value < rate["lo"] - widen:
-            outside.append(f"{key} = {count.value:.3f} < {rate['lo'] - widen:.3f}")
-        if not rate["higher_is_better"] and count.value > rate["hi"] + widen:
-            outside.append(f"{key} = {count.value:.3f} > {rate['hi'] + widen:.3f}")
-    assert outside == []
+    assert outside_published(counts, published, SIZE_DEPENDENT) == []
 
 
 def test_every_account_rate_is_measured(counts: dict[str, Count]) -> None:

@@ -5,7 +5,7 @@ published bounds (issue 23).
 The economy is ``EconomyConfig.small`` (22 wallets, ~170 transactions over ~20 blocks): a minute or
 so, most of it Core creating wallets. Its rates are one draw of a smaller economy, not the mean of
 the benchmark's five, so each is checked against the published interval **widened** on its bad side
-only (a better rate is no regression): by the interval's own width plus 0.10 (:data:`SLACK`). Rates
+only (a better rate is no regression): by the interval's own width plus 0.10 (:data:`tests.heuristics.bounds.SLACK`). Rates
 that depend on the economy's size rather than on the heuristic (pairwise recall and purity: fewer
 addresses per entity, fewer pairs to miss) are not compared; neither are rates with no item in the
 small economy. The bounds are read from ``docs/error-rates.json``, never typed here.
@@ -23,12 +23,11 @@ from jobs.error_rates import RESULTS_FILE
 from testing.devnodes import LitecoinRegtest
 from testing.economy import ECONOMY_VERSION, Economy, EconomyConfig, generate
 from testing.economy_truth import CHAIN
+from tests.heuristics.bounds import outside_published
 from tracer.error_rates import Count
 from tracer.error_rates_measure import measure
 
 SEED = 23
-#: absolute widening of a published interval, on top of its own width
-SLACK = 0.10
 #: size-dependent rates, not compared with the benchmark's (see the module docstring)
 SIZE_DEPENDENT = ("pairwise_recall", "purity")
 
@@ -61,17 +60,7 @@ def test_the_economy_holds_every_kind_of_entity_and_transaction_it_promises(econ
 
 def test_the_rates_stay_within_the_published_bounds(counts: dict[str, Count]) -> None:
     published = json.loads(RESULTS_FILE.read_text())["rates"]
-    outside = []
-    for key, count in sorted(counts.items()):
-        rate = published.get(key)
-        if count.value is None or rate is None or rate["lo"] is None or key.endswith(SIZE_DEPENDENT):
-            continue
-        widen = rate["hi"] - rate["lo"] + SLACK
-        if rate["higher_is_better"] and count.value < rate["lo"] - widen:
-            outside.append(f"{key} = {count.value:.3f} < {rate['lo'] - widen:.3f}")
-        if not rate["higher_is_better"] and count.value > rate["hi"] + widen:
-            outside.append(f"{key} = {count.value:.3f} > {rate['hi'] + widen:.3f}")
-    assert outside == []
+    assert outside_published(counts, published, SIZE_DEPENDENT) == []
 
 
 def test_the_measurement_judges_every_heuristic_the_commands_apply(counts: dict[str, Count]) -> None:
