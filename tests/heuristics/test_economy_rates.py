@@ -5,7 +5,8 @@ published bounds (issue 23).
 The economy is ``EconomyConfig.small`` (22 wallets, ~170 transactions over ~20 blocks): a minute or
 so, most of it Core creating wallets. Its rates are one draw of a smaller economy, not the mean of
 the benchmark's five, so each is checked against the published interval **widened** on its bad side
-only (a better rate is no regression): by the interval's own width plus 0.10 (:data:`tests.heuristics.bounds.SLACK`). Rates
+only (a better rate is no regression): by the interval's own width plus 0.10
+(:data:`tests.heuristics.bounds.SLACK`). Rates
 that depend on the economy's size rather than on the heuristic (pairwise recall and purity: fewer
 addresses per entity, fewer pairs to miss) are not compared; neither are rates with no item in the
 small economy. The bounds are read from ``docs/error-rates.json``, never typed here.
