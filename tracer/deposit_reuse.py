@@ -57,6 +57,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from tracer.clustering import EVIDENCE_COLUMNS, clusters
+from tracer.schema import AMOUNT
 
 __all__ = [
     "DEPOSIT_REUSE",
@@ -76,13 +77,16 @@ DEPOSIT_SWEEP = "deposit_sweep"
 #: the transfer kinds that move value between addresses (``fee`` rows are not forwards)
 _MOVING = ("native", "token", "internal")
 _KIND_RANK = {"native": 0, "internal": 1, "token": 2}
+#: amounts judged as sweeps are below this (so ``amount x 10^6`` fits a 128-bit integer, exactly)
+JUDGED_BELOW = 10**32
+_PPM = 1_000_000
 
 #: one forward judged a sweep: ``deposit_address`` forwarded ``forwarded`` of the ``received`` it got
 #: (from others than the hot wallet) since its previous outgoing transfer of ``asset``
 SWEEP_COLUMNS: dict[str, pl.DataType] = {
     "chain": pl.String(), "deposit_address": pl.String(), "hot_wallet": pl.String(), "asset": pl.String(),
     "txid": pl.String(), "block_height": pl.Int64(), "first_receipt_block": pl.Int64(),
-    "received": pl.Float64(), "forwarded": pl.Float64(), "receipts": pl.UInt32(),
+    "received": AMOUNT, "forwarded": AMOUNT, "receipts": pl.UInt32(),
 }
 #: one deposit address and the hot wallet it sweeps into
 DEPOSIT_COLUMNS: dict[str, pl.DataType] = {
@@ -128,14 +132,16 @@ class DepositReuse:
 
 def _moving(transfers: pl.DataFrame, chain: str) -> pl.DataFrame:
     """Value-carrying transfers of ``chain`` between two different addresses, in chain order, with ``v``
-    (the value as a float: only compared with a share of another value) and ``at`` (the rank)."""
+    (the exact value, base units) and ``at`` (the rank). Amounts of :data:`JUDGED_BELOW` or more (far
+    beyond any sweep: 10^14 whole units of an 18-decimal token) are left out, so the share test below
+    stays exact integer arithmetic."""
     return (
         transfers.filter(
             (pl.col("chain") == chain) & pl.col("kind").is_in(_MOVING) & pl.col("to_address").is_not_null()
             & pl.col("block_height").is_not_null() & (pl.col("from_address") != pl.col("to_address"))
-            & pl.col("value").is_not_null() & (pl.col("value").cast(pl.Float64) > 0))
+            & pl.col("value").is_not_null() & (pl.col("value") > 0) & (pl.col("value") < JUDGED_BELOW))
         .with_columns(pl.col("kind").replace_strict(_KIND_RANK, default=3).alias("_kind"),
-                      pl.col("value").cast(pl.Float64).alias("v"))
+                      pl.col("value").cast(AMOUNT).alias("v"))
         .sort(["block_height", "tx_index", "txid", "_kind", "log_index", "trace_path"], nulls_last=True)
         .with_row_index("at")
         .select("at", "txid", "block_height", "asset", pl.col("from_address").alias("src"),
@@ -166,7 +172,10 @@ def sweep_candidates(transfers: pl.DataFrame, chain: str, params: DepositParams 
         .agg(pl.col("rv").sum().alias("received"), pl.col("rb").min().alias("first_receipt_block"),
              pl.len().cast(pl.UInt32).alias("receipts"))
         .filter((pl.col("block_height") - pl.col("first_receipt_block") <= params.max_blocks)
-                & (pl.col("v") >= params.min_forward_share * pl.col("received")))
+                & (pl.col("received") < JUDGED_BELOW)
+                # forwarded >= share x received, exactly: in parts per million, 128-bit integers
+                & (pl.col("v").cast(pl.Int128) * _PPM
+                   >= pl.col("received").cast(pl.Int128) * round(params.min_forward_share * _PPM)))
     )
     return judged.select(
         pl.lit(chain).alias("chain"), pl.col("address").alias("deposit_address"), pl.col("peer").alias("hot_wallet"),
