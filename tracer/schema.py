@@ -214,19 +214,19 @@ SEEDS = FrameSchema(
     key=("case", "chain", "address"),
 )
 
+#: Where an event-stated row sits (conversions, bridge events): its transaction, block and log.
+_EVENT_PLACE: dict[str, pl.DataType] = {
+    "chain": pl.String(), "txid": pl.String(), "block_height": pl.Int64(), "block_hash": pl.String(),
+    "tx_index": pl.Int64(), "timestamp": pl.Int64(), "log_index": pl.Int64(),
+}
+
 #: Protocols whose events :data:`CONVERSIONS` rows come from (decoders in ``adapters/evm``).
 CONVERSION_PROTOCOLS = ("uniswap_v2", "uniswap_v3", "weth")
 
 CONVERSIONS = FrameSchema(
     name="conversions",
     columns={
-        "chain": pl.String(),
-        "txid": pl.String(),
-        "block_height": pl.Int64(),
-        "block_hash": pl.String(),
-        "tx_index": pl.Int64(),
-        "timestamp": pl.Int64(),
-        "log_index": pl.Int64(),
+        **_EVENT_PLACE,
         "protocol": pl.String(),
         "venue": pl.String(),
         "trader": pl.String(),
@@ -271,13 +271,7 @@ BRIDGE_ROLES = ("deposit", "release")
 BRIDGE_EVENTS = FrameSchema(
     name="bridge_events",
     columns={
-        "chain": pl.String(),
-        "txid": pl.String(),
-        "block_height": pl.Int64(),
-        "block_hash": pl.String(),
-        "tx_index": pl.Int64(),
-        "timestamp": pl.Int64(),
-        "log_index": pl.Int64(),
+        **_EVENT_PLACE,
         "bridge": pl.String(),
         "role": pl.String(),
         "contract": pl.String(),
