@@ -113,19 +113,11 @@ def gather_run(session: Session, case: Case, run: TraceRun, store: GraphStore | 
     return context
 
 
-def _seed_totals(seeds: pl.DataFrame) -> dict[str, int]:
-    totals: dict[str, int] = {}
-    for asset, value in seeds.select("asset", "value").iter_rows():
-        totals[asset] = totals.get(asset, 0) + int(value or 0)
-    return totals
-
-
 def _traced_totals(context: RunContext) -> dict[str, int]:
-    """Per asset, what the run followed: seed value plus what entered the asset through conversions."""
-    totals = _seed_totals(context.run.frames["seeds"])
-    for asset, row in context.run.result.get("totals", {}).items():
-        totals[asset] = totals.get(asset, 0) + int(row.get("converted_in", 0))
-    return totals
+    """Per asset, what the run followed: seed value plus what entered the asset through conversions
+    (the run's reconciled totals; shares of endings are of this)."""
+    return {asset: int(row["seed_value"]) + int(row.get("converted_in", 0))
+            for asset, row in context.run.result.get("totals", {}).items()}
 
 
 def conversion_lines(context: RunContext) -> list[dict[str, Any]]:
@@ -229,8 +221,9 @@ def _sankeys(context: RunContext) -> list[str]:
 
 def _totals(context: RunContext) -> list[dict[str, Any]]:
     rows = []
+    traced = _traced_totals(context)
     for asset, row in sorted(context.run.result.get("totals", {}).items()):
-        seed = int(row["seed_value"]) + int(row.get("converted_in", 0))
+        seed = traced[asset]
         for key, amount in sorted(row.get("by_ending", {}).items(), key=lambda kv: (-int(kv[1]), kv[0])):
             rows.append({"asset": context.money.symbol(asset), "what": ENDING_WORDS.get(key, key),
                          "amount": context.money(int(amount), asset), "share": share_text(int(amount), seed)})
