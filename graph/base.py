@@ -197,12 +197,6 @@ class GraphStore(Protocol):
         touch), sorted by key; txids not in the store are skipped."""
         ...
 
-    def conversions(self, chain: str, addresses: Collection[str], direction: Direction) -> pl.DataFrame:
-        """Every stored ``conversions`` row of every transaction in which one of ``addresses`` is the
-        trader (forward) or the recipient (backward) of a conversion, sorted by key: one batched query
-        (:meth:`tracer.frontier.FrameFrontier.conversions` is the reference)."""
-        ...
-
     def conversions_of(self, chain: str, txids: Collection[str]) -> pl.DataFrame:
         """Every stored ``conversions`` row of these transactions, sorted by key."""
         ...

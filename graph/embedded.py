@@ -534,13 +534,8 @@ class EmbeddedStore:
     def transfers_of(self, chain: str, txids: Collection[str]) -> pl.DataFrame:
         return embedded_reads.transfers_of(self, chain, txids)
 
-    def conversions(self, chain: str, addresses: Collection[str], direction: Direction) -> pl.DataFrame:
-        """See :meth:`graph.base.GraphStore.conversions` (one query, :mod:`graph.embedded_events`)."""
-        if not self._any_conversions():
-            return empty(CONVERSIONS)
-        return embedded_events.conversions(self, chain, addresses, direction)
-
     def conversions_of(self, chain: str, txids: Collection[str]) -> pl.DataFrame:
+        """See :meth:`graph.base.GraphStore.conversions_of` (one query, :mod:`graph.embedded_events`)."""
         if not self._any_conversions():
             return empty(CONVERSIONS)
         return embedded_events.conversions_of(self, chain, txids)

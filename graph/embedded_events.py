@@ -36,14 +36,13 @@ from graph.events import (
     local_address_uid,
 )
 from graph.model import address_uid
-from tracer.frontier import Direction
 from tracer.schema import BRIDGE_EVENTS, CONVERSIONS, NATIVE_ASSET, FrameSet, empty
 
 if TYPE_CHECKING:
     from graph.base import LoadReport
     from graph.embedded import EmbeddedStore
 
-__all__ = ["prepare", "write", "counts", "read_conversions", "conversions", "conversions_of", "bridge_events"]
+__all__ = ["prepare", "write", "counts", "read_conversions", "conversions_of", "bridge_events"]
 
 _CONVERTED = "MATCH (a:Address)-[r:CONVERTED]->(b:Address)"
 _KEY = list(CONVERSIONS.key)
@@ -226,22 +225,6 @@ def read_conversions(store: EmbeddedStore, chain: str | None) -> pl.DataFrame:
     """Every stored conversion (of ``chain``), sorted by key."""
     return _conversion_rows(store, f"{_CONVERTED} WHERE a.chain = $chain" if chain else _CONVERTED,
                             {"chain": chain} if chain else {})
-
-
-def conversions(store: EmbeddedStore, chain: str, addresses: Collection[str], direction: Direction) -> pl.DataFrame:
-    """Every conversion of every transaction in which one of ``addresses`` is the trader (forward) or
-    the recipient (backward) of a conversion, sorted by key: one query (the transactions, then all
-    their conversions), as :meth:`tracer.frontier.FrameFrontier.conversions`."""
-    ids = store._address_ids(chain, addresses) if store.events_stored else []
-    if not ids:
-        return empty(CONVERSIONS)
-    side = "a" if Direction(direction) is Direction.FORWARD else "b"
-    return _conversion_rows(
-        store,
-        f"MATCH (a:Address)-[c:CONVERTED]->(b:Address) WHERE {side}.id IN $ids WITH DISTINCT c.tx AS t "
-        f"{_CONVERTED} WHERE r.tx = t",
-        {"ids": ids},
-    )
 
 
 def conversions_of(store: EmbeddedStore, chain: str, txids: Collection[str]) -> pl.DataFrame:

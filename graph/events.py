@@ -17,8 +17,8 @@ Like transfers, every conversion and bridge event belongs to a transaction of it
 carries that transaction's block fields (:func:`check_events`); a row whose key is already stored
 with other content is refused, naming the row (:func:`check_conversion_conflicts`,
 :func:`check_bridge_conflicts`). :func:`select_bridge_events` is the reference semantics of
-``GraphStore.bridge_events`` (``tracer.frontier.FrameFrontier.conversions`` is that of
-``GraphStore.conversions``).
+``GraphStore.bridge_events`` (``tracer.frontier.FrameFrontier.conversions_of`` is that of
+``GraphStore.conversions_of``).
 """
 
 from __future__ import annotations

@@ -38,14 +38,13 @@ from graph.events import (
     local_address_uid,
 )
 from graph.model import address_uid
-from tracer.frontier import Direction
 from tracer.schema import BRIDGE_EVENTS, CONVERSIONS, FrameSet
 
 if TYPE_CHECKING:
     from graph.base import LoadReport
     from graph.neo4j_store import Neo4jStore
 
-__all__ = ["prepare", "write", "remove", "read_conversions", "conversions", "conversions_of", "bridge_events"]
+__all__ = ["prepare", "write", "remove", "read_conversions", "conversions_of", "bridge_events"]
 
 _AMOUNTS = ("value_in", "value_out")
 _CONVERSION_FIELDS = ", ".join(
@@ -188,20 +187,6 @@ def read_conversions(store: Neo4jStore, chain: str | None) -> pl.DataFrame:
     """Every stored conversion (of ``chain``), sorted by key."""
     return _conversions(store._read(_CONVERTED + "WHERE $chain IS NULL OR x.chain = $chain RETURN "
                                     + _CONVERSION_FIELDS, chain=chain))
-
-
-def conversions(store: Neo4jStore, chain: str, addresses: Collection[str], direction: Direction) -> pl.DataFrame:
-    """See :meth:`graph.base.GraphStore.conversions`: one query, the transactions in which the addresses
-    trade (forward) or receive (backward), then every conversion of them."""
-    uids = store._address_uids(chain, addresses)
-    if not uids:
-        return _conversions([])
-    side = ("(:Address {uid: u})-[c:CONVERTED]->()" if Direction(direction) is Direction.FORWARD
-            else "()-[c:CONVERTED]->(:Address {uid: u})")
-    return _conversions(store._read(
-        f"UNWIND $uids AS u MATCH {side} WITH collect(DISTINCT c.txid) AS txids "
-        + _CONVERTED + "WHERE x.chain = $chain AND x.txid IN txids RETURN " + _CONVERSION_FIELDS,
-        uids=uids, chain=chain))
 
 
 def conversions_of(store: Neo4jStore, chain: str, txids: Collection[str]) -> pl.DataFrame:

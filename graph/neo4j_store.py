@@ -473,8 +473,6 @@ class Neo4jStore:
         frame = _frame([_transfer_record(r) for r in records], TRANSFERS.columns)
         return frame.sort(list(TRANSFERS.key), nulls_last=True)
 
-    def conversions(self, chain: str, addresses: Collection[str], direction: Direction) -> pl.DataFrame:
-        return neo4j_events.conversions(self, chain, addresses, direction)
 
     def conversions_of(self, chain: str, txids: Collection[str]) -> pl.DataFrame:
         return neo4j_events.conversions_of(self, chain, txids)

@@ -209,14 +209,6 @@ class FrameFrontier:
         rows = self.frames.conversions.filter((pl.col("chain") == chain) & pl.col("txid").is_in(list(txids)))
         return _sorted(rows, list(CONVERSIONS.key))
 
-    def conversions(self, chain: str, addresses: Collection[str], direction: Direction) -> pl.DataFrame:
-        """Every conversion of every transaction in which one of ``addresses`` is the trader (forward)
-        or the recipient (backward) of a conversion, sorted by key (the stores' reference semantics)."""
-        side = "trader" if direction is Direction.FORWARD else "recipient"
-        frame = self.frames.conversions.filter(pl.col("chain") == chain)
-        txids = frame.filter(pl.col(side).is_in(list(addresses)))["txid"].unique()
-        return _sorted(frame.filter(pl.col("txid").is_in(txids.implode())), list(CONVERSIONS.key))
-
     def spending(self, chain: str, outpoints: pl.DataFrame, where: TransferFilter = TransferFilter()) -> FrameSet:
         wanted = outpoints.select(
             pl.col("txid").cast(pl.String).alias("prev_txid"), pl.col("index").cast(pl.Int64).alias("prev_index")

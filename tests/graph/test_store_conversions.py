@@ -30,7 +30,7 @@ from graph.base import GraphStore
 from graph.embedded import SCHEMA_VERSION, EmbeddedStore
 from graph.events import EVENT_COUNTS, select_bridge_events
 from tracer.errors import SchemaError
-from tracer.frontier import Direction, FrameFrontier
+from tracer.frontier import FrameFrontier
 from tracer.schema import BRIDGE_EVENTS, CONVERSIONS, TRANSACTIONS, TRANSFERS, FrameSet, conform
 
 ETH, SEPOLIA = "eth", "eth-sepolia"
@@ -183,21 +183,17 @@ def test_an_event_without_its_transaction_in_the_batch_is_refused(store: GraphSt
     assert store.stats()["CONVERTED"] == 0
 
 
-def test_conversions_frontier_matches_the_reference(store: GraphStore) -> None:
+def test_conversions_of_transactions_match_the_reference(store: GraphStore) -> None:
+    """What the trace engine asks per hop: every conversion of the transactions it read, one query."""
     frames = event_frames()
     store.load(frames)
     reference = FrameFrontier(frames)
-    questions = [
-        ([ALICE], Direction.FORWARD), ([CAROL], Direction.FORWARD), ([BOB], Direction.BACKWARD),
-        ([USDC_WETH], Direction.BACKWARD), ([DAI_WETH], Direction.FORWARD), ([ALICE, BOB], Direction.BACKWARD),
-        ([SPOKE_ETH, "0x" + "0" * 40], Direction.FORWARD), ([], Direction.FORWARD),
-    ]
-    for addresses, direction in questions:
-        _same(store.conversions(ETH, addresses, direction), reference.conversions(ETH, addresses, direction))
-    route = store.conversions(ETH, [CAROL], Direction.FORWARD)
-    assert route["log_index"].to_list() == [42, 44]  # the whole route, though Carol traded only in the first pool
-    assert store.conversions(SEPOLIA, [ALICE], Direction.FORWARD).height == 0
-    _same(store.conversions_of(ETH, [R1, W1, B1]), reference.conversions_of(ETH, [R1, W1, B1]))
+    questions = [[S1], [W1], [R1], [B1], [R1, W1, B1], [S1, W1, R1, B1, B2], ["0x" + "0" * 64], []]
+    for txids in questions:
+        _same(store.conversions_of(ETH, txids), reference.conversions_of(ETH, txids))
+    route = store.conversions_of(ETH, [R1])
+    assert route["log_index"].to_list() == [42, 44]  # the whole route through both pools of one transaction
+    assert store.conversions_of(SEPOLIA, [R1]).height == 0
 
 
 def test_bridge_events_by_chain_and_deposit_id(store: GraphStore) -> None:
@@ -221,7 +217,7 @@ def test_a_reorg_removes_the_events_of_its_blocks(store: GraphStore) -> None:
     assert stored.bridge_events["chain"].to_list() == [SEPOLIA]
     counts = store.stats()
     assert {k: counts[k] for k in EVENT_COUNTS} == {"BridgeEvent": 1, "CONVERTED": 2, "DEPOSITED": 0, "RELEASED": 1}
-    assert store.conversions(ETH, [CAROL], Direction.FORWARD).height == 0
+    assert store.conversions_of(ETH, [R1]).height == 0
     store.load(frames)  # the blocks come back (the reorg reverted): everything is there again
     _same(store.read_frames().conversions, frames.sorted().conversions)
 
@@ -250,7 +246,7 @@ def test_a_store_made_before_the_event_tables_opens_and_gains_them(tmp_path: Pat
     with EmbeddedStore.open(path, read_only=True) as reader:  # as it is: no event, nothing fails
         assert reader.schema_version == 1 and not reader.events_stored
         assert reader.read_frames().conversions.height == 0 and reader.bridge_events().height == 0
-        assert reader.conversions(ETH, [ALICE], Direction.FORWARD).height == 0
+        assert reader.conversions_of(ETH, [S1, W1, R1]).height == 0
         assert {k: reader.stats()[k] for k in EVENT_COUNTS} == dict.fromkeys(EVENT_COUNTS, 0)
         _same(reader.read_frames().transfers, old.sorted().transfers)
     with EmbeddedStore.open(path) as store:  # opened for writing: the tables are created, the version raised
