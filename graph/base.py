@@ -33,6 +33,8 @@ __all__ = [
     "TraceRecord",
     "TRACE_REACHED_COLUMNS",
     "TRACE_TRACED_COLUMNS",
+    "TRACE_COLUMNS",
+    "TraceRows",
 ]
 
 #: rows per write transaction when a backend batches a load (Neo4j: rows per ``UNWIND``). Measured
@@ -50,6 +52,40 @@ TRACE_REACHED_COLUMNS: dict[str, pl.DataType] = {
 TRACE_TRACED_COLUMNS: dict[str, pl.DataType] = {
     "txid": pl.String(), "depth": pl.Int64(), "taint": pl.String(), "hops": pl.Int64(),
 }
+
+
+#: ``TraceRows.traces``: the properties of each ``:Trace`` node written back
+TRACE_COLUMNS: dict[str, pl.DataType] = {
+    name: pl.String() for name in ("uid", "case_name", "chain", "direction", "model", "parameters",
+                                   "manifest_sha256", "seed_value")
+}
+
+
+@dataclass(frozen=True)
+class TraceRows:
+    """Every trace result written back, as three frames sorted by all their columns (what the
+    store's content digest covers besides the canonical frames: :mod:`tracer.store_digest`).
+    ``reached`` and ``traced`` carry the trace's ``uid`` in a leading ``trace`` column."""
+
+    traces: pl.DataFrame  # TRACE_COLUMNS
+    reached: pl.DataFrame  # trace + TRACE_REACHED_COLUMNS
+    traced: pl.DataFrame  # trace + TRACE_TRACED_COLUMNS
+
+    @staticmethod
+    def of(traces: pl.DataFrame, reached: pl.DataFrame, traced: pl.DataFrame) -> TraceRows:
+        """Cast query answers (possibly empty, untyped) to the canonical columns and order."""
+        def typed(frame: pl.DataFrame, columns: dict[str, pl.DataType]) -> pl.DataFrame:
+            if frame.height == 0:
+                return pl.DataFrame(schema=columns)
+            out = frame.select([pl.col(c).cast(t) for c, t in columns.items()])
+            return out.sort(list(columns), nulls_last=True)
+
+        return TraceRows(typed(traces, TRACE_COLUMNS),
+                         typed(reached, {"trace": pl.String(), **TRACE_REACHED_COLUMNS}),
+                         typed(traced, {"trace": pl.String(), **TRACE_TRACED_COLUMNS}))
+
+    def frames(self) -> dict[str, pl.DataFrame]:
+        return {"traces": self.traces, "trace_reached": self.reached, "trace_traced": self.traced}
 
 
 @dataclass(frozen=True)
@@ -168,8 +204,13 @@ class GraphStore(Protocol):
         """``block_height``, ``block_hash`` of stored blocks in the range (to check for reorgs)."""
         ...
 
-    def read_frames(self, chain: str | None = None) -> FrameSet:
-        """Everything stored, back as canonical frames sorted by key (push, export, comparison)."""
+    def read_frames(self, chain: str | None = None, parts: Collection[str] | None = None) -> FrameSet:
+        """Everything stored, back as canonical frames sorted by key (push, export, comparison);
+        ``parts``: only the frames named (the others come back empty)."""
+        ...
+
+    def read_traces(self) -> TraceRows:
+        """Every trace result written back (:meth:`save_trace`)."""
         ...
 
     def stats(self) -> dict[str, int]:

@@ -52,6 +52,7 @@ from graph.base import (
     StoreLocationError,
     StoreUnavailableError,
     TraceRecord,
+    TraceRows,
 )
 from graph.embedded_schema import (
     _EVENT_NODE_DDL,
@@ -515,10 +516,16 @@ class EmbeddedStore:
     def block_hashes(self, chain: str, from_height: int, to_height: int) -> pl.DataFrame:
         return embedded_reads.block_hashes(self, chain, from_height, to_height)
 
-    def read_frames(self, chain: str | None = None) -> FrameSet:
-        frames = embedded_reads.read_frames(self, chain)
-        return replace(frames, conversions=embedded_events.read_conversions(self, chain),
-                       bridge_events=embedded_events.bridge_events(self, chain))
+    def read_frames(self, chain: str | None = None, parts: Collection[str] | None = None) -> FrameSet:
+        frames = embedded_reads.read_frames(self, chain, parts)
+        if parts is None or "conversions" in parts:
+            frames = replace(frames, conversions=embedded_events.read_conversions(self, chain))
+        if parts is None or "bridge_events" in parts:
+            frames = replace(frames, bridge_events=embedded_events.bridge_events(self, chain))
+        return frames
+
+    def read_traces(self) -> TraceRows:
+        return embedded_reads.read_traces(self)
 
     def transfers(
         self, chain: str, addresses: Collection[str], direction: Direction, where: TransferFilter = TransferFilter()

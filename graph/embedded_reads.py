@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from graph.base import block_time_conditions
+from graph.base import TRACE_COLUMNS, TraceRows, block_time_conditions
 from graph.embedded_schema import _ID_CHUNK, _KIND_NAMES, _NATIVE_ASSET_ID, _q, _typed
 from graph.model import NO_ADDRESS
 from tracer.frontier import (
@@ -58,31 +58,54 @@ def block_hashes(store: EmbeddedStore, chain: str, from_height: int, to_height: 
     ).sort("block_height", "block_hash")
 
 
-def read_frames(store: EmbeddedStore, chain: str | None = None) -> FrameSet:
+def read_frames(store: EmbeddedStore, chain: str | None = None, parts: Collection[str] | None = None) -> FrameSet:
+    """The store's canonical frames but the events (``parts``: only these frames are read, the
+    others are empty)."""
+    def wanted(name: str) -> bool:
+        return parts is None or name in parts
+
     where = "WHERE t.chain = $chain" if chain else ""
     params = {"chain": chain} if chain else {}
-    transactions = _tx_rows(store, f"MATCH (t:`Transaction`) {where}", params)
-    outputs = _output_rows(store, f"MATCH (t:`Transaction`)-[r:HAS_OUTPUT]->(o:Output) {where}", params)
-    inputs = _input_rows(store, f"MATCH (o:Output)-[s:SPENT_IN]->(t:`Transaction`) {where}", params, transactions)
-    transfers = _transfer_rows(
-        store, f"MATCH (a:Address)-[r:TRANSFER]->(b:Address) {where.replace('t.chain', 'a.chain')}", params
-    )
     aw = where.replace("t.chain", "a.chain")
-    tags = _tag_rows(store, f"MATCH (a:Address)-[:HAS_TAG]->(g:Tag) {aw}", params)
-    clusters = _cluster_rows(store, f"MATCH (a:Address)-[r:IN_CLUSTER]->(c:Cluster) {aw}", params)
-    seeds = store._run(
-        f"MATCH (c:`Case`)-[r:SEED]->(a:Address) {aw} RETURN c.name AS `case`, a.chain AS chain, "
-        "a.address AS address, r.label AS label, r.source AS source",
-        params,
-    )
-    return FrameSet(
-        transactions=transactions,
-        inputs=inputs,
-        outputs=outputs,
-        transfers=transfers,
-        tags=tags,
-        clusters=clusters,
-        seeds=_typed(seeds, SEEDS.columns, SEEDS.key),
+    frames: dict[str, pl.DataFrame] = {}
+    transactions = empty(TRANSACTIONS)
+    if wanted("transactions") or wanted("inputs"):
+        transactions = _tx_rows(store, f"MATCH (t:`Transaction`) {where}", params)
+    if wanted("transactions"):
+        frames["transactions"] = transactions
+    if wanted("inputs"):
+        frames["inputs"] = _input_rows(store, f"MATCH (o:Output)-[s:SPENT_IN]->(t:`Transaction`) {where}", params,
+                                       transactions)
+    if wanted("outputs"):
+        frames["outputs"] = _output_rows(store, f"MATCH (t:`Transaction`)-[r:HAS_OUTPUT]->(o:Output) {where}",
+                                         params)
+    if wanted("transfers"):
+        frames["transfers"] = _transfer_rows(store, f"MATCH (a:Address)-[r:TRANSFER]->(b:Address) {aw}", params)
+    if wanted("tags"):
+        frames["tags"] = _tag_rows(store, f"MATCH (a:Address)-[:HAS_TAG]->(g:Tag) {aw}", params)
+    if wanted("clusters"):
+        frames["clusters"] = _cluster_rows(store, f"MATCH (a:Address)-[r:IN_CLUSTER]->(c:Cluster) {aw}", params)
+    if wanted("seeds"):
+        seeds = store._run(
+            f"MATCH (c:`Case`)-[r:SEED]->(a:Address) {aw} RETURN c.name AS `case`, a.chain AS chain, "
+            "a.address AS address, r.label AS label, r.source AS source",
+            params,
+        )
+        frames["seeds"] = _typed(seeds, SEEDS.columns, SEEDS.key)
+    return FrameSet(**frames)
+
+
+def read_traces(store: EmbeddedStore) -> TraceRows:
+    """See :meth:`graph.base.GraphStore.read_traces` (stores that never saved a trace: no rows)."""
+    if "Trace" not in set(store._run("CALL show_tables() RETURN name")["name"].to_list()):
+        return TraceRows.of(pl.DataFrame(), pl.DataFrame(), pl.DataFrame())
+    props = ", ".join(f"t.{_q(c)} AS {_q(c)}" for c in TRACE_COLUMNS)
+    return TraceRows.of(
+        store._run(f"MATCH (t:Trace) RETURN {props}", {}),
+        store._run("MATCH (t:Trace)-[r:REACHED]->(a:Address) RETURN t.uid AS trace, a.address AS address, "
+                   "r.ending AS ending, r.asset AS asset, r.amount AS amount, r.depth AS depth, r.label AS label", {}),
+        store._run("MATCH (t:Trace)-[r:TRACED]->(x:`Transaction`) RETURN t.uid AS trace, x.txid AS txid, "
+                   "r.depth AS depth, r.taint AS taint, r.hops AS hops", {}),
     )
 
 

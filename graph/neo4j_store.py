@@ -37,11 +37,15 @@ from neo4j import exceptions as neo4j_errors
 from graph import neo4j_events, neo4j_load, neo4j_sync
 from graph.base import (
     DEFAULT_BATCH_ROWS,
+    TRACE_COLUMNS,
+    TRACE_REACHED_COLUMNS,
+    TRACE_TRACED_COLUMNS,
     LoadReport,
     StoreError,
     StoreLocationError,
     StoreUnavailableError,
     TraceRecord,
+    TraceRows,
     block_time_conditions,
     check_cluster_rows,
 )
@@ -366,35 +370,60 @@ class Neo4jStore:
             outputs=_frame(outputs, OUTPUTS.columns).sort(list(OUTPUTS.key), nulls_last=True),
         )
 
-    def read_frames(self, chain: str | None = None) -> FrameSet:
-        utxo = self._utxo(_ALL_TX, chain=chain)
-        transfers = self._read(
-            "MATCH (a:Address)-[x:TRANSFER]->(b:Address) WHERE $chain IS NULL OR x.chain = $chain "
-            "RETURN " + _TRANSFER_FIELDS,
-            chain=chain,
+    def read_frames(self, chain: str | None = None, parts: Collection[str] | None = None) -> FrameSet:
+        def wanted(*names: str) -> bool:
+            return parts is None or any(name in parts for name in names)
+
+        frames: dict[str, pl.DataFrame] = {}
+        if wanted("transactions", "inputs", "outputs"):
+            utxo = self._utxo(_ALL_TX, chain=chain)
+            frames.update({name: getattr(utxo, name) for name in ("transactions", "inputs", "outputs")
+                           if wanted(name)})
+        if wanted("transfers"):
+            transfers = self._read(
+                "MATCH (a:Address)-[x:TRANSFER]->(b:Address) WHERE $chain IS NULL OR x.chain = $chain "
+                "RETURN " + _TRANSFER_FIELDS,
+                chain=chain,
+            )
+            frames["transfers"] = _frame([_transfer_record(r) for r in transfers], TRANSFERS.columns)
+        if wanted("tags"):
+            tags = self._read("MATCH (g:Tag) WHERE $chain IS NULL OR g.chain = $chain RETURN " + _TAG_FIELDS,
+                              chain=chain)
+            frames["tags"] = _frame(tags, TAGS.columns)
+        if wanted("clusters"):
+            clusters = self._read(
+                "MATCH (a:Address)-[c:IN_CLUSTER]->(k:Cluster) WHERE $chain IS NULL OR c.chain = $chain "
+                "RETURN c.chain AS chain, a.address AS address, k.cluster_id AS cluster_id, c.source AS source",
+                chain=chain,
+            )
+            frames["clusters"] = _frame(clusters, CLUSTERS.columns)
+        if wanted("seeds"):
+            seeds = self._read(
+                "MATCH (c:Case)-[s:SEED]->(a:Address) WHERE $chain IS NULL OR s.chain = $chain "
+                "RETURN c.name AS case, s.chain AS chain, a.address AS address, s.label AS label, s.source AS source",
+                chain=chain,
+            )
+            frames["seeds"] = _frame(seeds, SEEDS.columns)
+        if wanted("conversions"):
+            frames["conversions"] = neo4j_events.read_conversions(self, chain)
+        if wanted("bridge_events"):
+            frames["bridge_events"] = neo4j_events.bridge_events(self, chain)
+        return FrameSet(**frames).sorted()
+
+    def read_traces(self) -> TraceRows:
+        """See :meth:`graph.base.GraphStore.read_traces`."""
+        props = ", ".join(f"t.{name} AS {name}" for name in TRACE_COLUMNS)
+        return TraceRows.of(
+            pl.DataFrame(self._read(f"MATCH (t:Trace) RETURN {props}"), schema=TRACE_COLUMNS),
+            pl.DataFrame(self._read(
+                "MATCH (t:Trace)-[r:REACHED]->(a:Address) RETURN t.uid AS trace, a.address AS address, "
+                "r.ending AS ending, r.asset AS asset, r.amount AS amount, r.depth AS depth, r.label AS label"),
+                schema={"trace": pl.String(), **TRACE_REACHED_COLUMNS}),
+            pl.DataFrame(self._read(
+                "MATCH (t:Trace)-[r:TRACED]->(x:Transaction) RETURN t.uid AS trace, x.txid AS txid, "
+                "r.depth AS depth, r.taint AS taint, r.hops AS hops"),
+                schema={"trace": pl.String(), **TRACE_TRACED_COLUMNS}),
         )
-        tags = self._read("MATCH (g:Tag) WHERE $chain IS NULL OR g.chain = $chain RETURN " + _TAG_FIELDS, chain=chain)
-        clusters = self._read(
-            "MATCH (a:Address)-[c:IN_CLUSTER]->(k:Cluster) WHERE $chain IS NULL OR c.chain = $chain "
-            "RETURN c.chain AS chain, a.address AS address, k.cluster_id AS cluster_id, c.source AS source",
-            chain=chain,
-        )
-        seeds = self._read(
-            "MATCH (c:Case)-[s:SEED]->(a:Address) WHERE $chain IS NULL OR s.chain = $chain "
-            "RETURN c.name AS case, s.chain AS chain, a.address AS address, s.label AS label, s.source AS source",
-            chain=chain,
-        )
-        return FrameSet(
-            transactions=utxo.transactions,
-            inputs=utxo.inputs,
-            outputs=utxo.outputs,
-            transfers=_frame([_transfer_record(r) for r in transfers], TRANSFERS.columns),
-            tags=_frame(tags, TAGS.columns),
-            clusters=_frame(clusters, CLUSTERS.columns),
-            seeds=_frame(seeds, SEEDS.columns),
-            conversions=neo4j_events.read_conversions(self, chain),
-            bridge_events=neo4j_events.bridge_events(self, chain),
-        ).sorted()
 
     def stats(self) -> dict[str, int]:
         labels, rel_types = (*NODE_LABELS, *EVENT_LABELS), (*REL_TYPES, *EVENT_REL_ENDPOINTS)

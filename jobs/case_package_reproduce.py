@@ -33,10 +33,10 @@ from typing import Any
 
 from jobs.addresses import normal_address
 from jobs.checkpoints import Checkpoint
-from jobs.custody import store_write
+from jobs.custody import TRACE_RESULT_PARTS, store_write
 from jobs.seed_forms import parse_seed
 from jobs.session import Session
-from jobs.stores import checkpoint_path, open_case_store, store_counts
+from jobs.stores import StoreProbe, checkpoint_path, open_case_store
 from jobs.tag_library import TagLibrary
 from jobs.trace_run import run_trace
 from jobs.workspace import Case
@@ -143,8 +143,8 @@ def reproduce_traces(session: Session, case: Case, runs: list[dict[str, Any]], t
     started = {"chains": sorted({json.loads(r["manifest"])["parameters"]["chain"] for r in runs}),
                "models": [json.loads(r["manifest"])["parameters"]["model"] for r in runs], "fetch": False,
                "reproducing": [r["run"] for r in runs]}
-    with store_write(case, "trace", session.argv, started, lambda: store_counts(settings, case),
-                     finished="trace.finished") as bracket:
+    with store_write(case, "trace", session.argv, started, StoreProbe(settings, case),
+                     touches=TRACE_RESULT_PARTS, finished="trace.finished") as bracket:
         store = open_case_store(settings, case)
         try:
             for run in runs:

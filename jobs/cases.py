@@ -15,7 +15,7 @@ from jobs.case_index import links, workspace_index
 from jobs.custody import check_store
 from jobs.seed_forms import parse_seed
 from jobs.session import Session
-from jobs.stores import store_counts
+from jobs.stores import StoreProbe
 from jobs.tag_library import TagLibrary
 from jobs.trace_results import run_entries
 from jobs.workspace import Case, Seed
@@ -42,14 +42,15 @@ def case_rows(session: Session) -> list[dict[str, Any]]:
 def verify_case(session: Session, name: str) -> Verification:
     """Whether case ``name`` is intact: its audit hash chain, the case files and every trace result
     against the log (:meth:`Case.verify`), and its store against the last audited write
-    (:func:`jobs.custody.check_store`: no run left unfinished, no rows without a record)."""
+    (:func:`jobs.custody.check_store`: no run left unfinished, no rows without a record, no content
+    changed in place)."""
     case = session.workspace.open(name)
     check = case.verify()
     if not check.ok:
         return check
     entries = case.audit.entries()
     # an unfinished write first: its files may be half-way, and the repair is to run it again
-    problem = (check_store(case, store_counts(session.settings, case)) or _check_cluster_files(case, entries)
+    problem = (check_store(case, StoreProbe(session.settings, case)) or _check_cluster_files(case, entries)
                or _check_reports(case, entries) or _check_tag_versions(session, case, entries))
     return check if problem is None else Verification(False, check.entries, check.head, problem)
 

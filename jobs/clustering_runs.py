@@ -19,11 +19,11 @@ import polars as pl
 
 from graph.base import GraphStore
 from jobs.addresses import candidate_chains, normal_address
-from jobs.custody import store_write
+from jobs.custody import CLUSTER_PARTS, store_write
 from jobs.files import write_atomic
 from jobs.session import Session
 from jobs.settings import Settings
-from jobs.stores import open_case_store, open_case_store_for_reading, store_counts
+from jobs.stores import StoreProbe, open_case_store, open_case_store_for_reading
 from jobs.workspace import Case
 from tracer.chains import Family
 from tracer.clustering import (
@@ -89,7 +89,7 @@ def run_clustering(session: Session, case: str, chain: str | None, *, change: bo
     results: list[dict[str, Any]] = []
     started = {"heuristics": heuristics, "coinjoin_filter": coinjoin_filter, "chains": chains}
     with store_write(workspace_case, "cluster.run", session.argv, started,
-                     lambda: store_counts(settings, workspace_case)) as run:
+                     StoreProbe(settings, workspace_case), touches=CLUSTER_PARTS) as run:
         with _store(settings, workspace_case) as store:
             frames = store.read_frames(chains[0] if chains else None)
             found = sorted(frames.transactions["chain"].unique().to_list())

@@ -3,28 +3,58 @@
 
 A command that writes the case's store records ``<action>.started`` before its first write and,
 after its last, ``<action>`` (finished), ``<action>.failed`` or ``<action>.interrupted`` — each
-closing entry with the store's row counts per node label and relationship type at that moment.
-``tracer case verify`` (:func:`check_store`) then compares the store with the last such entry: a
-run that started and never closed (killed), or rows that appeared after the last audited write, are
-reported, so data without a record cannot pass for evidence.
+closing entry with the store's row counts per node label and relationship type and its content
+digest (:mod:`tracer.store_digest`: one SHA-256 per canonical frame and per trace-result table, and
+one over them) at that moment. ``tracer case verify`` (:func:`check_store`) then compares the store
+with the last such entry: a run that started and never closed (killed), rows that appeared after
+the last audited write, or a value changed in place (same counts, other content) are reported, so
+data without a record cannot pass for evidence.
 
-The counts are a fingerprint of the store's size, not of every value: cheap to take after every
-command on a store of millions of rows, and enough to see data loaded without a record.
+Counting is cheap; digesting reads the parts it covers. A write names the parts it can change
+(``touches``): only those are read and digested again, the others are carried from the previous
+closing entry. Carrying is safe: a part changed behind the log's back keeps its recorded digest, so
+``case verify`` (which digests every part) still finds the difference.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
+from jobs.stores import DIGEST_PARTS
 from jobs.workspace import Case
+from tracer.schema import FRAMES
+from tracer.store_digest import CONSTRUCTION, store_digest
 
-__all__ = ["StoreWrite", "store_write", "check_store", "STORE_KEY"]
+__all__ = ["StoreWrite", "store_write", "fingerprint", "check_store", "STORE_KEY", "DIGEST_KEY",
+           "CHAIN_PARTS", "FRAME_PARTS", "TRACE_RESULT_PARTS", "SEED_PARTS", "TAG_PARTS",
+           "CLUSTER_PARTS"]
 
 #: the details key of an audit entry holding the store's counts after the write
 STORE_KEY = "store_counts"
+#: the details key holding the store's content digest after the write:
+#: ``{"construction", "sha256", "parts": {part: sha256}}``
+DIGEST_KEY = "store_digest"
+
+#: what the parts of a write are, by what it writes. Every write opens the case's store with its
+#: seeds loaded (:func:`jobs.stores.open_case_store`), so every write touches the seeds.
+SEED_PARTS: tuple[str, ...] = ("seeds",)
+CHAIN_PARTS: tuple[str, ...] = ("transactions", "inputs", "outputs", "transfers", "conversions", "bridge_events",
+                                *SEED_PARTS)
+FRAME_PARTS: tuple[str, ...] = tuple(FRAMES)
+TRACE_RESULT_PARTS: tuple[str, ...] = ("traces", "trace_reached", "trace_traced", *SEED_PARTS)
+TAG_PARTS: tuple[str, ...] = ("tags", *SEED_PARTS)
+CLUSTER_PARTS: tuple[str, ...] = ("clusters", *SEED_PARTS)
+
+
+class StoreReads(Protocol):
+    """Reads the store a case uses (:class:`jobs.stores.StoreProbe`); None: no store (yet)."""
+
+    def counts(self) -> dict[str, int] | None: ...
+
+    def digests(self, parts: Collection[str] | None = None) -> dict[str, str] | None: ...
 
 
 @dataclass
@@ -35,12 +65,12 @@ class StoreWrite:
 
 
 @contextmanager
-def store_write(case: Case | None, action: str, argv: list[str], started: dict[str, Any],
-                counts: Callable[[], dict[str, int] | None], *, finished: str | None = None) -> Iterator[StoreWrite]:
+def store_write(case: Case | None, action: str, argv: list[str], started: dict[str, Any], probe: StoreReads,
+                *, touches: Collection[str] | None = None, finished: str | None = None) -> Iterator[StoreWrite]:
     """Bracket a write to ``case``'s store (nothing is recorded without a case). ``started`` are the
     details of the ``.started`` entry; the work puts its results into ``StoreWrite.details``;
-    ``counts()`` gives the store's row counts (None if the store cannot be read). The closing entry is
-    named ``finished`` (default: ``action``)."""
+    ``probe`` reads the store's counts and digests after the work; ``touches`` names the digest
+    parts the work can change (None: any). The closing entry is named ``finished`` (default: ``action``)."""
     if case is None:
         yield StoreWrite()
         return
@@ -51,23 +81,52 @@ def store_write(case: Case | None, action: str, argv: list[str], started: dict[s
     except BaseException as exc:
         kind = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
         reason = "interrupted" if kind == "interrupted" else f"{type(exc).__name__}: {exc}"
-        case.record(f"{action}.{kind}", {**started, **run.details, "error": reason[:500], STORE_KEY: _safe(counts)},
-                    argv)
+        case.record(f"{action}.{kind}", {**started, **run.details, "error": reason[:500],
+                                         **fingerprint(case, probe, touches)}, argv)
         raise
-    case.record(finished or action, {**run.details, STORE_KEY: _safe(counts)}, argv)
+    case.record(finished or action, {**run.details, **fingerprint(case, probe, touches)}, argv)
 
 
-def _safe(counts: Callable[[], dict[str, int] | None]) -> dict[str, int] | None:
+def fingerprint(case: Case, probe: StoreReads, touches: Collection[str] | None) -> dict[str, Any]:
+    """The audit details that describe the store now: its counts (:data:`STORE_KEY`) and its content
+    digest (:data:`DIGEST_KEY`), the parts not in ``touches`` carried from the last entry that holds
+    one. Either is None when the store cannot be read (recorded as such after a failure)."""
+    counts = _safe(probe.counts)
+    if counts is None:
+        return {STORE_KEY: None, DIGEST_KEY: None}
+    previous = _last_digest(case) if touches is not None else None
+    carried = {} if previous is None else {k: v for k, v in previous["parts"].items()
+                                          if k in DIGEST_PARTS and k not in (touches or ())}
+    fresh = _safe(lambda: probe.digests([p for p in DIGEST_PARTS if p not in carried]))
+    if fresh is None:
+        return {STORE_KEY: counts, DIGEST_KEY: None}
+    parts = dict(sorted({**carried, **fresh}.items()))
+    digest = {"construction": CONSTRUCTION, "sha256": store_digest(parts), "parts": parts}
+    return {STORE_KEY: counts, DIGEST_KEY: digest}
+
+
+def _last_digest(case: Case) -> dict[str, Any] | None:
+    """The digest of the last entry that recorded one of this construction (None: none yet)."""
+    for entry in reversed(case.audit.entries()):
+        recorded = entry.details.get(DIGEST_KEY)
+        if isinstance(recorded, dict) and recorded.get("construction") == CONSTRUCTION:
+            return recorded
+        if STORE_KEY in entry.details:  # a later write without a digest: nothing earlier can be carried
+            return None
+    return None
+
+
+def _safe(read: Any) -> Any:
     try:
-        return counts()
+        return read()
     except Exception:  # noqa: BLE001 - a store that cannot be read after a failure is recorded as such
         return None
 
 
-def check_store(case: Case, counts: dict[str, int] | None) -> str | None:
-    """The first problem between the store (``counts``: its row counts now; None: no store) and the
-    audit log, or None. Entries written before stores were bracketed carry no counts: a log without
-    any bracket is not judged."""
+def check_store(case: Case, probe: StoreReads) -> str | None:
+    """The first problem between the store ``probe`` reads and the audit log, or None. Entries
+    written before stores were bracketed carry no counts: a log without any bracket is not judged;
+    entries written before digests were recorded are judged on their counts only."""
     events = [e for e in case.audit.entries() if e.action.endswith(".started") or STORE_KEY in e.details]
     if not events:
         return None
@@ -83,6 +142,7 @@ def check_store(case: Case, counts: dict[str, int] | None) -> str | None:
         if wrote:
             return (f"{last.action} (audit entry {last.seq}) left data in the store that no finished entry "
                     "covers; run it again (loads are idempotent) to complete it")
+    counts = probe.counts()
     if recorded is None or counts is None:
         return None
     changed = {k: (recorded.get(k, 0), v) for k, v in counts.items() if recorded.get(k, 0) != v}
@@ -90,4 +150,15 @@ def check_store(case: Case, counts: dict[str, int] | None) -> str | None:
         name, (before, now) = sorted(changed.items())[0]
         return (f"the store changed after audit entry {last.seq} ({last.action}): {name} {before:,} -> {now:,} "
                 f"rows; no audit entry covers the difference")
+    digest = last.details.get(DIGEST_KEY)
+    if not isinstance(digest, dict) or digest.get("construction") != CONSTRUCTION:
+        return None
+    now_parts = probe.digests(sorted(digest["parts"]))
+    if now_parts is None:
+        return f"the store of audit entry {last.seq} ({last.action}) is gone"
+    differing = sorted(p for p, value in digest["parts"].items() if now_parts.get(p) != value)
+    if differing:
+        return (f"the store's content changed after audit entry {last.seq} ({last.action}) with the same row "
+                f"counts: {', '.join(differing)} no longer match the content digest recorded then "
+                f"({digest['sha256'][:16]}…); no audit entry covers the difference")
     return None

@@ -16,10 +16,10 @@ from graph.model import NODE_LABELS as BASE_LABELS
 from graph.model import REL_TYPES as BASE_TYPES
 from graph.model import GraphTables, graph_tables, readable_cluster_uids
 from graph.trace_tables import TraceRunRows, trace_tables
-from jobs.custody import STORE_KEY
+from jobs.custody import SEED_PARTS, fingerprint
 from jobs.progress import NO_PROGRESS, Progress
 from jobs.session import Session
-from jobs.stores import open_case_store_for_reading, open_embedded, open_neo4j, seed_frames, store_counts
+from jobs.stores import StoreProbe, open_case_store_for_reading, open_embedded, open_neo4j, seed_frames
 from jobs.token_cache import read_tokens
 from jobs.trace_catalog import list_runs, select_runs
 from jobs.workspace import Case
@@ -140,7 +140,8 @@ def push_to_neo4j(session: Session, case: str, *, uri: str | None, user: str | N
     result = {**report.as_dict(), **synced.as_dict(), "traces": trace_graph.nodes["Trace"]["run"].to_list()}
     # the case's seeds were loaded into its store on the way: the entry records the store after it
     workspace_case.record("graph.push", {"target": location, **result,
-                                         STORE_KEY: store_counts(settings, workspace_case)}, session.argv)
+                                         **fingerprint(workspace_case, StoreProbe(settings, workspace_case),
+                                                       SEED_PARTS)}, session.argv)
     return {"case": case, "target": location, **result}
 
 
@@ -176,5 +177,6 @@ def export_graph(session: Session, case: str, format_: str, out: Path, *, traces
     listing = [{"file": p.name, "sha256": exporters.file_sha256(p)} for p in files]
     workspace_case.record("graph.export", {"format": format_, "out": str(out), "files": listing,
                                            "traces": trace_graph.nodes["Trace"]["run"].to_list(),
-                                           STORE_KEY: store_counts(session.settings, workspace_case)}, session.argv)
+                                           **fingerprint(workspace_case, StoreProbe(session.settings, workspace_case),
+                                                         ())}, session.argv)
     return {"case": case, "format": format_, "out": str(out), "files": listing}

@@ -20,14 +20,14 @@ from graph.base import GraphStore, LoadReport
 from jobs.block_ingest import OnLoad
 from jobs.checkpoints import Checkpoint
 from jobs.csv_ingest import CsvImportSummary, load_csv_frames, read_csv_file
-from jobs.custody import StoreWrite, store_write
+from jobs.custody import CHAIN_PARTS, FRAME_PARTS, StoreWrite, store_write
 from jobs.evm_ingest import EvmIngestSummary, ingest_evm_range, verify_balances
 from jobs.frames_ingest import check_frame_chains, read_coverage_files, read_frame_dir, read_token_files
 from jobs.progress import NO_PROGRESS, Progress
 from jobs.seed_ingest import AddressTxSource, expand_seeds
 from jobs.session import Session
 from jobs.sources import address_source, evm_address_source, node_url
-from jobs.stores import checkpoint_path, open_case_store, store_counts
+from jobs.stores import StoreProbe, checkpoint_path, open_case_store
 from jobs.token_cache import merge_tokens
 from jobs.utxo_ingest import IngestSummary, ingest_block_range
 from jobs.workspace import Case
@@ -124,7 +124,7 @@ def _range_run(session: Session, request: RangeRequest, case: Case | None, sourc
     settings, chain = session.settings, source.chain.key
     last = request.to_height if request.to_height is not None else source.tip_height()
     started = {"chain": chain, "source": source.source, "from": request.from_height, "to": last}
-    with store_write(case, action, session.argv, started, lambda: store_counts(settings, case)) as run:
+    with store_write(case, action, session.argv, started, StoreProbe(settings, case), touches=CHAIN_PARTS) as run:
         store = open_case_store(settings, case)
         try:
             checkpoint = Checkpoint.load(checkpoint_path(settings, case, chain), chain)
@@ -152,7 +152,8 @@ def ingest_csv(session: Session, case_name: str, file: Path, chain_key: str, col
     case = session.workspace.open(case_name)
     frames, digest, source, tokens = read_csv_file(file, chain, column_map, preset)
     started = {"file": str(file), "sha256": digest, "chain": chain.key}
-    with store_write(case, "ingest.csv", session.argv, started, lambda: store_counts(settings, case)) as run:
+    with store_write(case, "ingest.csv", session.argv, started, StoreProbe(settings, case),
+                     touches=CHAIN_PARTS) as run:
         store = open_case_store(settings, case)
         try:
             summary = load_csv_frames(store, frames, file, chain, digest, source)
@@ -176,7 +177,8 @@ def ingest_frames(session: Session, directory: Path, case_name: str | None, *,
     utxo = {c.key for c in settings.chains if not c.is_account}
     coverage = read_coverage_files(directory, loaded, utxo, set(files)) if verify else {}
     started = {"directory": str(directory), "files": files, "checksums_verified": verify}
-    with store_write(case, "ingest.frames", session.argv, started, lambda: store_counts(settings, case)) as run:
+    with store_write(case, "ingest.frames", session.argv, started, StoreProbe(settings, case),
+                     touches=FRAME_PARTS) as run:
         store = open_case_store(settings, case)
         try:
             report = store.load(loaded)
@@ -212,7 +214,8 @@ def ingest_seeds(session: Session, request: SeedRequest, progress: Progress = NO
     data = {"case": request.case, "third_party_allowed": third_party, "chains": results}
     started = {"case": request.case, "hops": request.hops, "third_party_allowed": third_party,
                "chains": sorted(by_chain)}
-    with store_write(case, "ingest.seeds", session.argv, started, lambda: store_counts(settings, case)) as run:
+    with store_write(case, "ingest.seeds", session.argv, started, StoreProbe(settings, case),
+                     touches=CHAIN_PARTS) as run:
         run.details = data
         store = open_case_store(settings, case)
         try:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -11,10 +13,16 @@ from graph.base import GraphStore, StoreLocationError
 from graph.embedded import EmbeddedStore
 from jobs.settings import Settings
 from jobs.workspace import Case
-from tracer.schema import SEEDS, FrameSet, conform
+from tracer.schema import FRAMES, SEEDS, FrameSet, conform
+from tracer.store_digest import frame_digests
 
 __all__ = ["open_case_store_for_reading", "store_counts", "open_case_store", "open_embedded", "open_neo4j",
-           "seed_frames", "checkpoint_path"]
+           "seed_frames", "checkpoint_path", "StoreProbe", "DIGEST_PARTS", "TRACE_PARTS"]
+
+#: the parts of a store its content digest covers (:mod:`tracer.store_digest`): every canonical frame,
+#: and the trace results written back
+TRACE_PARTS = ("traces", "trace_reached", "trace_traced")
+DIGEST_PARTS = (*FRAMES, *TRACE_PARTS)
 
 
 def open_embedded(settings: Settings, case: Case | None, *, read_only: bool = False) -> EmbeddedStore:
@@ -91,6 +99,42 @@ def store_counts(settings: Settings, case: Case | None) -> dict[str, int] | None
         return neo4j.stats()
     finally:
         neo4j.close()
+
+
+def store_digests(settings: Settings, case: Case | None, parts: Collection[str] | None = None) -> dict[str, str] | None:
+    """The content digest of each of ``parts`` (None: :data:`DIGEST_PARTS`) of the store ``case``
+    uses, read-only like :func:`store_counts`; None when there is no store yet."""
+    wanted = list(DIGEST_PARTS if parts is None else [p for p in DIGEST_PARTS if p in parts])
+    if settings.store_backend == "embedded":
+        path = settings.embedded_store_path(case.dir if case else None)
+        if not path.exists():
+            return None
+        store: GraphStore = EmbeddedStore.open(path, read_only=True)
+    else:
+        store = open_neo4j(settings)
+    try:
+        frame_parts = [p for p in wanted if p in FRAMES]
+        named = dict(store.read_frames(parts=frame_parts).frames()) if frame_parts else {}
+        if any(p in TRACE_PARTS for p in wanted):
+            named.update(store.read_traces().frames())
+        return frame_digests((name, named[name]) for name in wanted)
+    finally:
+        store.close()
+
+
+@dataclass(frozen=True)
+class StoreProbe:
+    """How the audit log looks at the store a case uses (:mod:`jobs.custody`): its row counts and
+    the content digests of its parts, each read-only at the moment it is asked."""
+
+    settings: Settings
+    case: Case | None
+
+    def counts(self) -> dict[str, int] | None:
+        return store_counts(self.settings, self.case)
+
+    def digests(self, parts: Collection[str] | None = None) -> dict[str, str] | None:
+        return store_digests(self.settings, self.case, parts)
 
 
 def open_case_store_for_reading(settings: Settings, case: Case) -> GraphStore:

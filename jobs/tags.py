@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from jobs.addresses import address_normalizer, candidate_chains, check_address
-from jobs.custody import store_write
+from jobs.custody import TAG_PARTS, store_write
 from jobs.session import Session
-from jobs.stores import open_case_store, store_counts
+from jobs.stores import StoreProbe, open_case_store
 from jobs.tag_library import ImportResult, TagLibrary
 from jobs.workspace import current_actor
 from tracer.chains import Chain, ChainRegistry
@@ -147,7 +147,7 @@ def import_tags(session: Session, request: TagImportRequest) -> tuple[ImportResu
     if workspace_case is not None:
         started = {"name": result.name, "sha256": result.sha256, "source_file": request.file.name}
         with store_write(workspace_case, "tags.load", session.argv, started,
-                         lambda: store_counts(settings, workspace_case)) as run:
+                         StoreProbe(settings, workspace_case), touches=TAG_PARTS) as run:
             store = open_case_store(settings, workspace_case)
             try:
                 report = store.load(FrameSet(tags=tag_import.tags))

@@ -32,13 +32,13 @@ from jobs.addresses import normal_address
 from jobs.bridge_follow import REGISTRY_SOURCE, REGISTRY_TAGPACK, bridge_tags, follow_bridges
 from jobs.case_index import other_case_notices, touched_addresses
 from jobs.checkpoints import Checkpoint
-from jobs.custody import store_write
+from jobs.custody import CHAIN_PARTS, TRACE_RESULT_PARTS, store_write
 from jobs.error_rates import manifest_reference, trace_methods
 from jobs.seed_forms import TXID, parse_seed, trace_seed
 from jobs.session import Session
 from jobs.settings import Settings
 from jobs.sources import address_source
-from jobs.stores import checkpoint_path, open_case_store, open_case_store_for_reading, store_counts
+from jobs.stores import StoreProbe, checkpoint_path, open_case_store, open_case_store_for_reading
 from jobs.tag_library import TagLibrary
 from jobs.token_cache import read_tokens
 from jobs.trace_fetch import FetchingFrontier
@@ -417,7 +417,8 @@ def trace_case(session: Session, request: TraceRequest) -> TraceOutcome:
                            "a trail cannot stop there unless the case's store has such tags")
     # the trace writes to the store (its Trace nodes, what --fetch pulls): bracketed in the audit log
     started = {"chain": chain.key, "models": [str(s.model) for s in specs], "fetch": request.fetch}
-    with store_write(case, "trace", session.argv, started, lambda: store_counts(settings, case),
+    with store_write(case, "trace", session.argv, started, StoreProbe(settings, case),
+                     touches=(*TRACE_RESULT_PARTS, *(CHAIN_PARTS if request.fetch else ())),
                      finished="trace.finished") as bracket:
         store = open_case_store(settings, case)
         closer = None

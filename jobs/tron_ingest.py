@@ -25,10 +25,10 @@ from typing import Any
 import polars as pl
 
 from adapters.tron.node import MAX_BLOCKS_PER_CALL, TronGridSource, TronNode
-from jobs.custody import store_write
+from jobs.custody import CHAIN_PARTS, store_write
 from jobs.session import Session
 from jobs.sources import node_url
-from jobs.stores import open_case_store, store_counts
+from jobs.stores import StoreProbe, open_case_store
 from tracer.chains import AddressFormat, Chain
 from tracer.errors import InputError
 from tracer.schema import FrameSet
@@ -93,7 +93,8 @@ def ingest_tron(session: Session, request: TronRequest, progress: Callable[[int]
             raise InputError(f"--to {last} is below --from {first}")
         summary = TronIngestSummary(chain=chain.key, source=node.source, blocks=[first, last])
         started = {"chain": chain.key, "source": node.source, "from": first, "to": last}
-        with store_write(case, "ingest.tron", session.argv, started, lambda: store_counts(settings, case)) as run:
+        with store_write(case, "ingest.tron", session.argv, started, StoreProbe(settings, case),
+                         touches=CHAIN_PARTS) as run:
             store = open_case_store(settings, case)
             try:
                 for low in range(first, last + 1, MAX_BLOCKS_PER_CALL):
@@ -122,7 +123,8 @@ def _from_trongrid(session: Session, chain: Chain, case: Any, request: TronReque
     started = {"chain": chain.key, "source": source.source, "addresses": addresses,
                "third_party_allowed": third_party}
     try:
-        with store_write(case, "ingest.tron", session.argv, started, lambda: store_counts(settings, case)) as run:
+        with store_write(case, "ingest.tron", session.argv, started, StoreProbe(settings, case),
+                         touches=CHAIN_PARTS) as run:
             store = open_case_store(settings, case)
             try:
                 for address in addresses:

@@ -157,16 +157,16 @@ def load_clusters(session: Any, case: str, out: Path, chains: list[str]) -> list
     clusters replaced (``replace_clusters``) and the evidence files ``tracer cluster explain`` reads
     written, in one audited store write (``cluster.import``), as ``tracer cluster run`` does."""
     from jobs.clustering_runs import clusters_dir
-    from jobs.custody import store_write
+    from jobs.custody import CLUSTER_PARTS, store_write
     from jobs.files import write_atomic
-    from jobs.stores import open_case_store, store_counts
+    from jobs.stores import StoreProbe, open_case_store
 
     settings = session.settings
     workspace_case = session.workspace.open(case)
     results: list[dict[str, Any]] = []
     started = {"source": str(out), "chains": chains, "heuristics": [MULTI_INPUT], "coinjoin_filter": True}
     with store_write(workspace_case, "cluster.import", session.argv, started,
-                     lambda: store_counts(settings, workspace_case)) as run:
+                     StoreProbe(settings, workspace_case), touches=CLUSTER_PARTS) as run:
         store = open_case_store(settings, workspace_case)
         try:
             for key in chains:

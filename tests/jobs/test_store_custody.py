@@ -2,24 +2,30 @@
 """No data in a case's store without a record: every write is bracketed in the audit log.
 
 A write records ``<action>.started`` first and, after it, the finished (or failed / interrupted)
-entry with the store's row counts. ``verify_case`` compares the store with the last bracket: rows
-loaded outside any bracket, a run killed between its brackets, and a run interrupted after it
-loaded data are each reported; a clean bracket verifies.
+entry with the store's row counts and content digest. ``verify_case`` compares the store with the
+last bracket: rows loaded outside any bracket, a value changed in place (same counts), a run killed
+between its brackets, and a run interrupted after it loaded data are each reported; a clean
+bracket verifies. A later write re-digests only the parts it can change, and a change to any
+other part is still found.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import polars as pl
 import pytest
 
+from graph.embedded import EmbeddedStore
 from jobs.cases import verify_case
-from jobs.custody import store_write
+from jobs.custody import DIGEST_KEY, FRAME_PARTS, TAG_PARTS, store_write
 from jobs.session import Session
 from jobs.settings import load_settings
-from jobs.stores import open_case_store, store_counts
+from jobs.stores import DIGEST_PARTS, StoreProbe, open_case_store
 from jobs.workspace import Workspace
 from tests.tracer.chain_builder import UtxoChain
+from tracer.schema import TAGS, FrameSet, conform
+from tracer.store_digest import CONSTRUCTION, store_digest
 
 
 @pytest.fixture()
@@ -39,13 +45,13 @@ def _chain(tag: str) -> UtxoChain:
 
 def _load(session: Session, tag: str, *, bracket: bool = True, interrupt: bool = False) -> None:
     case = session.workspace.open("op-custody")
-    counts = lambda: store_counts(session.settings, case)  # noqa: E731
     if not bracket:
         store = open_case_store(session.settings, case)
         store.load(_chain(tag).frames())
         store.close()
         return
-    with store_write(case, "ingest.frames", session.argv, {"directory": tag}, counts) as run:
+    with store_write(case, "ingest.frames", session.argv, {"directory": tag}, StoreProbe(session.settings, case),
+                     touches=FRAME_PARTS) as run:
         store = open_case_store(session.settings, case)
         try:
             store.load(_chain(tag).frames())
@@ -88,6 +94,74 @@ def test_a_run_killed_between_its_brackets_is_reported(session: Session) -> None
 
 def test_a_failure_before_any_write_leaves_nothing_to_report(session: Session) -> None:
     case = session.workspace.open("op-custody")
-    with pytest.raises(RuntimeError), store_write(case, "ingest.utxo", ["tracer"], {}, lambda: None):
+    with pytest.raises(RuntimeError), store_write(case, "ingest.utxo", ["tracer"], {},
+                                                  StoreProbe(session.settings, case)):
         raise RuntimeError("node unreachable")
     assert verify_case(session, "op-custody").ok
+
+
+def _tamper(session: Session, query: str) -> None:
+    """Change the store behind the audit log's back, as another program with write access could."""
+    path = session.settings.embedded_store_path(session.workspace.open("op-custody").dir)
+    with EmbeddedStore.open(path) as store:
+        store._exec(query)
+
+
+def _load_tag(session: Session) -> None:
+    """A write that can change only the store's tags (and the seeds every write loads)."""
+    case = session.workspace.open("op-custody")
+    tags = conform(pl.DataFrame([{"chain": "ltc-regtest", "address": "rltc1qqgpqyqszqgpqyqszqgpqyqszqgpqyqszr0p8er",
+                                  "label": "Exchange X", "category": "exchange", "confidence": 90,
+                                  "tagpack": "tp", "source": "tagpack tp"}], schema=TAGS.polars_schema), TAGS)
+    with store_write(case, "tags.load", session.argv, {}, StoreProbe(session.settings, case), touches=TAG_PARTS):
+        store = open_case_store(session.settings, case)
+        try:
+            store.load(FrameSet(tags=tags))
+        finally:
+            store.close()
+
+
+def test_each_closing_entry_records_the_stores_content_digest(session: Session) -> None:
+    _load(session, "x")
+    entry = session.workspace.open("op-custody").audit.entries()[-1]
+    digest = entry.details[DIGEST_KEY]
+    assert digest["construction"] == CONSTRUCTION == "tracer-store-digest/1"
+    assert sorted(digest["parts"]) == sorted(DIGEST_PARTS)
+    assert digest["sha256"] == store_digest(digest["parts"])
+
+
+def test_a_write_redigests_only_what_it_can_change(session: Session) -> None:
+    _load(session, "x")
+    _load_tag(session)
+    first, second = (e.details[DIGEST_KEY]["parts"] for e in session.workspace.open("op-custody").audit.entries()
+                     if DIGEST_KEY in e.details)
+    assert [p for p in DIGEST_PARTS if first[p] != second[p]] == ["tags"]
+    assert verify_case(session, "op-custody").ok
+
+
+def test_a_value_changed_in_place_is_reported(session: Session) -> None:
+    _load(session, "x")
+    _tamper(session, "MATCH (o:Output) WHERE o.value = 4000 SET o.value = 4001")  # same counts, 1 sat more
+    check = verify_case(session, "op-custody")
+    assert not check.ok
+    assert ("the store's content changed after audit entry 3 (ingest.frames) with the same row counts: "
+            "outputs no longer match the content digest recorded then") in (check.problem or "")
+
+
+def test_a_later_write_of_other_parts_does_not_hide_a_change(session: Session) -> None:
+    _load(session, "x")
+    _tamper(session, "MATCH (t:`Transaction`) SET t.timestamp = t.timestamp + 3600")
+    _load_tag(session)  # touches tags only: the transactions' digest is carried from entry 3, not re-read
+    check = verify_case(session, "op-custody")
+    assert not check.ok
+    assert "after audit entry 5 (tags.load) with the same row counts: transactions no longer match" \
+        in (check.problem or "")
+
+
+def test_a_log_written_before_digests_is_judged_on_its_counts(session: Session) -> None:
+    case = session.workspace.open("op-custody")
+    _load(session, "x", bracket=False)
+    case.record("ingest.frames.started", {}, ["tracer"])
+    case.record("ingest.frames", {"store_counts": StoreProbe(session.settings, case).counts()}, ["tracer"])
+    _tamper(session, "MATCH (o:Output) WHERE o.value = 4000 SET o.value = 4001")
+    assert verify_case(session, "op-custody").ok  # no digest recorded then: nothing to compare with
