@@ -34,12 +34,14 @@ import polars as pl
 
 from graph.embedded import EmbeddedStore
 from jobs.case_index import other_case_notices
+from jobs.custody import CHAIN_PARTS, store_write
 from jobs.files import write_atomic
 from jobs.progress import NO_PROGRESS, Progress
 from jobs.screening import CACHE_ENTRIES, EXPOSURE_COLUMNS, WALLET_COLUMNS, ReadCache, ScreenParams, screen_batch
 from jobs.session import Session
 from jobs.settings import Settings
 from jobs.sources import address_source
+from jobs.stores import StoreProbe
 from jobs.tag_library import TagLibrary
 from jobs.trace_fetch import FetchingFrontier
 from jobs.wallet_lists import Wallets, read_wallets
@@ -135,8 +137,12 @@ def screen_wallets(session: Session, request: ScreenRequest, progress: Progress 
                      for c in {w[0] for w in wallets.rows}}
     progress.start(len(wallets.rows), "wallets", done=sum(len(batches[i][1]) for i in parts.done))
     started = time.perf_counter()
+    # --fetch loads what it pulls into the case's store: bracketed in the audit log like an ingest
+    bracket = {"input": str(request.file), "input_sha256": input_sha256, "fetch": True}
     try:
-        run.screen(tags_by_chain, case.dir if case else settings.home)
+        with store_write(case if request.fetch else None, "screen.fetch", session.argv, bracket,
+                         StoreProbe(settings, case), touches=CHAIN_PARTS):
+            run.screen(tags_by_chain, case.dir if case else settings.home)
     finally:
         progress.stop()
     seconds = time.perf_counter() - started

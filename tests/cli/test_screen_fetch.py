@@ -48,3 +48,7 @@ def test_fetch_pulls_missing_histories_then_screens(cli: Cli, tmp_path: Path) ->
     again = cli("screen", str(wallets), "--chain", CHAIN, "--case", "op-w", "--out", str(tmp_path / "again.csv"))
     assert again.exit_code == 3
     assert (tmp_path / "again.exposures.csv").read_bytes() == (tmp_path / "out.exposures.csv").read_bytes()
+    # what --fetch wrote into the case's store is bracketed in its audit log, so the case verifies
+    actions = [e["action"] for e in cli.json("case", "log", "op-w")]
+    assert actions[-4:] == ["screen.fetch.started", "screen.fetch", "screen.run", "screen.run"]
+    assert cli("case", "verify", "op-w").exit_code == 0
