@@ -41,8 +41,9 @@ DIGEST_KEY = "store_digest"
 #: what the parts of a write are, by what it writes. Every write opens the case's store with its
 #: seeds loaded (:func:`jobs.stores.open_case_store`), so every write touches the seeds.
 SEED_PARTS: tuple[str, ...] = ("seeds",)
+#: a chain write; a reorg repair deletes transactions, and with them the links of saved traces to them
 CHAIN_PARTS: tuple[str, ...] = ("transactions", "inputs", "outputs", "transfers", "conversions", "bridge_events",
-                                *SEED_PARTS)
+                                "trace_traced", *SEED_PARTS)
 FRAME_PARTS: tuple[str, ...] = tuple(FRAMES)
 TRACE_RESULT_PARTS: tuple[str, ...] = ("traces", "trace_reached", "trace_traced", *SEED_PARTS)
 TAG_PARTS: tuple[str, ...] = ("tags", *SEED_PARTS)

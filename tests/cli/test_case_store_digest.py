@@ -33,4 +33,5 @@ def test_case_verify_finds_an_amount_changed_in_the_store(cli: Cli, tracer_home:
     assert verify.exit_code == 1
     assert "with the same row counts: outputs no longer match the content digest" in " ".join(verify.stdout.split())
     as_json = cli("case", "verify", case, "--json")
-    assert as_json.exit_code == 1 and '"verified": false' in as_json.stdout and "outputs no longer match" in as_json.stdout
+    assert as_json.exit_code == 1 and '"verified": false' in as_json.stdout
+    assert "outputs no longer match" in as_json.stdout

@@ -165,3 +165,26 @@ def test_a_log_written_before_digests_is_judged_on_its_counts(session: Session) 
     case.record("ingest.frames", {"store_counts": StoreProbe(session.settings, case).counts()}, ["tracer"])
     _tamper(session, "MATCH (o:Output) WHERE o.value = 4000 SET o.value = 4001")
     assert verify_case(session, "op-custody").ok  # no digest recorded then: nothing to compare with
+
+
+def test_a_reorg_repair_after_a_saved_trace_verifies(session: Session) -> None:
+    from graph.base import TRACE_REACHED_COLUMNS, TRACE_TRACED_COLUMNS, TraceRecord
+    from jobs.custody import CHAIN_PARTS, TRACE_RESULT_PARTS
+
+    _load(session, "x")
+    case = session.workspace.open("op-custody")
+    probe = StoreProbe(session.settings, case)
+    spent = _chain("x").frames().transactions.filter(pl.col("block_height") == pl.col("block_height").max())
+    traced = pl.DataFrame({"txid": spent["txid"], "depth": [1] * spent.height, "taint": ["4000"] * spent.height,
+                           "hops": [1] * spent.height}, schema=TRACE_TRACED_COLUMNS)
+    with store_write(case, "trace", session.argv, {}, probe, touches=TRACE_RESULT_PARTS, finished="trace.finished"):
+        with open_case_store(session.settings, case) as store:
+            store.save_trace(TraceRecord(uid="trace:op-custody:1", case="op-custody", chain="ltc-regtest",
+                                         direction="forward", model="haircut", parameters="{}",
+                                         manifest_sha256="00" * 32, seed_value="{}",
+                                         reached=pl.DataFrame(schema=TRACE_REACHED_COLUMNS), traced=traced))
+    # the block ingest finds a reorg: the traced transaction's block goes, with the trace's link to it
+    with store_write(case, "ingest.utxo", session.argv, {}, probe, touches=CHAIN_PARTS):
+        with open_case_store(session.settings, case) as store:
+            assert store.remove_blocks("ltc-regtest", int(spent["block_height"][0])) == spent.height
+    assert verify_case(session, "op-custody").ok
