@@ -99,16 +99,25 @@ def log(name: CaseArg, json_: JsonOpt = False) -> None:
 
 @app.command("verify")
 def verify(name: CaseArg, json_: JsonOpt = False) -> None:
-    """Verify the audit log's hash chain and that the case files match it (exit 1 if tampered).
+    """Verify the audit log's hash chain, that the case files match it, and that the case's store
+    holds what the last audited write left: its row counts and content digest (exit 1 if tampered).
 
     Example: tracer case verify op-harbor
     """
     check = verify_case(app_context().session, name)
     data = {"case": name, "verified": check.ok, "entries": check.entries, "head": check.head,
-            "problem": check.problem}
-    emit(data, as_json=json_, human=lambda: stdout.print(
-        f"{name}: audit log verified, {check.entries} entries, head {check.head}" if check.ok
-        else f"{name}: audit log does NOT verify: {check.problem}", highlight=False))
+            "problem": check.problem, "store_digest": check.store_digest, "store_digest_entry": check.store_entry}
+
+    def human() -> None:
+        if not check.ok:
+            stdout.print(f"{name}: audit log does NOT verify: {check.problem}", highlight=False)
+            return
+        stdout.print(f"{name}: audit log verified, {check.entries} entries, head {check.head}", highlight=False)
+        if check.store_digest is not None:
+            stdout.print(f"{name}: store content sha256 {check.store_digest}, as recorded by audit entry "
+                         f"{check.store_entry}", highlight=False)
+
+    emit(data, as_json=json_, human=human)
     if not check.ok:
         if not json_:
             error(f"case {name!r} failed verification")

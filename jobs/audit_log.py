@@ -69,6 +69,10 @@ class Verification:
     entries: int
     head: str
     problem: str | None = None
+    #: the store's content digest (tracer.store_digest) found equal to the one recorded by audit
+    #: entry ``store_entry``; None when no entry recorded one (or the case has no store)
+    store_digest: str | None = None
+    store_entry: int | None = None
 
 
 class AuditLogDamagedError(TracerError):

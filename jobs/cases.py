@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -50,9 +51,12 @@ def verify_case(session: Session, name: str) -> Verification:
         return check
     entries = case.audit.entries()
     # an unfinished write first: its files may be half-way, and the repair is to run it again
-    problem = (check_store(case, StoreProbe(session.settings, case)) or _check_cluster_files(case, entries)
+    store = check_store(case, StoreProbe(session.settings, case))
+    problem = (store.problem or _check_cluster_files(case, entries)
                or _check_reports(case, entries) or _check_tag_versions(session, case, entries))
-    return check if problem is None else Verification(False, check.entries, check.head, problem)
+    if problem is not None:
+        return Verification(False, check.entries, check.head, problem)
+    return replace(check, store_digest=store.digest, store_entry=store.entry)
 
 
 def _check_cluster_files(case: Case, entries: list[AuditEntry]) -> str | None:

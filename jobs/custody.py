@@ -23,12 +23,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from jobs.audit_log import AuditEntry
 from jobs.stores import DIGEST_PARTS
 from jobs.workspace import Case
 from tracer.schema import FRAMES
 from tracer.store_digest import CONSTRUCTION, store_digest
 
-__all__ = ["StoreWrite", "store_write", "fingerprint", "check_store", "STORE_KEY", "DIGEST_KEY",
+__all__ = ["StoreWrite", "StoreCheck", "store_write", "fingerprint", "check_store", "STORE_KEY", "DIGEST_KEY",
            "CHAIN_PARTS", "FRAME_PARTS", "TRACE_RESULT_PARTS", "SEED_PARTS", "TAG_PARTS",
            "CLUSTER_PARTS"]
 
@@ -124,42 +125,61 @@ def _safe(read: Any) -> Any:
         return None
 
 
-def check_store(case: Case, probe: StoreReads) -> str | None:
-    """The first problem between the store ``probe`` reads and the audit log, or None. Entries
-    written before stores were bracketed carry no counts: a log without any bracket is not judged;
-    entries written before digests were recorded are judged on their counts only."""
+@dataclass(frozen=True)
+class StoreCheck:
+    """What :func:`check_store` found: a problem, or the digest the store still has and the entry
+    that recorded it (both None when no entry recorded a digest)."""
+
+    problem: str | None = None
+    digest: str | None = None
+    entry: int | None = None
+
+
+def check_store(case: Case, probe: StoreReads) -> StoreCheck:
+    """The first problem between the store ``probe`` reads and the audit log. Entries written
+    before stores were bracketed carry no counts: a log without any bracket is not judged; entries
+    written before digests were recorded are judged on their counts only."""
+    problem, last = _store_problem(case, probe)
+    if problem is not None or last is None:
+        return StoreCheck(problem)
+    digest = last.details.get(DIGEST_KEY)
+    if not isinstance(digest, dict) or digest.get("construction") != CONSTRUCTION:
+        return StoreCheck()
+    now_parts = probe.digests(sorted(digest["parts"]))
+    if now_parts is None:
+        return StoreCheck(f"the store of audit entry {last.seq} ({last.action}) is gone")
+    differing = sorted(p for p, value in digest["parts"].items() if now_parts.get(p) != value)
+    if differing:
+        return StoreCheck(f"the store's content changed after audit entry {last.seq} ({last.action}) with the same "
+                          f"row counts: {', '.join(differing)} no longer match the content digest recorded then "
+                          f"({digest['sha256'][:16]}…); no audit entry covers the difference")
+    return StoreCheck(None, str(digest["sha256"]), last.seq)
+
+
+def _store_problem(case: Case, probe: StoreReads) -> tuple[str | None, AuditEntry | None]:
+    """The counts' verdict: a problem, or the last entry to compare the content with (None: nothing
+    to compare)."""
     events = [e for e in case.audit.entries() if e.action.endswith(".started") or STORE_KEY in e.details]
     if not events:
-        return None
+        return None, None
     last = events[-1]
     if last.action.endswith(".started"):
         action = last.action.removesuffix(".started")
         return (f"{action} started (audit entry {last.seq}) and never finished: the store may hold data no "
-                "finished entry covers; run it again (loads are idempotent) to record what the store holds")
+                "finished entry covers; run it again (loads are idempotent) to record what the store holds"), None
     recorded = last.details.get(STORE_KEY)
     if last.action.endswith((".failed", ".interrupted")):
         before = next((e.details.get(STORE_KEY) for e in reversed(events[:-1]) if STORE_KEY in e.details), None)
         wrote = (before is not None) if recorded is None else recorded != (before or dict.fromkeys(recorded, 0))
         if wrote:
             return (f"{last.action} (audit entry {last.seq}) left data in the store that no finished entry "
-                    "covers; run it again (loads are idempotent) to complete it")
+                    "covers; run it again (loads are idempotent) to complete it"), None
     counts = probe.counts()
     if recorded is None or counts is None:
-        return None
+        return None, None
     changed = {k: (recorded.get(k, 0), v) for k, v in counts.items() if recorded.get(k, 0) != v}
     if changed:
         name, (before, now) = sorted(changed.items())[0]
         return (f"the store changed after audit entry {last.seq} ({last.action}): {name} {before:,} -> {now:,} "
-                f"rows; no audit entry covers the difference")
-    digest = last.details.get(DIGEST_KEY)
-    if not isinstance(digest, dict) or digest.get("construction") != CONSTRUCTION:
-        return None
-    now_parts = probe.digests(sorted(digest["parts"]))
-    if now_parts is None:
-        return f"the store of audit entry {last.seq} ({last.action}) is gone"
-    differing = sorted(p for p, value in digest["parts"].items() if now_parts.get(p) != value)
-    if differing:
-        return (f"the store's content changed after audit entry {last.seq} ({last.action}) with the same row "
-                f"counts: {', '.join(differing)} no longer match the content digest recorded then "
-                f"({digest['sha256'][:16]}…); no audit entry covers the difference")
-    return None
+                f"rows; no audit entry covers the difference"), None
+    return None, last

@@ -4,7 +4,8 @@
 The main job's case is loaded and traced through the CLI; every closing audit entry carries the
 store's content digest. Then one output of the fixture chain gains one litoshi behind the log's
 back — the same rows, the same counts — and ``case verify`` exits 1 naming the frame that no longer
-matches, in the terminal and in ``--json``. Before the change the same case verifies.
+matches, in the terminal and in ``--json``. Before the change the same case verifies and says which
+digest the store has, and which audit entry recorded it.
 """
 
 from __future__ import annotations
@@ -24,7 +25,12 @@ def test_case_verify_finds_an_amount_changed_in_the_store(cli: Cli, tracer_home:
     assert [e["action"] for e in log if e["details"].get("store_digest")] == ["ingest.frames", "trace.finished"]
     assert all(d["construction"] == "tracer-store-digest/1" and len(d["sha256"]) == 64 for d in digests)
     assert digests[0]["parts"]["outputs"] == digests[1]["parts"]["outputs"]  # the trace did not touch them
-    assert cli("case", "verify", case).exit_code == 0
+    verified = cli("case", "verify", case)
+    entry = max(e["seq"] for e in log if e["details"].get("store_digest"))
+    assert verified.exit_code == 0
+    assert (f"store content sha256 {digests[1]['sha256']}, as recorded by audit entry {entry}"
+            in " ".join(verified.stdout.split()))
+    assert cli.json("case", "verify", case)["store_digest"] == digests[1]["sha256"]
 
     with EmbeddedStore.open(tracer_home / "cases" / case / "graph.lbug") as store:
         store._exec("MATCH (o:Output) WITH o ORDER BY o.id LIMIT 1 SET o.value = o.value + 1")
