@@ -6,6 +6,7 @@ with checksums. Long work reports through :class:`jobs.progress.Progress`; jobs 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from graph.model import NODE_LABELS as BASE_LABELS
 from graph.model import REL_TYPES as BASE_TYPES
 from graph.model import GraphTables, graph_tables, readable_cluster_uids
 from graph.trace_tables import TraceRunRows, trace_tables
-from jobs.custody import SEED_PARTS, fingerprint
+from jobs.custody import fingerprint
 from jobs.progress import NO_PROGRESS, Progress
 from jobs.session import Session
 from jobs.stores import StoreProbe, open_case_store_for_reading, open_embedded, open_neo4j, seed_frames
@@ -24,7 +25,7 @@ from jobs.token_cache import read_tokens
 from jobs.trace_catalog import list_runs, select_runs
 from jobs.workspace import Case
 from tracer.errors import InputError
-from tracer.schema import FrameSet
+from tracer.schema import SEEDS, FrameSet
 
 __all__ = ["graph_stats", "graph_query", "push_to_neo4j", "export_graph", "EXPORT_FORMATS"]
 
@@ -95,11 +96,17 @@ def _trace_rows(workspace_case: Case, wanted: Sequence[str]) -> list[TraceRunRow
 
 def _case_graph(session: Session, workspace_case: Case, traces: Sequence[str]
                 ) -> tuple[FrameSet, GraphTables, dict[str, dict[str, Any]]]:
-    """The case's frames (seeds loaded into its store first), its trace tables and its token metadata."""
+    """The case's frames (with its current seeds), its trace tables and its token metadata. The
+    store is only read: the seeds are put in beside what it holds, not written into it, so an export
+    or a push leaves the store (and its content digest in the audit log) as it was."""
     runs = _trace_rows(workspace_case, traces)  # an unknown run is bad input before any store is opened
-    with open_embedded(session.settings, workspace_case) as source:
-        source.load(seed_frames(workspace_case))
-        frames = source.read_frames()
+    frames = FrameSet()
+    if session.settings.embedded_store_path(workspace_case.dir).exists():
+        with open_embedded(session.settings, workspace_case, read_only=True) as source:
+            frames = source.read_frames()
+    seeds = seed_frames(workspace_case).seeds
+    frames = replace(frames, seeds=pl.concat([frames.seeds.filter(pl.col("case") != workspace_case.name), seeds])
+                     .sort(list(SEEDS.key), nulls_last=True))
     chains = sorted(set(frames.transfers["chain"].to_list()) | {r.chain for r in runs})
     tokens = {chain: read_tokens(session.settings, workspace_case, chain) for chain in chains}
     return frames, trace_tables(runs, session.settings.chains, tokens), tokens
@@ -138,10 +145,10 @@ def push_to_neo4j(session: Session, case: str, *, uri: str | None, user: str | N
         progress.stop()
         target.close()
     result = {**report.as_dict(), **synced.as_dict(), "traces": trace_graph.nodes["Trace"]["run"].to_list()}
-    # the case's seeds were loaded into its store on the way: the entry records the store after it
+    # the case's store is only read: the entry records it as it is (its digest carried from the last write)
     workspace_case.record("graph.push", {"target": location, **result,
                                          **fingerprint(workspace_case, StoreProbe(settings, workspace_case),
-                                                       SEED_PARTS)}, session.argv)
+                                                       ())}, session.argv)
     return {"case": case, "target": location, **result}
 
 

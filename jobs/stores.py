@@ -130,6 +130,12 @@ class StoreProbe:
     settings: Settings
     case: Case | None
 
+    @property
+    def shared(self) -> bool:
+        """Whether other cases write the same store: Neo4j (one database), or a configured
+        ``store.path`` instead of the case's own ``graph.lbug``."""
+        return self.settings.store_backend != "embedded" or self.settings.store_path is not None
+
     def counts(self) -> dict[str, int] | None:
         return store_counts(self.settings, self.case)
 

@@ -6,7 +6,10 @@ entry with the store's row counts and content digest. ``verify_case`` compares t
 last bracket: rows loaded outside any bracket, a value changed in place (same counts), a run killed
 between its brackets, and a run interrupted after it loaded data are each reported; a clean
 bracket verifies. A later write re-digests only the parts it can change, and a change to any
-other part is still found.
+other part is still found; before it writes, it compares the parts it will change with the last
+audited write, so no later write — not even one that fails — makes an earlier change look audited.
+What the tool itself does never reads as tampering: a run killed and followed by another command,
+another case writing a shared store, an export after a new seed.
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ import polars as pl
 import pytest
 
 from graph.embedded import EmbeddedStore
-from jobs.cases import verify_case
-from jobs.custody import DIGEST_KEY, FRAME_PARTS, TAG_PARTS, store_write
+from jobs.cases import add_seed, verify_case
+from jobs.custody import CHAIN_PARTS, DIGEST_KEY, FRAME_PARTS, TAG_PARTS, store_write
+from jobs.graph_jobs import export_graph
 from jobs.session import Session
 from jobs.settings import load_settings
 from jobs.stores import DIGEST_PARTS, StoreProbe, open_case_store
@@ -187,4 +191,62 @@ def test_a_reorg_repair_after_a_saved_trace_verifies(session: Session) -> None:
     with store_write(case, "ingest.utxo", session.argv, {}, probe, touches=CHAIN_PARTS):
         with open_case_store(session.settings, case) as store:
             assert store.remove_blocks("ltc-regtest", int(spent["block_height"][0])) == spent.height
+    assert verify_case(session, "op-custody").ok
+
+
+def test_a_later_write_of_the_changed_part_does_not_make_the_change_look_audited(session: Session) -> None:
+    _load(session, "x")
+    _tamper(session, "MATCH (o:Output) WHERE o.value = 4000 SET o.value = 4001")
+    _load(session, "z")  # another ingest: it re-digests the outputs after it wrote, but compared them first
+    check = verify_case(session, "op-custody")
+    assert not check.ok
+    assert ("the store's outputs changed outside the audit log after audit entry 3: found when ingest.frames "
+            "started (audit entry 4)") in (check.problem or "")
+
+
+def test_a_failed_write_does_not_make_a_change_look_audited(session: Session) -> None:
+    _load(session, "x")
+    _tamper(session, "MATCH (o:Output) WHERE o.value = 4000 SET o.value = 4001")
+    case = session.workspace.open("op-custody")
+    with pytest.raises(RuntimeError), store_write(case, "ingest.utxo", ["tracer"], {},
+                                                  StoreProbe(session.settings, case), touches=CHAIN_PARTS):
+        raise RuntimeError("node unreachable")  # fails before writing anything
+    check = verify_case(session, "op-custody")
+    assert not check.ok and "outputs changed outside the audit log after audit entry 3" in (check.problem or "")
+
+
+def test_a_killed_write_followed_by_another_command_is_not_tampering(session: Session) -> None:
+    _load(session, "x")
+    case = session.workspace.open("op-custody")
+    case.record("trace.started", {"fetch": True}, ["tracer"])  # trace --fetch loads chain rows, then SIGKILL
+    with open_case_store(session.settings, case) as store:
+        store.load(_chain("y").frames())
+    assert "trace started (audit entry 4) and never finished" in (verify_case(session, "op-custody").problem or "")
+    _load_tag(session)  # a write left open may have changed anything: this one digests every part again
+    assert verify_case(session, "op-custody").ok
+
+
+def test_a_store_shared_with_another_case_verifies_after_the_cases_own_write(tmp_path: Path) -> None:
+    settings = load_settings({"TRACER_HOME": str(tmp_path / "home"), "TRACER_CONFIG": "",
+                              "TRACER_STORE_PATH": str(tmp_path / "shared.lbug")})
+    workspace = Workspace(settings.cases_dir)
+    workspace.create("op-custody", "", ["tracer"])
+    other = workspace.create("op-other", "", ["tracer"])
+    session = Session(settings, workspace, ["tracer", "test"])
+    _load(session, "x")
+    with store_write(other, "ingest.frames", ["tracer"], {}, StoreProbe(settings, other), touches=CHAIN_PARTS):
+        with open_case_store(settings, other) as store:
+            store.load(_chain("y").frames())
+    check = verify_case(session, "op-custody")  # the other case's rows came after this case's last entry
+    assert not check.ok and "shared with other cases" in (check.problem or "")
+    _load_tag(session)  # this case's own write: on a shared store every part is digested again
+    assert verify_case(session, "op-custody").ok
+
+
+def test_an_export_after_a_new_seed_leaves_the_store_as_recorded(session: Session, tmp_path: Path) -> None:
+    first, second = "rltc1qqyqszqgpqyqszqgpqyqszqgpqyqszqgpjt8zj4", "rltc1qqgpqyqszqgpqyqszqgpqyqszqgpqyqszr0p8er"
+    add_seed(session, "op-custody", "ltc-regtest", first, label=None, note=None)
+    _load(session, "x")
+    add_seed(session, "op-custody", "ltc-regtest", second, label="second", note=None)
+    export_graph(session, "op-custody", "parquet", tmp_path / "out")  # reads the store; the new seed in memory
     assert verify_case(session, "op-custody").ok
