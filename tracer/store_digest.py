@@ -20,6 +20,20 @@ or as a case package's ``frames/`` hold them):
 3. the store's digest is the SHA-256 of the lines ``<frame name> <hex digest>\\n``, sorted by
    frame name.
 
+The parts (12): the nine canonical frames of :data:`tracer.schema.FRAMES` (``transactions``,
+``inputs``, ``outputs``, ``transfers``, ``tags``, ``clusters``, ``seeds``, ``conversions``,
+``bridge_events``; columns as there), each over the whole store; and the trace results written back
+(:meth:`graph.base.GraphStore.read_traces`): ``traces`` (one row per ``:Trace`` node: ``uid``,
+``case_name``, ``chain``, ``direction``, ``model``, ``parameters``, ``manifest_sha256``,
+``seed_value``), ``trace_reached`` (``trace`` — the Trace's uid —, ``address``, ``ending``,
+``asset``, ``amount``, ``depth``, ``label``: one row per ``REACHED`` relationship) and
+``trace_traced`` (``trace``, ``txid``, ``depth``, ``taint``, ``hops``: one per ``TRACED``).
+
+What a case package lets anyone recompute: the frame parts, from its ``frames/`` (one directory per
+chain of the case's seeds and runs: concatenated, they are the whole frame when the store holds no
+other chain and the package was not redacted). The trace tables are not in a package (its trace
+results are, as files with their own hashes); they are recomputed from the store.
+
 A digest over sorted content, not an incremental (multiset) hash kept by each write: an additive
 multiset hash over SHA-256 rows (AdHash, Bellare & Micciancio, EUROCRYPT 1997) is forgeable at
 256 bits by Wagner's generalized-birthday attack (CRYPTO 2002), and a sound wide one (LtHash,
