@@ -31,8 +31,9 @@ The parts (12): the nine canonical frames of :data:`tracer.schema.FRAMES` (``tra
 
 What a case package lets anyone recompute: the frame parts, from its ``frames/`` (one directory per
 chain of the case's seeds and runs: concatenated, they are the whole frame when the store holds no
-other chain and the package was not redacted). The trace tables are not in a package (its trace
-results are, as files with their own hashes); they are recomputed from the store.
+other chain; redaction never touches them), but ``seeds`` (the package has the case's
+``seeds.json``). The trace tables are not in a package (its trace results are, as files with their
+own hashes); they are recomputed from the store (``tests/package/test_package_store_digest.py``).
 
 A digest over sorted content, not an incremental (multiset) hash kept by each write: an additive
 multiset hash over SHA-256 rows (AdHash, Bellare & Micciancio, EUROCRYPT 1997) is forgeable at
