@@ -104,8 +104,10 @@ def _case_graph(session: Session, workspace_case: Case, traces: Sequence[str]
     if session.settings.embedded_store_path(workspace_case.dir).exists():
         with open_embedded(session.settings, workspace_case, read_only=True) as source:
             frames = source.read_frames()
-    seeds = seed_frames(workspace_case).seeds
-    frames = replace(frames, seeds=pl.concat([frames.seeds.filter(pl.col("case") != workspace_case.name), seeds])
+    # what loading the seeds would have given: the store's seeds (an ingested frames directory may
+    # hold some) and the case's own, one row per key, the store's row kept (a load keeps it too)
+    seeds = pl.concat([frames.seeds, seed_frames(workspace_case).seeds])
+    frames = replace(frames, seeds=seeds.unique(subset=list(SEEDS.key), keep="first", maintain_order=True)
                      .sort(list(SEEDS.key), nulls_last=True))
     chains = sorted(set(frames.transfers["chain"].to_list()) | {r.chain for r in runs})
     tokens = {chain: read_tokens(session.settings, workspace_case, chain) for chain in chains}
