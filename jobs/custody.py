@@ -154,13 +154,16 @@ def _baseline(case: Case, probe: StoreReads, *, own_bracket: bool) -> AuditEntry
 def _changed_outside_log(case: Case, probe: StoreReads, touches: Collection[str] | None) -> dict[str, Any] | None:
     """The parts a write is about to change that no longer match the last audited write (None: all
     match, or there is nothing to compare with: :func:`_baseline`)."""
+    seen = len(case.audit.entries())
     baseline = _baseline(case, probe, own_bracket=False)
     if baseline is None:
         return None
     recorded = baseline.details[DIGEST_KEY]["parts"]
     parts = [p for p in recorded if touches is None or p in touches]
     now = _safe(lambda: probe.digests(parts))
-    if now is None:
+    # another command recorded something while the parts were read (a write of its own may have
+    # begun): what was read may be its work, not a change behind the log; nothing is concluded
+    if now is None or len(case.audit.entries()) != seen:
         return None
     differing = sorted(p for p in parts if now.get(p) != recorded[p])
     return {"parts": differing, "since_entry": baseline.seq} if differing else None

@@ -15,6 +15,7 @@ another case writing a shared store, an export after a new seed.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -250,3 +251,29 @@ def test_an_export_after_a_new_seed_leaves_the_store_as_recorded(session: Sessio
     add_seed(session, "op-custody", "ltc-regtest", second, label="second", note=None)
     export_graph(session, "op-custody", "parquet", tmp_path / "out")  # reads the store; the new seed in memory
     assert verify_case(session, "op-custody").ok
+
+
+def test_a_write_that_begins_while_the_parts_are_compared_is_not_taken_for_tampering(session: Session) -> None:
+    _load(session, "x")
+    case = session.workspace.open("op-custody")
+    real = StoreProbe(session.settings, case)
+
+    class AnotherCommandStartsMeanwhile:
+        shared = False
+        first = True
+
+        def counts(self) -> dict[str, int] | None:
+            return real.counts()
+
+        def digests(self, parts: Any = None) -> dict[str, str] | None:
+            if self.first:  # the comparison before the write: another ingest starts and writes meanwhile
+                self.first = False
+                case.record("ingest.utxo.started", {}, ["tracer"])
+                with open_case_store(session.settings, case) as store:
+                    store.load(_chain("y").frames())
+            return real.digests(parts)
+
+    with store_write(case, "ingest.frames", session.argv, {}, AnotherCommandStartsMeanwhile(), touches=CHAIN_PARTS):
+        pass
+    started = [e for e in case.audit.entries() if e.action == "ingest.frames.started"][-1]
+    assert "store_changed_outside_log" not in started.details
