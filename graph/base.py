@@ -34,6 +34,7 @@ __all__ = [
     "TRACE_REACHED_COLUMNS",
     "TRACE_TRACED_COLUMNS",
     "TRACE_COLUMNS",
+    "TRACE_PARTS",
     "TraceRows",
 ]
 
@@ -61,6 +62,10 @@ TRACE_COLUMNS: dict[str, pl.DataType] = {
 }
 
 
+#: the names of :meth:`TraceRows.frames` (the content digest's trace parts)
+TRACE_PARTS: tuple[str, ...] = ("traces", "trace_reached", "trace_traced")
+
+
 @dataclass(frozen=True)
 class TraceRows:
     """Every trace result written back, as three frames sorted by all their columns (what the
@@ -85,7 +90,7 @@ class TraceRows:
                          typed(traced, {"trace": pl.String(), **TRACE_TRACED_COLUMNS}))
 
     def frames(self) -> dict[str, pl.DataFrame]:
-        return {"traces": self.traces, "trace_reached": self.reached, "trace_traced": self.traced}
+        return dict(zip(TRACE_PARTS, (self.traces, self.reached, self.traced), strict=True))
 
 
 @dataclass(frozen=True)

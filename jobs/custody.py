@@ -13,7 +13,11 @@ data without a record cannot pass for evidence.
 Counting is cheap; digesting reads the parts it covers. A write names the parts it can change
 (``touches``): only those are read and digested again, the others are carried from the previous
 closing entry. Carrying is safe: a part changed behind the log's back keeps its recorded digest, so
-``case verify`` (which digests every part) still finds the difference.
+``case verify`` (which digests every part) still finds the difference. Nothing is carried over a
+write left open, on a store other cases write, or from another construction or tool version
+(:func:`_baseline`). Before it writes, a bracket compares the parts it will change with the last
+audited write (:func:`_changed_outside_log`), so no later write can make an earlier change look
+audited.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from graph.base import TRACE_PARTS
 from jobs.audit_log import AuditEntry
 from jobs.stores import DIGEST_PARTS
 from jobs.workspace import Case
@@ -50,7 +55,7 @@ SEED_PARTS: tuple[str, ...] = ("seeds",)
 CHAIN_PARTS: tuple[str, ...] = ("transactions", "inputs", "outputs", "transfers", "conversions", "bridge_events",
                                 "trace_traced", *SEED_PARTS)
 FRAME_PARTS: tuple[str, ...] = tuple(FRAMES)
-TRACE_RESULT_PARTS: tuple[str, ...] = ("traces", "trace_reached", "trace_traced", *SEED_PARTS)
+TRACE_RESULT_PARTS: tuple[str, ...] = (*TRACE_PARTS, *SEED_PARTS)
 TAG_PARTS: tuple[str, ...] = ("tags", *SEED_PARTS)
 CLUSTER_PARTS: tuple[str, ...] = ("clusters", *SEED_PARTS)
 

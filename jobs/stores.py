@@ -9,7 +9,7 @@ from pathlib import Path
 
 import polars as pl
 
-from graph.base import GraphStore, StoreLocationError
+from graph.base import TRACE_PARTS, GraphStore, StoreLocationError
 from graph.embedded import EmbeddedStore
 from jobs.settings import Settings
 from jobs.workspace import Case
@@ -17,11 +17,10 @@ from tracer.schema import FRAMES, SEEDS, FrameSet, conform
 from tracer.store_digest import frame_digests
 
 __all__ = ["open_case_store_for_reading", "store_counts", "open_case_store", "open_embedded", "open_neo4j",
-           "seed_frames", "checkpoint_path", "StoreProbe", "DIGEST_PARTS", "TRACE_PARTS"]
+           "seed_frames", "checkpoint_path", "StoreProbe", "DIGEST_PARTS"]
 
 #: the parts of a store its content digest covers (:mod:`tracer.store_digest`): every canonical frame,
-#: and the trace results written back
-TRACE_PARTS = ("traces", "trace_reached", "trace_traced")
+#: and the trace results written back (:data:`graph.base.TRACE_PARTS`)
 DIGEST_PARTS = (*FRAMES, *TRACE_PARTS)
 
 
@@ -85,33 +84,34 @@ def seed_frames(case: Case) -> FrameSet:
     return FrameSet(seeds=conform(frame, SEEDS))
 
 
-def store_counts(settings: Settings, case: Case | None) -> dict[str, int] | None:
-    """Rows per node label and relationship type in the store ``case`` uses, read-only (a running
-    ingest is neither waited for nor blocked); None when there is no store yet."""
+def _look_at_store(settings: Settings, case: Case | None) -> GraphStore | None:
+    """The store ``case`` uses, opened read-only (a running ingest is neither waited for nor
+    blocked); None when there is no embedded store yet."""
     if settings.store_backend == "embedded":
         path = settings.embedded_store_path(case.dir if case else None)
-        if not path.exists():
-            return None
-        with EmbeddedStore.open(path, read_only=True) as store:
-            return store.stats()
-    neo4j = open_neo4j(settings)
+        return EmbeddedStore.open(path, read_only=True) if path.exists() else None
+    return open_neo4j(settings)
+
+
+def store_counts(settings: Settings, case: Case | None) -> dict[str, int] | None:
+    """Rows per node label and relationship type in the store ``case`` uses, read-only; None when
+    there is no store yet."""
+    store = _look_at_store(settings, case)
+    if store is None:
+        return None
     try:
-        return neo4j.stats()
+        return store.stats()
     finally:
-        neo4j.close()
+        store.close()
 
 
 def store_digests(settings: Settings, case: Case | None, parts: Collection[str] | None = None) -> dict[str, str] | None:
     """The content digest of each of ``parts`` (None: :data:`DIGEST_PARTS`) of the store ``case``
     uses, read-only like :func:`store_counts`; None when there is no store yet."""
-    wanted = list(DIGEST_PARTS if parts is None else [p for p in DIGEST_PARTS if p in parts])
-    if settings.store_backend == "embedded":
-        path = settings.embedded_store_path(case.dir if case else None)
-        if not path.exists():
-            return None
-        store: GraphStore = EmbeddedStore.open(path, read_only=True)
-    else:
-        store = open_neo4j(settings)
+    store = _look_at_store(settings, case)
+    if store is None:
+        return None
+    wanted = [p for p in DIGEST_PARTS if parts is None or p in parts]
     try:
         frame_parts = [p for p in wanted if p in FRAMES]
         named = dict(store.read_frames(parts=frame_parts).frames()) if frame_parts else {}
